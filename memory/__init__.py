@@ -1,0 +1,79 @@
+"""tiermem: tiered persistent memory for LLM agents.
+
+    from memory import Memory
+    with Memory.open() as mem:
+        mem.add([{"role": "user", "content": "I moved to Berlin last week"}], user_id="ana")
+        ctx = mem.context("what should I pack?", user_id="ana", system="You are a travel assistant.")
+"""
+
+from ._errors import (
+    ConfigError,
+    EmbeddingMismatch,
+    FactNotFound,
+    IndexLocked,
+    InvalidInput,
+    MissingDependency,
+    StoreUnavailable,
+    TieredMemoryError,
+    UnknownUser,
+)
+from ._memory import Memory
+from ._models import (
+    AddResult,
+    Candidate,
+    Context,
+    ContextReport,
+    Dropped,
+    Fact,
+    FactEvent,
+    Hit,
+    Summary,
+    Turn,
+)
+from ._tokens import approx_tokens
+from .embed import Embedder, HashEmbedder, MiniLMEmbedder
+from .extract import Extractor, RuleExtractor
+from .index import EdgeFactIndex, FactIndex, QdrantFactIndex
+from .inject import ContextBudget
+from .reconcile import ReconcilePolicy, reconcile
+from .retrieve import RetrievalPolicy
+from .session import SessionStore
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AddResult",
+    "Candidate",
+    "ConfigError",
+    "Context",
+    "ContextBudget",
+    "ContextReport",
+    "Dropped",
+    "EdgeFactIndex",
+    "Embedder",
+    "EmbeddingMismatch",
+    "Extractor",
+    "Fact",
+    "FactEvent",
+    "FactIndex",
+    "FactNotFound",
+    "HashEmbedder",
+    "Hit",
+    "IndexLocked",
+    "InvalidInput",
+    "Memory",
+    "MiniLMEmbedder",
+    "MissingDependency",
+    "QdrantFactIndex",
+    "ReconcilePolicy",
+    "RetrievalPolicy",
+    "RuleExtractor",
+    "SessionStore",
+    "StoreUnavailable",
+    "Summary",
+    "TieredMemoryError",
+    "Turn",
+    "UnknownUser",
+    "approx_tokens",
+    "reconcile",
+]

@@ -1,0 +1,122 @@
+"""Building one request (`Memory.context`): reads the tiers, then hands values to `inject`."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from ._models import Context, ContextReport, Dropped, Summary
+from .inject import (
+    ContextBudget,
+    bake_profile,
+    build_messages,
+    build_system,
+    cache_min_tokens,
+    memory_block,
+    plan_window,
+)
+from .retrieve import drop_near_duplicates, has_content, is_relevant
+from .summarize import extractive_summary
+
+if TYPE_CHECKING:
+    from ._memory import Memory
+
+
+class ContextBuilder:
+    def __init__(self, memory: Memory, budget: ContextBudget, model: str):
+        self.memory = memory
+        self.budget = budget
+        self.model = model
+
+    def profile(self, user_id: str) -> tuple[str, set[str], int]:
+        """The baked profile, re-baked when stale or after enough semantic changes."""
+        store = self.memory.session
+        row = store.get_profile(user_id)
+        if row is None or row.stale or row.changes_since >= self.budget.rebake_every:
+            facts = store.list_facts(user_id, kind="semantic")
+            text, ids = bake_profile(
+                user_id, facts, self.budget.profile_tokens, self.memory.count_tokens, self.budget.profile_min_importance
+            )
+            row = store.save_profile(user_id, text, ids, self.memory.clock())
+        return row.text, set(json.loads(row.fact_ids)), row.epoch
+
+    def window(
+        self, user_id: str, session_id: str, history_budget: int, summary_budget: int
+    ) -> tuple[list[Any], str, list[Dropped]]:
+        """Recent turns that fit, rolling the oldest into the session summary when they overflow."""
+        store = self.memory.session
+        summary = store.latest_summary(user_id, session_id)
+        after = summary.covers_seq if summary else 0
+        turns = store.turns(user_id, session_id, after_seq=after)
+        kept, evicted = plan_window(turns, max(history_budget, 0), self.budget.window_low_water)
+        text = summary.text if summary else ""
+        dropped: list[Dropped] = []
+        if evicted:
+            text = extractive_summary(text, evicted, summary_budget)
+            store.save_summary(Summary(user_id=user_id, session_id=session_id, covers_seq=evicted[-1].seq, text=text))
+            dropped.append(Dropped(what=f"{len(evicted)} turns", why="evicted from the window into the summary",
+                                   tokens=sum(t.token_count for t in evicted)))
+        return kept, text, dropped
+
+    def build(self, message: str, user_id: str, session_id: str, system: str | None, budget: int) -> Context:
+        m = self.memory
+        count = m.count_tokens
+        b = self.budget
+        profile_text, profile_ids, epoch = self.profile(user_id)
+        reserve = min(b.reply_reserve, budget // 8)
+        fixed = count(system or "") + count(profile_text) + count(message)
+        memory_budget = int(budget * b.memory_share)
+        summary_budget = int(budget * b.summary_share)
+        history_budget = budget - reserve - fixed - memory_budget - summary_budget
+        history, summary_text, dropped = self.window(user_id, session_id, history_budget, summary_budget)
+
+        hits = []
+        if has_content(message):
+            scored = m._scored(message, user_id, 0, None, None)
+            relevant = [s for s in scored if is_relevant(s, m.retrieval)]
+            if len(relevant) < len(scored):
+                dropped.append(Dropped(what=f"{len(scored) - len(relevant)} candidate facts", why="below relevance threshold"))
+            fresh = [s for s in relevant if s.fact.id not in profile_ids]
+            kept, near = drop_near_duplicates(fresh, m.retrieval.mmr_duplicate)
+            dropped += [Dropped(what=f"fact {s.fact.id}", why="near duplicate of a paged-in fact") for s in near]
+            hits = kept
+        else:
+            dropped.append(Dropped(what="memory", why="message has no content words; nothing paged in"))
+        block, paged, over = memory_block([s.fact for s in hits], memory_budget, count)
+        dropped += over
+        paged_ids = {f.id for f in paged}
+        paged_hits = [s.hit() for s in hits if s.fact.id in paged_ids]
+        m.session.record_access(paged, m.clock())
+
+        messages, alternation = build_messages(history, block, message)
+        dropped += alternation
+        system_blocks = build_system(system, profile_text, summary_text)
+        history_tokens = sum(count(c["text"]) for msg in messages[:-1] for c in msg["content"])
+        tokens = {
+            "system": count(system or ""),
+            "profile": count(profile_text),
+            "summary": count(summary_text),
+            "memory": count(block),
+            "history": history_tokens,
+            "message": count(message),
+        }
+        prefix = tokens["system"] + tokens["profile"]
+        minimum = cache_min_tokens(self.model)
+        notes = []
+        if prefix < minimum:
+            notes.append(f"stable prefix is {prefix} tokens, below {self.model}'s cache minimum of {minimum}: "
+                         "it will be sent uncached")
+        if sum(tokens.values()) + reserve > budget:
+            notes.append("system prompt and new message alone exceed the budget; nothing else was added")
+        report = ContextReport(
+            tokens=tokens,
+            budget={"total": budget, "reply_reserve": reserve, "memory": memory_budget,
+                    "summary": summary_budget, "history": max(history_budget, 0)},
+            dropped=dropped,
+            prefix_tokens=prefix,
+            cache_min_tokens=minimum,
+            cacheable=prefix >= minimum,
+            profile_epoch=epoch,
+            notes=notes,
+        )
+        return Context(system=system_blocks, messages=messages, facts=paged_hits, report=report)

@@ -1,0 +1,46 @@
+"""tiermem's errors. Each subclasses a built-in so callers can catch either, and each
+message says what to do next."""
+
+from __future__ import annotations
+
+
+class TieredMemoryError(Exception):
+    """Base class of every error tiermem raises on purpose."""
+
+
+class InvalidInput(TieredMemoryError, ValueError):
+    """A call's arguments were rejected before anything was stored."""
+
+
+class FactNotFound(TieredMemoryError, KeyError):
+    """No fact with that id exists (or it was forgotten)."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else "fact not found"
+
+
+class IndexLocked(TieredMemoryError, RuntimeError):
+    """The embedded index folder is open in another process."""
+
+
+class EmbeddingMismatch(TieredMemoryError, ValueError):
+    """The embedder does not produce vectors of the size the index was built with."""
+
+
+class ConfigError(TieredMemoryError, ValueError):
+    """A URL, path or option cannot be used as given."""
+
+
+class StoreUnavailable(TieredMemoryError, ConnectionError):
+    """A database or Qdrant server named by URL could not be reached."""
+
+
+class MissingDependency(TieredMemoryError, ImportError):
+    """An optional extra is needed for this feature."""
+
+
+class UnknownUser(TieredMemoryError, KeyError):
+    """No data is stored for that user id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown user"

@@ -1,0 +1,182 @@
+"""The values that flow through tiermem: turns, facts, journal events, hits and reports.
+
+Every model is a pydantic model so that it validates on the way in, serialises the same
+way to SQLite, to Qdrant payloads and to JSON exports, and documents its own schema.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Role = Literal["user", "assistant"]
+FactKind = Literal["semantic", "episodic"]
+EventOp = Literal["add", "update", "invalidate", "noop", "forget", "forget_user"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes are taken as UTC, aware ones are converted to UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _utc_datetimes(cls, value: Any) -> Any:
+        return as_utc(value) if isinstance(value, datetime) else value
+
+
+class Turn(_Model):
+    """One message of a conversation, stored verbatim in the session tier."""
+
+    id: str = Field(default_factory=new_id)
+    user_id: str
+    session_id: str
+    seq: int = 0
+    role: Role
+    name: str | None = None
+    content: str
+    created_at: datetime = Field(default_factory=utcnow)
+    token_count: int = 0
+    external_id: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """The id that provenance records: the caller's own message id where given."""
+        return self.external_id or self.id
+
+    @property
+    def speaker(self) -> str:
+        return self.name or ("the user" if self.role == "user" else "the assistant")
+
+
+class Fact(_Model):
+    """A self-contained statement extracted from turns, stored in the long-term tier."""
+
+    id: str = Field(default_factory=new_id)
+    user_id: str
+    kind: FactKind
+    text: str
+    subject: str
+    attribute: str | None = None
+    value: str | None = None
+    importance: float = Field(default=0.5, ge=0.0, le=1.0)
+    sources: list[str] = Field(default_factory=list)
+    valid_from: datetime = Field(default_factory=utcnow)
+    invalid_at: datetime | None = None
+    event_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    expired_at: datetime | None = None
+    superseded_by: str | None = None
+    mentions: int = 1
+    access_count: int = 0
+    last_accessed_at: datetime | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def is_valid(self) -> bool:
+        return self.invalid_at is None and self.expired_at is None
+
+    def valid_at(self, when: datetime) -> bool:
+        when = as_utc(when)
+        return self.valid_from <= when and (self.invalid_at is None or self.invalid_at > when)
+
+
+class Candidate(_Model):
+    """What an extractor proposes; reconcile decides whether it becomes a fact."""
+
+    kind: FactKind
+    text: str
+    subject: str
+    attribute: str | None = None
+    value: str | None = None
+    importance: float = Field(default=0.5, ge=0.0, le=1.0)
+    sources: list[str] = Field(default_factory=list)
+    valid_from: datetime
+    event_at: datetime | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class FactEvent(_Model):
+    """One change to a fact: the journal row, and what `add()` returns."""
+
+    op: EventOp
+    fact_id: str
+    user_id: str
+    fact: Fact | None = None
+    previous: Fact | None = None
+    at: datetime = Field(default_factory=utcnow)
+    reason: str = ""
+    seq: int | None = None
+
+
+class Summary(_Model):
+    """A rolling summary of the turns evicted from the working window of a session."""
+
+    user_id: str
+    session_id: str
+    covers_seq: int
+    text: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Hit(_Model):
+    """A retrieved fact with its score and a breakdown of how the score was made."""
+
+    fact: Fact
+    score: float
+    explain: dict[str, float] = Field(default_factory=dict)
+
+
+class AddResult(_Model):
+    turns: list[Turn]
+    events: list[FactEvent]
+
+    @property
+    def facts(self) -> list[Fact]:
+        return [e.fact for e in self.events if e.fact is not None and e.op in ("add", "update")]
+
+
+class Dropped(_Model):
+    what: str
+    why: str
+    tokens: int = 0
+
+
+class ContextReport(_Model):
+    tokens: dict[str, int]
+    budget: dict[str, int]
+    dropped: list[Dropped] = Field(default_factory=list)
+    prefix_tokens: int = 0
+    cache_min_tokens: int = 0
+    cacheable: bool = False
+    profile_epoch: int = 0
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.tokens.values())
+
+
+class Context(_Model):
+    """A provider-ready request: pass `system` and `messages` to `messages.create`."""
+
+    system: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+    facts: list[Hit]
+    report: ContextReport

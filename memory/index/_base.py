@@ -1,0 +1,123 @@
+"""The long-term tier's interface. Operations and queries are plain values, so a backend
+is a translator from them to one Qdrant API, and tests can replay them against any backend.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol
+
+from .._models import Fact, as_utc
+from .._text import SparseVec
+
+DENSE = "dense"
+SPARSE = "bm25"
+TENANT_KEY = "user_id"
+FAR_FUTURE = 32503680000.0  # year 3000: the 'still valid' end of the validity window
+
+
+class IndexedFact(NamedTuple):
+    fact: Fact
+    vector: Sequence[float]
+    sparse: SparseVec
+
+
+class Upsert(NamedTuple):
+    points: Sequence[IndexedFact]
+
+
+class SetPayload(NamedTuple):
+    facts: Sequence[Fact]
+
+
+class Delete(NamedTuple):
+    fact_ids: Sequence[str]
+
+
+class DeleteUser(NamedTuple):
+    user_id: str
+
+
+IndexOp = Upsert | SetPayload | Delete | DeleteUser
+
+
+class IndexQuery(NamedTuple):
+    """Dense and sparse candidates for one user; `as_of` selects facts valid at that time."""
+
+    user_id: str
+    dense: Sequence[float]
+    sparse: SparseVec | None
+    limit: int
+    as_of: datetime | None = None
+    kinds: tuple[str, ...] | None = None
+
+
+class IndexHit(NamedTuple):
+    fact: Fact
+    score: float
+    vector: list[float] | None
+
+
+class QueryResult(NamedTuple):
+    dense: list[IndexHit]
+    sparse: list[IndexHit]
+
+
+class FactIndex(Protocol):
+    """A Qdrant collection of facts, scoped by tenant on every read."""
+
+    dims: int
+    location: str
+
+    def apply(self, ops: Sequence[IndexOp]) -> None: ...
+
+    def query(self, query: IndexQuery) -> QueryResult: ...
+
+    def nearest(self, user_id: str, vectors: Sequence[Sequence[float]], limit: int) -> list[list[IndexHit]]:
+        """Nearest valid facts of one user for each vector (the dedup step)."""
+        ...
+
+    def count(self, user_id: str | None = None) -> int: ...
+
+    def ids(self, user_id: str | None = None) -> set[str]: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# -- pure helpers shared by the backends ----------------------------------------------------
+
+def timestamp(value: datetime | None) -> float:
+    return as_utc(value).timestamp() if value is not None else FAR_FUTURE
+
+
+def to_payload(fact: Fact) -> dict[str, Any]:
+    payload = fact.model_dump(mode="json", exclude={"access_count", "last_accessed_at"})
+    # Numeric copies for range filters: Qdrant compares floats faster than date strings.
+    payload["valid_from_ts"] = timestamp(fact.valid_from)
+    payload["invalid_at_ts"] = timestamp(fact.invalid_at if fact.expired_at is None else fact.expired_at)
+    return payload
+
+
+def from_payload(payload: dict[str, Any]) -> Fact:
+    data = {k: v for k, v in payload.items() if k not in ("valid_from_ts", "invalid_at_ts")}
+    return Fact.model_validate(data)
+
+
+def validity_window(as_of: datetime | None) -> tuple[float | None, float]:
+    """(max valid_from_ts, min invalid_at_ts) for 'valid at as_of' (now: no lower bound)."""
+    if as_of is None:
+        return None, FAR_FUTURE - 1
+    ts = as_utc(as_of).timestamp()
+    return ts, ts
+
+
+def point_id(fact_id: str) -> str:
+    """Qdrant point ids must be UUIDs or integers; ours are uuid4 hex, foreign ones are hashed."""
+    try:
+        return str(uuid.UUID(hex=fact_id))
+    except ValueError:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"tiermem:{fact_id}"))

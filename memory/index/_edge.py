@@ -1,0 +1,237 @@
+"""EdgeFactIndex: the embedded default, a qdrant-edge-py shard in a folder.
+
+qdrant-edge has no background optimizer: segments grow unindexed until `optimize()` is
+called, so this backend optimizes once enough points arrived since the last time (and on
+close), when building HNSW pays for itself. One process may open a folder at a time; a
+lock file with our pid turns the engine's bare WAL error into an `IndexLocked` that says
+who holds it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .._errors import EmbeddingMismatch, IndexLocked
+from ._base import (
+    DENSE,
+    SPARSE,
+    TENANT_KEY,
+    Delete,
+    DeleteUser,
+    IndexHit,
+    IndexOp,
+    IndexQuery,
+    QueryResult,
+    SetPayload,
+    Upsert,
+    from_payload,
+    point_id,
+    to_payload,
+    validity_window,
+)
+
+LOCK_NAME = ".tiermem.lock"
+OPTIMIZE_EVERY = 20_000  # unindexed points after which HNSW pays for itself
+
+
+class _FolderLock:
+    def __init__(self, folder: Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / LOCK_NAME
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self._fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self._fd)
+            raise IndexLocked(
+                f"memory index at {folder} is open in another process (pid {holder}); stop it, "
+                "or point this process at a Qdrant server with TIERMEM_QDRANT_URL / qdrant_url=. "
+                "Read-only commands (tiermem facts list) work without the index."
+            ) from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, str(os.getpid()).encode(), 0)
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = -1
+
+
+class EdgeFactIndex:
+    """Facts in an embedded qdrant-edge shard.
+
+    Args:
+        path: the shard folder (created if missing).
+        dims: the embedder's vector size; checked against an existing shard.
+
+    Raises:
+        IndexLocked: another process has the folder open.
+        EmbeddingMismatch: the shard was built with vectors of another size.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], dims: int):
+        import qdrant_edge as qe
+
+        self._qe = qe
+        self.path = Path(path)
+        self.location = str(self.path)
+        self.dims = dims
+        self._lock = _FolderLock(self.path)
+        try:
+            self._shard = self._open_shard()
+        except BaseException:
+            self._lock.release()
+            raise
+        self._since_optimize = 0
+
+    def _open_shard(self) -> Any:
+        qe = self._qe
+        config_file = self.path / "edge_config.json"
+        if config_file.exists():
+            stored = json.loads(config_file.read_text())["vectors"][DENSE]["size"]
+            if stored != self.dims:
+                raise EmbeddingMismatch(
+                    f"memory index at {self.path} holds {stored}-dimensional vectors but the embedder "
+                    f"makes {self.dims}; open it with the embedder it was built with, or rebuild it "
+                    "with `tiermem reindex` after changing embedders"
+                )
+            return qe.EdgeShard.load(str(self.path))
+        shard = qe.EdgeShard.create(
+            str(self.path),
+            qe.EdgeConfig(
+                vectors={DENSE: qe.EdgeVectorParams(size=self.dims, distance=qe.Distance.Cosine)},
+                sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            ),
+        )
+        shard.update(qe.UpdateOperation.create_field_index(TENANT_KEY, qe.KeywordIndexParams(is_tenant=True)))
+        shard.update(qe.UpdateOperation.create_field_index("kind", qe.PayloadSchemaType.Keyword))
+        for key in ("valid_from_ts", "invalid_at_ts"):
+            shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Float))
+        return shard
+
+    # -- writes -----------------------------------------------------------------------------
+    def apply(self, ops: Sequence[IndexOp]) -> None:
+        qe = self._qe
+        for op in ops:
+            if isinstance(op, Upsert):
+                points = [
+                    qe.Point(
+                        id=point_id(p.fact.id),
+                        vector={DENSE: list(p.vector), SPARSE: qe.SparseVector(indices=p.sparse[0], values=p.sparse[1])},
+                        payload=to_payload(p.fact),
+                    )
+                    for p in op.points
+                ]
+                if points:
+                    self._shard.update(qe.UpdateOperation.upsert_points(points))
+                    self._since_optimize += len(points)
+            elif isinstance(op, SetPayload):
+                for fact in op.facts:
+                    self._shard.update(qe.UpdateOperation.overwrite_payload([point_id(fact.id)], to_payload(fact)))
+            elif isinstance(op, Delete):
+                if op.fact_ids:
+                    self._shard.update(qe.UpdateOperation.delete_points([point_id(i) for i in op.fact_ids]))
+            elif isinstance(op, DeleteUser):
+                self._shard.update(qe.UpdateOperation.delete_points_by_filter(self._tenant(op.user_id)))
+        if self._since_optimize >= OPTIMIZE_EVERY:
+            self.optimize()
+
+    def optimize(self) -> bool:
+        self._since_optimize = 0
+        return bool(self._shard.optimize())
+
+    # -- reads ------------------------------------------------------------------------------
+    def _tenant(self, user_id: str) -> Any:
+        qe = self._qe
+        return qe.Filter(must=[qe.FieldCondition(key=TENANT_KEY, match=qe.MatchValue(user_id))])
+
+    def _filter(self, user_id: str, as_of: Any = None, kinds: tuple[str, ...] | None = None) -> Any:
+        qe = self._qe
+        max_from, min_invalid = validity_window(as_of)
+        must = [
+            qe.FieldCondition(key=TENANT_KEY, match=qe.MatchValue(user_id)),
+            qe.FieldCondition(key="invalid_at_ts", range=qe.RangeFloat(gt=min_invalid)),
+        ]
+        if max_from is not None:
+            must.append(qe.FieldCondition(key="valid_from_ts", range=qe.RangeFloat(lte=max_from)))
+        if kinds:
+            must.append(qe.FieldCondition(key="kind", match=qe.MatchAny(list(kinds))))
+        return qe.Filter(must=must)
+
+    def query(self, query: IndexQuery) -> QueryResult:
+        qe = self._qe
+        flt = self._filter(query.user_id, query.as_of, query.kinds)
+        requests = [
+            qe.QueryRequest(
+                limit=query.limit, query=qe.Query.Nearest(list(query.dense), using=DENSE),
+                filter=flt, with_payload=True, with_vector=[DENSE],
+            )
+        ]
+        if query.sparse and query.sparse[0]:
+            sparse = qe.SparseVector(indices=query.sparse[0], values=query.sparse[1])
+            requests.append(
+                qe.QueryRequest(
+                    limit=query.limit, query=qe.Query.Nearest(sparse, using=SPARSE),
+                    filter=flt, with_payload=True, with_vector=[DENSE],
+                )
+            )
+        results = self._shard.query_batch(qe.QueryBatchRequest(requests))
+        dense = [_hit(p) for p in results[0]]
+        sparse_hits = [_hit(p) for p in results[1]] if len(results) > 1 else []
+        return QueryResult(dense, sparse_hits)
+
+    def nearest(self, user_id: str, vectors: Sequence[Sequence[float]], limit: int) -> list[list[IndexHit]]:
+        if not vectors:
+            return []
+        qe = self._qe
+        flt = self._filter(user_id)
+        requests = [
+            qe.QueryRequest(limit=limit, query=qe.Query.Nearest(list(v), using=DENSE), filter=flt, with_payload=True)
+            for v in vectors
+        ]
+        return [[_hit(p) for p in points] for points in self._shard.query_batch(qe.QueryBatchRequest(requests))]
+
+    def count(self, user_id: str | None = None) -> int:
+        qe = self._qe
+        flt = self._tenant(user_id) if user_id is not None else None
+        return int(self._shard.count(qe.CountRequest(filter=flt, exact=True)))
+
+    def ids(self, user_id: str | None = None) -> set[str]:
+        qe = self._qe
+        flt = self._tenant(user_id) if user_id is not None else None
+        out: set[str] = set()
+        offset = None
+        while True:
+            records, offset = self._shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=1000, filter=flt, with_payload=["id"], with_vector=False)
+            )
+            out.update(r.payload["id"] for r in records)
+            if offset is None:
+                return out
+
+    def flush(self) -> None:
+        self._shard.flush()
+
+    def close(self) -> None:
+        if self._shard is None:
+            return
+        try:
+            if self._since_optimize >= 1000:
+                self.optimize()
+            self._shard.flush()
+            self._shard.close()
+        finally:
+            self._shard = None
+            self._lock.release()
+
+
+def _hit(point: Any) -> IndexHit:
+    vector = point.vector.get(DENSE) if isinstance(point.vector, dict) else None
+    return IndexHit(from_payload(point.payload), float(point.score), vector)

@@ -1,0 +1,173 @@
+"""Assembling tier 0 (the request) from the tiers below: pure functions over values.
+
+Layout of a request, stable parts first so the provider's prompt cache can serve them:
+
+    system[0]  the system prompt                      ┐ breakpoint 1 (on the last of these)
+    system[1]  the user's core profile (tier 1)       ┘ byte-stable until the next epoch
+    system[2]  rolling summary of evicted turns       ─ breakpoint 2: changes only on a roll
+    messages   recent turns, alternating roles        ─ breakpoint 3 on the last history turn
+    last user  [memory block, new message]            ─ per turn, never cached
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._models import Dropped, Fact, Turn
+from ._tokens import TokenCounter
+
+EPHEMERAL = {"type": "ephemeral"}
+
+# The shortest prefix each model will cache (Anthropic's prompt-caching docs).
+CACHE_MIN_TOKENS = {
+    "claude-opus-4-6": 4096, "claude-opus-4-5": 4096, "claude-haiku-4-5": 4096,
+    "claude-sonnet-4-6": 2048, "claude-3-5-haiku": 2048, "claude-3-haiku": 2048,
+    "claude-sonnet-4-5": 1024, "claude-opus-4-1": 1024, "claude-opus-4": 1024,
+    "claude-sonnet-4": 1024, "claude-3-7-sonnet": 1024,
+}
+
+
+def cache_min_tokens(model: str) -> int:
+    for prefix in sorted(CACHE_MIN_TOKENS, key=len, reverse=True):
+        if model.startswith(prefix):
+            return CACHE_MIN_TOKENS[prefix]
+    return 1024
+
+
+@dataclass(frozen=True)
+class ContextBudget:
+    """How a total token budget is shared between the tiers of one request.
+
+    The profile has a fixed cap (not a share) so it stays byte-identical whatever budget a
+    call passes. Shares are of the total budget; recent turns get what is left.
+    """
+
+    reply_reserve: int = 1024
+    profile_tokens: int = 400
+    memory_share: float = 0.25
+    summary_share: float = 0.08
+    window_low_water: float = 0.6  # after a roll, history refills from this share of its budget
+    profile_min_importance: float = 0.7
+    rebake_every: int = 20  # semantic changes before the profile is re-baked
+
+
+def bake_profile(user_id: str, facts: Sequence[Fact], max_tokens: int, count: TokenCounter, min_importance: float) -> tuple[str, list[str]]:
+    """The core profile: the user's most important semantic facts, in a stable order."""
+    chosen = sorted(
+        (f for f in facts if f.kind == "semantic" and f.importance >= min_importance and f.is_valid),
+        key=lambda f: (-f.importance, f.created_at, f.id),
+    )
+    header, footer = f'<user_profile user="{user_id}">', "</user_profile>"
+    used = count(header) + count(footer)
+    lines: list[str] = []
+    ids: list[str] = []
+    for fact in chosen:
+        line = f"- {fact.text}"
+        cost = count(line) + 1
+        if used + cost > max_tokens:
+            continue
+        lines.append(line)
+        ids.append(fact.id)
+        used += cost
+    if not lines:
+        return "", []
+    return "\n".join([header, *sorted(lines), footer]), ids
+
+
+def order_for_attention(items: Sequence[Any]) -> list[Any]:
+    """Best first, second best last, and so on inward: nothing important sits mid-block."""
+    front: list[Any] = []
+    back: list[Any] = []
+    for i, item in enumerate(items):
+        (front if i % 2 == 0 else back).append(item)
+    return front + back[::-1]
+
+
+def memory_line(fact: Fact) -> str:
+    return f"- [{fact.valid_from:%Y-%m-%d}] {fact.text}"
+
+
+def memory_block(facts: Sequence[Fact], budget: int, count: TokenCounter) -> tuple[str, list[Fact], list[Dropped]]:
+    """Fit ranked facts into the memory budget; report what did not fit."""
+    header, footer = "<memories>", "</memories>"
+    used = count(header) + count(footer)
+    kept: list[Fact] = []
+    dropped: list[Dropped] = []
+    for fact in facts:
+        cost = count(memory_line(fact)) + 1
+        if used + cost > budget:
+            dropped.append(Dropped(what=f"fact {fact.id}", why="memory budget", tokens=cost))
+            continue
+        kept.append(fact)
+        used += cost
+    if not kept:
+        return "", [], dropped
+    lines = [memory_line(f) for f in order_for_attention(kept)]
+    return "\n".join([header, *lines, footer]), kept, dropped
+
+
+def plan_window(turns: Sequence[Turn], budget: int, low_water: float) -> tuple[list[Turn], list[Turn]]:
+    """Split a session's unsummarized turns into (kept, evicted).
+
+    Nothing is evicted while the turns fit. Once they overflow, the oldest go until the
+    rest fit in `low_water` of the budget, so the window (and its cached prefix) then
+    stays put for several turns instead of sliding every call. The kept window starts on
+    a user turn, so roles keep alternating.
+    """
+    total = sum(t.token_count for t in turns)
+    if total <= budget:
+        return list(turns), []
+    target = int(budget * low_water)
+    start = 0
+    while start < len(turns) and total > target:
+        total -= turns[start].token_count
+        start += 1
+    while start < len(turns) and turns[start].role != "user":
+        start += 1
+    return list(turns[start:]), list(turns[:start])
+
+
+def _render(turn: Turn) -> str:
+    return f"{turn.name}: {turn.content}" if turn.name else turn.content
+
+
+def build_messages(history: Sequence[Turn], memory_text: str, message: str) -> tuple[list[dict[str, Any]], list[Dropped]]:
+    """Strictly alternating messages, starting with the user and ending with the new message."""
+    merged: list[dict[str, Any]] = []
+    dropped: list[Dropped] = []
+    for turn in history:
+        if not merged and turn.role == "assistant":
+            dropped.append(Dropped(what=f"turn {turn.id}", why="history must start with a user turn", tokens=turn.token_count))
+            continue
+        if merged and merged[-1]["role"] == turn.role:
+            merged[-1]["text"] += "\n" + _render(turn)
+        else:
+            merged.append({"role": turn.role, "text": _render(turn)})
+    final_blocks: list[dict[str, Any]] = []
+    if merged and merged[-1]["role"] == "user":
+        # An unanswered user turn joins the new message rather than breaking alternation.
+        final_blocks.append({"type": "text", "text": merged.pop()["text"]})
+    messages = [{"role": m["role"], "content": [{"type": "text", "text": m["text"]}]} for m in merged]
+    if messages:
+        messages[-1]["content"][-1]["cache_control"] = EPHEMERAL
+    if memory_text:
+        final_blocks.insert(0, {"type": "text", "text": memory_text})
+    final_blocks.append({"type": "text", "text": message})
+    messages.append({"role": "user", "content": final_blocks})
+    return messages, dropped
+
+
+def build_system(system: str | None, profile: str, summary: str) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if system:
+        blocks.append({"type": "text", "text": system})
+    if profile:
+        blocks.append({"type": "text", "text": profile})
+    if blocks:
+        blocks[-1]["cache_control"] = EPHEMERAL
+    if summary:
+        blocks.append({"type": "text", "text": f"<earlier_in_this_session>\n{summary}\n</earlier_in_this_session>",
+                       "cache_control": EPHEMERAL})
+    return blocks

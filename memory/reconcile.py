@@ -1,0 +1,152 @@
+"""Dedup and reconcile: decide what each candidate fact does to what is already stored.
+
+A pure function over values: it takes candidates with their vectors and each candidate's
+neighbours, and returns events. No client, no I/O; `Memory.add` gathers the neighbours.
+Nothing is hard-deleted here: a contradicted fact is invalidated and keeps its history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ._models import Candidate, Fact, FactEvent, new_id
+from ._text import normalize
+
+
+@dataclass(frozen=True)
+class ReconcilePolicy:
+    """Thresholds for near-duplicates. The cosine threshold is embedder-specific."""
+
+    near_duplicate: float = 0.92
+
+
+@dataclass
+class Neighbour:
+    fact: Fact
+    similarity: float | None  # cosine to the candidate; None when found by hash or key
+
+
+def _same_event_day(a: Candidate | Fact, b: Fact) -> bool:
+    day_a = a.event_at.date() if a.event_at else None
+    day_b = b.event_at.date() if b.event_at else None
+    return day_a == day_b
+
+
+def _merged(existing: Fact, candidate: Candidate) -> Fact:
+    sources = existing.sources + [s for s in candidate.sources if s not in existing.sources]
+    return existing.model_copy(
+        update={
+            "sources": sources,
+            "mentions": existing.mentions + 1,
+            "importance": max(existing.importance, candidate.importance),
+        }
+    )
+
+
+def _new_fact(candidate: Candidate, user_id: str, now: datetime) -> Fact:
+    return Fact(
+        id=new_id(),
+        user_id=user_id,
+        created_at=now,
+        **candidate.model_dump(),
+    )
+
+
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return sum(x * y for x, y in zip(a, b))
+
+
+def reconcile(
+    user_id: str,
+    candidates: Sequence[Candidate],
+    vectors: Sequence[Sequence[float]],
+    neighbours: Sequence[Sequence[Neighbour]],
+    *,
+    now: datetime,
+    policy: ReconcilePolicy = ReconcilePolicy(),
+) -> list[FactEvent]:
+    """Turn candidates into add / update / invalidate / noop events.
+
+    Candidates are handled in order, and each one also sees the facts that earlier
+    candidates of the same batch added or changed.
+
+    Args:
+        user_id: the tenant every fact belongs to.
+        candidates: extracted candidates.
+        vectors: one unit vector per candidate.
+        neighbours: per candidate, stored facts that may duplicate or conflict with it.
+        now: record time of the change.
+
+    Returns:
+        The events, in order; a fact may appear in several (add then update).
+
+    Example:
+        >>> events = reconcile("ana", [cand], [vec], [[Neighbour(old_fact, 0.97)]], now=now)
+    """
+    events: list[FactEvent] = []
+    current: dict[str, Fact] = {}  # latest version of every fact touched in this batch
+    batch: list[tuple[Fact, Sequence[float]]] = []  # facts added by this batch, with vectors
+
+    def latest(f: Fact) -> Fact:
+        return current.get(f.id, f)
+
+    for candidate, vector, near in zip(candidates, vectors, neighbours):
+        pool = [Neighbour(latest(n.fact), n.similarity) for n in near]
+        pool += [Neighbour(latest(f), _dot(vector, v)) for f, v in batch]
+        pool = [n for n in pool if n.fact.is_valid]
+        event = _decide(user_id, candidate, pool, now, policy)
+        events.extend(event)
+        for e in event:
+            if e.fact is not None:
+                current[e.fact.id] = e.fact
+            if e.op == "add" and e.fact is not None:
+                batch.append((e.fact, vector))
+    return events
+
+
+def _decide(
+    user_id: str, candidate: Candidate, pool: Sequence[Neighbour], now: datetime, policy: ReconcilePolicy
+) -> list[FactEvent]:
+    key = normalize(candidate.text)
+    subject = candidate.subject.lower()
+
+    def changed(existing: Fact, reason: str) -> list[FactEvent]:
+        if set(candidate.sources) <= set(existing.sources):
+            return [FactEvent(op="noop", fact_id=existing.id, user_id=user_id, fact=existing, at=now, reason=reason)]
+        return [
+            FactEvent(op="update", fact_id=existing.id, user_id=user_id, fact=_merged(existing, candidate),
+                      previous=existing, at=now, reason=reason)
+        ]
+
+    for n in pool:
+        if normalize(n.fact.text) == key and _same_event_day(candidate, n.fact):
+            return changed(n.fact, "exact duplicate")
+
+    if candidate.attribute:
+        for n in pool:
+            f = n.fact
+            if f.subject.lower() != subject or f.attribute != candidate.attribute:
+                continue
+            if normalize(f.value or "") == normalize(candidate.value or ""):
+                return changed(f, f"same {candidate.attribute}")
+            new = _new_fact(candidate, user_id, now)
+            old = f.model_copy(update={"invalid_at": candidate.valid_from, "superseded_by": new.id})
+            return [
+                FactEvent(op="invalidate", fact_id=f.id, user_id=user_id, fact=old, previous=f, at=now,
+                          reason=f"{candidate.attribute} changed from {f.value!r} to {candidate.value!r}"),
+                FactEvent(op="add", fact_id=new.id, user_id=user_id, fact=new, at=now,
+                          reason=f"supersedes {f.id}"),
+            ]
+
+    best = max(
+        (n for n in pool if n.similarity is not None and n.fact.subject.lower() == subject and _same_event_day(candidate, n.fact)),
+        key=lambda n: n.similarity or 0.0,
+        default=None,
+    )
+    if best is not None and (best.similarity or 0.0) >= policy.near_duplicate:
+        return changed(best.fact, f"near duplicate (cosine {best.similarity:.3f})")
+
+    fact = _new_fact(candidate, user_id, now)
+    return [FactEvent(op="add", fact_id=fact.id, user_id=user_id, fact=fact, at=now, reason="new")]

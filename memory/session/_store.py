@@ -1,0 +1,348 @@
+"""SessionStore: the session tier (turns, summaries, profiles) and the fact journal.
+
+This is tiermem's source of truth. Every fact change is a journal row written in the same
+transaction as the turns it came from; the long-term index is rebuilt from here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import create_engine, delete, event, func, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlmodel import Session, col, select
+
+from .._errors import ConfigError, MissingDependency, StoreUnavailable
+from .._models import Fact, FactEvent, Summary, Turn, as_utc
+from .._text import norm_hash
+from ._migrations import migrate
+from ._tables import EventRow, FactRow, MetaRow, ProfileRow, SummaryRow, TurnRow
+
+
+def _engine_for(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"database_url {url!r} is not a database URL; use sqlite:///path/to/file.db or "
+            "postgresql://user:pass@host/db"
+        ) from exc
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependency(
+                "PostgreSQL needs a driver: pip install 'tiermem[postgres]'"
+            ) from exc
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(f"database_url backend {parsed.get_backend_name()!r} is not supported; use sqlite or postgresql")
+    try:
+        engine = create_engine(parsed, pool_pre_ping=True)
+    except (ImportError, ModuleNotFoundError) as exc:
+        raise MissingDependency(f"no driver for {parsed.drivername}: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+
+    return engine
+
+
+class SessionStore:
+    """Turns, summaries, profiles and the fact journal, in SQLite or PostgreSQL.
+
+    Args:
+        url: an SQLAlchemy URL, e.g. ``sqlite:///.tiermem/tiermem.db``.
+
+    Raises:
+        ConfigError: the URL is malformed or names an unsupported backend.
+        StoreUnavailable: the database cannot be reached.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = _engine_for(url)
+        try:
+            migrate(self.engine)
+        except OperationalError as exc:
+            self.engine.dispose()
+            raise StoreUnavailable(f"cannot open database {make_url(url).render_as_string(hide_password=True)}: {exc.orig}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- meta ---------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        with Session(self.engine) as s:
+            row = s.get(MetaRow, key)
+            return row.value if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with Session(self.engine) as s:
+            s.merge(MetaRow(key=key, value=value))
+            s.commit()
+
+    # -- the write path -------------------------------------------------------------------
+    def commit(self, turns: Sequence[Turn], events: Sequence[FactEvent]) -> tuple[list[Turn], list[FactEvent]]:
+        """Store turns and the fact changes they caused in one transaction.
+
+        Returns the turns with their session sequence numbers and the events with journal seqs.
+        """
+        with Session(self.engine) as s:
+            stored_turns = self._insert_turns(s, turns)
+            stored_events = [self._apply_event(s, e) for e in events]
+            s.commit()
+        return stored_turns, stored_events
+
+    def _insert_turns(self, s: Session, turns: Sequence[Turn]) -> list[Turn]:
+        out: list[Turn] = []
+        next_seq: dict[tuple[str, str], int] = {}
+        for turn in turns:
+            key = (turn.user_id, turn.session_id)
+            if key not in next_seq:
+                last = s.exec(
+                    select(func.max(TurnRow.seq)).where(TurnRow.user_id == key[0], TurnRow.session_id == key[1])
+                ).one()
+                next_seq[key] = (last or 0) + 1
+            stored = turn.model_copy(update={"seq": next_seq[key]})
+            next_seq[key] += 1
+            s.add(TurnRow(**{**stored.model_dump(), "created_at": as_utc(stored.created_at)}))
+            out.append(stored)
+        return out
+
+    def _apply_event(self, s: Session, ev: FactEvent) -> FactEvent:
+        if ev.op in ("add", "update", "invalidate") and ev.fact is not None:
+            s.merge(_fact_row(ev.fact))
+            if ev.fact.kind == "semantic":
+                self._bump_profile(s, ev.fact.user_id, stale=ev.op == "invalidate")
+        row = EventRow(user_id=ev.user_id, fact_id=ev.fact_id, op=ev.op, at=as_utc(ev.at), data=ev.model_dump_json())
+        s.add(row)
+        s.flush()
+        return ev.model_copy(update={"seq": row.seq})
+
+    def _bump_profile(self, s: Session, user_id: str, *, stale: bool) -> None:
+        values: dict[str, Any] = {"changes_since": ProfileRow.changes_since + 1}
+        if stale:
+            values["stale"] = True
+        s.exec(update(ProfileRow).where(col(ProfileRow.user_id) == user_id).values(**values))  # type: ignore[call-overload]
+
+    def append_events(self, events: Sequence[FactEvent]) -> list[FactEvent]:
+        """Journal fact changes that came from no new turns (e.g. an import)."""
+        return self.commit([], events)[1]
+
+    # -- facts ----------------------------------------------------------------------------
+    def get_fact(self, fact_id: str) -> Fact | None:
+        with Session(self.engine) as s:
+            row = s.get(FactRow, fact_id)
+            return Fact.model_validate_json(row.data) if row else None
+
+    def get_facts(self, ids: Iterable[str]) -> list[Fact]:
+        ids = list(ids)
+        if not ids:
+            return []
+        with Session(self.engine) as s:
+            rows = s.exec(select(FactRow).where(col(FactRow.id).in_(ids))).all()
+        by_id = {r.id: Fact.model_validate_json(r.data) for r in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def list_facts(
+        self,
+        user_id: str | None = None,
+        *,
+        include_invalid: bool = False,
+        kind: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Fact]:
+        query = select(FactRow)
+        if user_id is not None:
+            query = query.where(FactRow.user_id == user_id)
+        if not include_invalid:
+            query = query.where(col(FactRow.valid).is_(True))
+        if kind is not None:
+            query = query.where(FactRow.kind == kind)
+        query = query.order_by(col(FactRow.created_at), col(FactRow.id)).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with Session(self.engine) as s:
+            return [Fact.model_validate_json(r.data) for r in s.exec(query).all()]
+
+    def count_facts(self, user_id: str | None = None, *, include_invalid: bool = False) -> int:
+        query = select(func.count()).select_from(FactRow)
+        if user_id is not None:
+            query = query.where(FactRow.user_id == user_id)
+        if not include_invalid:
+            query = query.where(col(FactRow.valid).is_(True))
+        with Session(self.engine) as s:
+            return int(s.exec(query).one())
+
+    def facts_by_hash(self, user_id: str, hashes: Iterable[str]) -> dict[str, Fact]:
+        hashes = list(set(hashes))
+        if not hashes:
+            return {}
+        with Session(self.engine) as s:
+            rows = s.exec(
+                select(FactRow).where(
+                    FactRow.user_id == user_id, col(FactRow.valid).is_(True), col(FactRow.norm_hash).in_(hashes)
+                )
+            ).all()
+        return {r.norm_hash: Fact.model_validate_json(r.data) for r in rows}
+
+    def facts_by_key(self, user_id: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[Fact]]:
+        out: dict[tuple[str, str], list[Fact]] = {}
+        attributes = {a for _, a in keys}
+        if not attributes:
+            return out
+        with Session(self.engine) as s:
+            rows = s.exec(
+                select(FactRow).where(
+                    FactRow.user_id == user_id, col(FactRow.valid).is_(True), col(FactRow.attribute).in_(attributes)
+                )
+            ).all()
+        for r in rows:
+            out.setdefault((r.subject.lower(), r.attribute or ""), []).append(Fact.model_validate_json(r.data))
+        return out
+
+    def history(self, fact_id: str) -> list[FactEvent]:
+        with Session(self.engine) as s:
+            rows = s.exec(select(EventRow).where(EventRow.fact_id == fact_id).order_by(col(EventRow.seq))).all()
+        return [_event(r) for r in rows]
+
+    def events_after(self, seq: int, limit: int = 10_000) -> list[FactEvent]:
+        with Session(self.engine) as s:
+            rows = s.exec(select(EventRow).where(col(EventRow.seq) > seq).order_by(col(EventRow.seq)).limit(limit)).all()
+        return [_event(r) for r in rows]
+
+    def last_event_seq(self) -> int:
+        with Session(self.engine) as s:
+            return int(s.exec(select(func.max(EventRow.seq))).one() or 0)
+
+    def record_access(self, facts: Sequence[Fact], at: datetime) -> None:
+        if not facts:
+            return
+        with Session(self.engine) as s:
+            for row in s.exec(select(FactRow).where(col(FactRow.id).in_([f.id for f in facts]))).all():
+                fact = Fact.model_validate_json(row.data)
+                fact.access_count += 1
+                fact.last_accessed_at = at
+                row.data = fact.model_dump_json()
+                s.add(row)
+            s.commit()
+
+    # -- erasure --------------------------------------------------------------------------
+    def forget_fact(self, fact_id: str, at: datetime) -> FactEvent | None:
+        """Erase a fact and its journal rows; leave a tombstone so the index follows."""
+        with Session(self.engine) as s:
+            row = s.get(FactRow, fact_id)
+            if row is None:
+                return None
+            user_id = row.user_id
+            s.delete(row)
+            s.exec(delete(EventRow).where(col(EventRow.fact_id) == fact_id))  # type: ignore[call-overload]
+            self._drop_from_profile(s, user_id, fact_id)
+            stored = self._apply_event(s, FactEvent(op="forget", fact_id=fact_id, user_id=user_id, at=at))
+            s.commit()
+        return stored
+
+    def forget_user(self, user_id: str, at: datetime) -> FactEvent:
+        with Session(self.engine) as s:
+            for table in (FactRow, EventRow, TurnRow, SummaryRow, ProfileRow):
+                s.exec(delete(table).where(col(table.user_id) == user_id))  # type: ignore[call-overload,attr-defined]
+            stored = self._apply_event(s, FactEvent(op="forget_user", fact_id="*", user_id=user_id, at=at))
+            s.commit()
+        return stored
+
+    def _drop_from_profile(self, s: Session, user_id: str, fact_id: str) -> None:
+        profile = s.get(ProfileRow, user_id)
+        if profile is not None and fact_id in json.loads(profile.fact_ids):
+            s.delete(profile)  # erased facts must leave the cached prefix now, not at the next epoch
+
+    # -- turns and summaries --------------------------------------------------------------
+    def turns(
+        self, user_id: str, session_id: str | None = None, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Turn]:
+        query = select(TurnRow).where(TurnRow.user_id == user_id)
+        if session_id is not None:
+            query = query.where(TurnRow.session_id == session_id, col(TurnRow.seq) > after_seq)
+        query = query.order_by(col(TurnRow.created_at), col(TurnRow.session_id), col(TurnRow.seq))
+        if limit is not None:
+            query = query.limit(limit)
+        with Session(self.engine) as s:
+            return [Turn.model_validate(r.model_dump()) for r in s.exec(query).all()]
+
+    def users(self) -> list[tuple[str, int, int]]:
+        """(user_id, valid facts, turns) for every user."""
+        with Session(self.engine) as s:
+            facts = dict(
+                s.exec(
+                    select(FactRow.user_id, func.count()).where(col(FactRow.valid).is_(True)).group_by(FactRow.user_id)
+                ).all()
+            )
+            turns = dict(s.exec(select(TurnRow.user_id, func.count()).group_by(TurnRow.user_id)).all())
+        return [(u, facts.get(u, 0), turns.get(u, 0)) for u in sorted(set(facts) | set(turns))]
+
+    def latest_summary(self, user_id: str, session_id: str) -> Summary | None:
+        with Session(self.engine) as s:
+            row = s.exec(
+                select(SummaryRow)
+                .where(SummaryRow.user_id == user_id, SummaryRow.session_id == session_id)
+                .order_by(col(SummaryRow.covers_seq).desc())
+                .limit(1)
+            ).first()
+        if row is None:
+            return None
+        return Summary(user_id=row.user_id, session_id=row.session_id, covers_seq=row.covers_seq, text=row.text, created_at=row.created_at)
+
+    def save_summary(self, summary: Summary) -> None:
+        with Session(self.engine) as s:
+            s.add(SummaryRow(**{**summary.model_dump(), "created_at": as_utc(summary.created_at)}))
+            s.commit()
+
+    # -- the cached profile ----------------------------------------------------------------
+    def get_profile(self, user_id: str) -> ProfileRow | None:
+        with Session(self.engine) as s:
+            row = s.get(ProfileRow, user_id)
+            if row is not None:
+                s.expunge(row)
+            return row
+
+    def save_profile(self, user_id: str, text: str, fact_ids: list[str], at: datetime) -> ProfileRow:
+        with Session(self.engine) as s:
+            old = s.get(ProfileRow, user_id)
+            epoch = (old.epoch + 1) if old else 1
+            row = ProfileRow(user_id=user_id, epoch=epoch, text=text, fact_ids=json.dumps(fact_ids), baked_at=as_utc(at))
+            s.merge(row)
+            s.commit()
+        return row
+
+
+def _fact_row(fact: Fact) -> FactRow:
+    return FactRow(
+        id=fact.id,
+        user_id=fact.user_id,
+        kind=fact.kind,
+        subject=fact.subject.lower(),
+        attribute=fact.attribute,
+        norm_hash=norm_hash(fact.text),
+        valid=fact.is_valid,
+        created_at=as_utc(fact.created_at),
+        data=fact.model_dump_json(),
+    )
+
+
+def _event(row: EventRow) -> FactEvent:
+    return FactEvent.model_validate_json(row.data).model_copy(update={"seq": row.seq})
+
+
+def utc(value: datetime | None = None) -> datetime:
+    return as_utc(value) if value is not None else datetime.now(timezone.utc)

@@ -1,0 +1,91 @@
+"""SQL tables of the session tier (tier 2). Migrations in `_migrations.py` create them.
+
+Facts and journal rows keep the full pydantic value as JSON in `data`, with the columns
+that queries filter on beside it, so adding a field to `Fact` needs no ALTER TABLE.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class SchemaVersion(SQLModel, table=True):
+    __tablename__ = "tm_schema_version"
+    version: int = Field(primary_key=True)
+    applied_at: datetime
+
+
+class MetaRow(SQLModel, table=True):
+    __tablename__ = "tm_meta"
+    key: str = Field(primary_key=True, max_length=200)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class TurnRow(SQLModel, table=True):
+    __tablename__ = "tm_turns"
+    __table_args__ = (
+        UniqueConstraint("user_id", "session_id", "seq", name="uq_turn_seq"),
+        Index("ix_turn_session", "user_id", "session_id", "seq"),
+    )
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(index=True, max_length=256)
+    session_id: str = Field(max_length=256)
+    seq: int
+    role: str = Field(max_length=16)
+    name: str | None = Field(default=None, max_length=256)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime
+    token_count: int = 0
+    external_id: str | None = Field(default=None, max_length=256)
+
+
+class FactRow(SQLModel, table=True):
+    __tablename__ = "tm_facts"
+    __table_args__ = (
+        Index("ix_fact_key", "user_id", "subject", "attribute"),
+        Index("ix_fact_hash", "user_id", "norm_hash"),
+    )
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(index=True, max_length=256)
+    kind: str = Field(max_length=16)
+    subject: str = Field(max_length=256)
+    attribute: str | None = Field(default=None, max_length=256)
+    norm_hash: str = Field(max_length=64)
+    valid: bool = True
+    created_at: datetime
+    data: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class EventRow(SQLModel, table=True):
+    __tablename__ = "tm_fact_events"
+    seq: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(index=True, max_length=256)
+    fact_id: str = Field(index=True, max_length=64)
+    op: str = Field(max_length=16)
+    at: datetime
+    data: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class SummaryRow(SQLModel, table=True):
+    __tablename__ = "tm_summaries"
+    __table_args__ = (Index("ix_summary_session", "user_id", "session_id", "covers_seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=256)
+    session_id: str = Field(max_length=256)
+    covers_seq: int
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime
+
+
+class ProfileRow(SQLModel, table=True):
+    __tablename__ = "tm_profiles"
+    user_id: str = Field(primary_key=True, max_length=256)
+    epoch: int = 0
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    fact_ids: str = Field(sa_column=Column(Text, nullable=False))
+    baked_at: datetime
+    changes_since: int = 0
+    stale: bool = False
