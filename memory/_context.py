@@ -72,20 +72,20 @@ class ContextBuilder:
 
         hits = []
         if has_content(message):
-            scored = m._scored(message, user_id, 0, None, None)
+            scored = m._scored(message, user_id, 0, None, None, with_vectors=True)
             relevant = [s for s in scored if is_relevant(s, m.retrieval)]
             if len(relevant) < len(scored):
                 dropped.append(Dropped(what=f"{len(scored) - len(relevant)} candidate facts", why="below relevance threshold"))
-            fresh = [s for s in relevant if s.fact.id not in profile_ids]
+            fresh = [s for s in relevant if s.fact_id not in profile_ids]
             kept, near = drop_near_duplicates(fresh, m.retrieval.mmr_duplicate)
-            dropped += [Dropped(what=f"fact {s.fact.id}", why="near duplicate of a paged-in fact") for s in near]
+            dropped += [Dropped(what=f"fact {s.fact_id}", why="near duplicate of a paged-in fact") for s in near]
             hits = kept
         else:
             dropped.append(Dropped(what="memory", why="message has no content words; nothing paged in"))
         block, paged, over = memory_block([s.fact for s in hits], memory_budget, count)
         dropped += over
         paged_ids = {f.id for f in paged}
-        paged_hits = [s.hit() for s in hits if s.fact.id in paged_ids]
+        paged_hits = [s.hit() for s in hits if s.fact_id in paged_ids]
         m.session.record_access(paged, m.clock())
 
         messages, alternation = build_messages(history, block, message)

@@ -282,7 +282,10 @@ class Memory:
             raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
         return [s.hit() for s in self._scored(query, check_id(user_id, "user_id"), limit, as_of, kinds)[:limit]]
 
-    def _scored(self, query: str, user_id: str, limit: int, as_of: datetime | None, kinds: Sequence[str] | None) -> list[Any]:
+    def _scored(
+        self, query: str, user_id: str, limit: int, as_of: datetime | None, kinds: Sequence[str] | None,
+        with_vectors: bool = False,
+    ) -> list[Any]:
         if kinds is not None and not set(kinds) <= {"semantic", "episodic"}:
             raise InvalidInput(f"kinds must be 'semantic' and/or 'episodic', got {list(kinds)!r}")
         vector = self.embedder.embed_query(query)
@@ -293,6 +296,7 @@ class Memory:
             limit=max(limit, self.retrieval.candidates),
             as_of=as_utc(as_of) if as_of else None,
             kinds=tuple(kinds) if kinds else None,
+            with_vectors=with_vectors,
         )
         with self._lock:
             result = self.index.query(request)

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Role = Literal["user", "assistant"]
 FactKind = Literal["semantic", "episodic"]
@@ -35,10 +35,13 @@ def new_id() -> str:
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
-    @field_validator("*", mode="after")
-    @classmethod
-    def _utc_datetimes(cls, value: Any) -> Any:
-        return as_utc(value) if isinstance(value, datetime) else value
+    @model_validator(mode="after")
+    def _utc_datetimes(self) -> Any:
+        # Naive datetimes are taken as UTC so that comparisons never mix naive and aware.
+        for name, value in self.__dict__.items():
+            if isinstance(value, datetime) and value.tzinfo is not timezone.utc:
+                self.__dict__[name] = as_utc(value)
+        return self
 
 
 class Turn(_Model):

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+
 from ._models import Fact, Hit
 from ._text import content_tokens
 from .index import IndexHit, QueryResult
@@ -34,26 +36,33 @@ class RetrievalPolicy:
     mmr_duplicate: float = 0.92
 
 
-@dataclass
 class Scored:
-    fact: Fact
-    score: float
-    explain: dict[str, float]
-    vector: list[float] | None
+    """A ranked candidate; its `Fact` is only built if it is returned."""
+
+    __slots__ = ("hit_", "score", "explain", "vector")
+
+    def __init__(self, hit: IndexHit, score: float, explain: dict[str, float], vector: np.ndarray | None):
+        self.hit_ = hit
+        self.score = score
+        self.explain = explain
+        self.vector = vector
+
+    @property
+    def fact(self) -> Fact:
+        return self.hit_.fact
+
+    @property
+    def fact_id(self) -> str:
+        return self.hit_.fact_id
 
     def hit(self) -> Hit:
         return Hit(fact=self.fact, score=self.score, explain=self.explain)
 
 
-def _dot(a: Sequence[float], b: Sequence[float]) -> float:
-    return float(sum(x * y for x, y in zip(a, b)))
-
-
-def recency(fact: Fact, now: datetime, half_life_days: float) -> float:
-    if fact.kind != "episodic":
+def recency(kind: str, event_ts: float, now_ts: float, half_life_days: float) -> float:
+    if kind != "episodic":
         return 0.0
-    when = fact.event_at or fact.valid_from
-    age_days = max(0.0, (now - when).total_seconds() / 86400)
+    age_days = max(0.0, (now_ts - event_ts) / 86400)
     return math.exp(-math.log(2) * age_days / half_life_days)
 
 
@@ -61,42 +70,50 @@ def fuse(
     result: QueryResult, query_vector: Sequence[float], *, now: datetime, policy: RetrievalPolicy = RetrievalPolicy()
 ) -> list[Scored]:
     """Combine dense and sparse candidates into one ranking with an explanation per fact."""
-    by_id: dict[str, dict[str, float]] = {}
-    facts: dict[str, IndexHit] = {}
-    for channel, hits in (("dense", result.dense), ("sparse", result.sparse)):
-        for rank, hit in enumerate(hits, start=1):
-            entry = by_id.setdefault(hit.fact.id, {})
+    entries: dict[str, dict[str, float]] = {}
+    hits: dict[str, IndexHit] = {}
+    for channel, channel_hits in (("dense", result.dense), ("sparse", result.sparse)):
+        for rank, hit in enumerate(channel_hits, start=1):
+            fact_id = hit.fact_id
+            entry = entries.setdefault(fact_id, {})
             entry[f"{channel}_rank"] = rank
             entry[channel] = hit.score
-            facts.setdefault(hit.fact.id, hit)
+            if fact_id not in hits or (hits[fact_id].vector is None and hit.vector is not None):
+                hits[fact_id] = hit
+    query = np.asarray(query_vector, dtype=np.float32)
     max_sparse = max((h.score for h in result.sparse), default=0.0) or 1.0
+    now_ts = now.timestamp()
     scored: list[Scored] = []
-    for fact_id, entry in by_id.items():
-        hit = facts[fact_id]
+    for fact_id, entry in entries.items():
+        hit = hits[fact_id]
+        payload = hit.payload
+        vector = np.asarray(hit.vector, dtype=np.float32) if hit.vector is not None else None
         cos = entry.get("dense")
-        if cos is None and hit.vector is not None:
-            cos = _dot(query_vector, hit.vector)
+        if cos is None and vector is not None:
+            cos = float(vector @ query)
         fusion = 0.0
         if "dense_rank" in entry:
             fusion += policy.dense_weight / (policy.rrf_k + entry["dense_rank"])
         if "sparse_rank" in entry:
             fusion += policy.sparse_weight / (policy.rrf_k + entry["sparse_rank"])
-        rec = recency(hit.fact, now, policy.recency_half_life_days)
-        score = fusion + policy.importance_weight * hit.fact.importance + policy.recency_weight * rec
+        importance = float(payload.get("importance", 0.5))
+        rec = recency(payload.get("kind", ""), payload.get("event_ts", now_ts), now_ts, policy.recency_half_life_days)
+        score = fusion + policy.importance_weight * importance + policy.recency_weight * rec
         explain = {
-            "dense": round(cos or 0.0, 4),
             "sparse": round(entry.get("sparse", 0.0), 4),
             "sparse_norm": round(entry.get("sparse", 0.0) / max_sparse, 4),
             "fusion": round(fusion, 6),
-            "importance": hit.fact.importance,
+            "importance": importance,
             "recency": round(rec, 4),
             "score": round(score, 6),
         }
+        if cos is not None:
+            explain["dense"] = round(cos, 4)
         for key in ("dense_rank", "sparse_rank"):
             if key in entry:
                 explain[key] = entry[key]
-        scored.append(Scored(hit.fact, score, explain, hit.vector))
-    scored.sort(key=lambda s: (-s.score, s.fact.id))
+        scored.append(Scored(hit, score, explain, vector))
+    scored.sort(key=lambda s: (-s.score, s.fact_id))
     return scored
 
 
@@ -120,7 +137,7 @@ def drop_near_duplicates(scored: Sequence[Scored], threshold: float) -> tuple[li
     kept: list[Scored] = []
     dropped: list[Scored] = []
     for s in scored:
-        if s.vector is not None and any(k.vector is not None and _dot(s.vector, k.vector) >= threshold for k in kept):
+        if s.vector is not None and any(k.vector is not None and float(s.vector @ k.vector) >= threshold for k in kept):
             dropped.append(s)
         else:
             kept.append(s)

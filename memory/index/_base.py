@@ -15,7 +15,8 @@ from .._text import SparseVec
 DENSE = "dense"
 SPARSE = "bm25"
 TENANT_KEY = "user_id"
-FAR_FUTURE = 32503680000.0  # year 3000: the 'still valid' end of the validity window
+FAR_FUTURE = 32503680000.0
+DERIVED_KEYS = frozenset({"valid_from_ts", "invalid_at_ts", "event_ts"})  # year 3000: the 'still valid' end of the validity window
 
 
 class IndexedFact(NamedTuple):
@@ -52,12 +53,30 @@ class IndexQuery(NamedTuple):
     limit: int
     as_of: datetime | None = None
     kinds: tuple[str, ...] | None = None
+    with_vectors: bool = False  # also return dense vectors (for near-duplicate removal)
 
 
-class IndexHit(NamedTuple):
-    fact: Fact
-    score: float
-    vector: list[float] | None
+class IndexHit:
+    """A point the index returned. The `Fact` is built from the payload only when asked
+    for: ranking reads a few payload fields, and most candidates are never returned."""
+
+    __slots__ = ("payload", "score", "vector", "_fact")
+
+    def __init__(self, payload: dict[str, Any], score: float, vector: list[float] | None = None):
+        self.payload = payload
+        self.score = score
+        self.vector = vector
+        self._fact: Fact | None = None
+
+    @property
+    def fact_id(self) -> str:
+        return str(self.payload["id"])
+
+    @property
+    def fact(self) -> Fact:
+        if self._fact is None:
+            self._fact = from_payload(self.payload)
+        return self._fact
 
 
 class QueryResult(NamedTuple):
@@ -99,11 +118,12 @@ def to_payload(fact: Fact) -> dict[str, Any]:
     # Numeric copies for range filters: Qdrant compares floats faster than date strings.
     payload["valid_from_ts"] = timestamp(fact.valid_from)
     payload["invalid_at_ts"] = timestamp(fact.invalid_at if fact.expired_at is None else fact.expired_at)
+    payload["event_ts"] = timestamp(fact.event_at or fact.valid_from)
     return payload
 
 
 def from_payload(payload: dict[str, Any]) -> Fact:
-    data = {k: v for k, v in payload.items() if k not in ("valid_from_ts", "invalid_at_ts")}
+    data = {k: v for k, v in payload.items() if k not in DERIVED_KEYS}
     return Fact.model_validate(data)
 
 

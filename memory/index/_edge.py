@@ -29,7 +29,6 @@ from ._base import (
     QueryResult,
     SetPayload,
     Upsert,
-    from_payload,
     point_id,
     to_payload,
     validity_window,
@@ -171,7 +170,7 @@ class EdgeFactIndex:
         requests = [
             qe.QueryRequest(
                 limit=query.limit, query=qe.Query.Nearest(list(query.dense), using=DENSE),
-                filter=flt, with_payload=True, with_vector=[DENSE],
+                filter=flt, with_payload=True, with_vector=[DENSE] if query.with_vectors else False,
             )
         ]
         if query.sparse and query.sparse[0]:
@@ -179,7 +178,7 @@ class EdgeFactIndex:
             requests.append(
                 qe.QueryRequest(
                     limit=query.limit, query=qe.Query.Nearest(sparse, using=SPARSE),
-                    filter=flt, with_payload=True, with_vector=[DENSE],
+                    filter=flt, with_payload=True, with_vector=[DENSE] if query.with_vectors else False,
                 )
             )
         results = self._shard.query_batch(qe.QueryBatchRequest(requests))
@@ -234,4 +233,4 @@ class EdgeFactIndex:
 
 def _hit(point: Any) -> IndexHit:
     vector = point.vector.get(DENSE) if isinstance(point.vector, dict) else None
-    return IndexHit(from_payload(point.payload), float(point.score), vector)
+    return IndexHit(point.payload, float(point.score), vector)

@@ -22,7 +22,6 @@ from ._base import (
     QueryResult,
     SetPayload,
     Upsert,
-    from_payload,
     point_id,
     to_payload,
     validity_window,
@@ -137,13 +136,14 @@ class QdrantFactIndex:
         flt = self._filter(query.user_id, query.as_of, query.kinds)
         requests = [
             m.QueryRequest(query=list(query.dense), using=DENSE, filter=flt, limit=query.limit,
-                           with_payload=True, with_vector=[DENSE])
+                           with_payload=True, with_vector=[DENSE] if query.with_vectors else False)
         ]
         if query.sparse and query.sparse[0]:
             requests.append(
                 m.QueryRequest(
                     query=m.SparseVector(indices=query.sparse[0], values=query.sparse[1]), using=SPARSE,
-                    filter=flt, limit=query.limit, with_payload=True, with_vector=[DENSE],
+                    filter=flt, limit=query.limit, with_payload=True,
+                    with_vector=[DENSE] if query.with_vectors else False,
                 )
             )
         responses = self.client.query_batch_points(self.collection, requests)
@@ -186,4 +186,4 @@ class QdrantFactIndex:
 
 def _hit(point: Any) -> IndexHit:
     vector = point.vector.get(DENSE) if isinstance(point.vector, dict) else None
-    return IndexHit(from_payload(point.payload), float(point.score), vector)
+    return IndexHit(point.payload, float(point.score), vector)

@@ -1,0 +1,95 @@
+"""Shared benchmark plumbing: the token counter, timing, result files, progress bars."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+from memory import approx_tokens
+
+T = TypeVar("T")
+RESULTS = Path(__file__).parent / "results"
+count_tokens = approx_tokens  # one counter for every system compared
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+@contextmanager
+def timer(into: list[float]) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    into.append((time.perf_counter() - start) * 1000)
+
+
+def progress(items: Iterable[T], total: int | None = None, desc: str = "") -> Iterable[T]:
+    """A tqdm bar on a terminal, plain iteration in CI logs."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, total=total, desc=desc, disable=os.environ.get("CI") == "true" or not sys.stderr.isatty())
+
+
+def environment() -> dict[str, Any]:
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, check=False).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": commit or None,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.platform()}",
+        "versions": {p: version(p) for p in ("tiermem", "qdrant-edge-py", "qdrant-client", "sentence-transformers", "torch", "mem0ai")},
+    }
+
+
+def write_results(name: str, payload: dict[str, Any], out_dir: Path | None = None) -> Path:
+    out_dir = out_dir or RESULTS
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.json"
+    path.write_text(json.dumps({"environment": environment(), **payload}, indent=2, default=str))
+    return path
+
+
+def pack(items: Iterable[tuple[str, Sequence[str]]], budget: int) -> tuple[list[str], set[str], int]:
+    """First-fit packing in rank order, the same rule for every system.
+
+    Returns the texts kept, the union of their sources, and the tokens used.
+    """
+    texts: list[str] = []
+    sources: set[str] = set()
+    used = 0
+    for text, item_sources in items:
+        cost = count_tokens(text)
+        if used + cost > budget:
+            continue
+        texts.append(text)
+        sources.update(item_sources)
+        used += cost
+        if budget - used < 8:
+            break
+    return texts, sources, used
