@@ -58,9 +58,21 @@ _VALUE_END = re.compile(
 )
 
 
+# A new first-person clause starts a new statement: 'I live in Lisbon and I work as a
+# designer' is two facts, so invalidating where Ana lives cannot take her job with it.
+_CLAUSE = re.compile(r"(?:,\s*|;\s*|\s+)(?:and|but|so|plus)\s+(?=(?:I|I'm|I've|I'll|I'd|my|My)\b)|;\s+")
+_LEAD_IN = re.compile(r"^(?:[A-Z][a-z]+(?: [a-z]+){0,2}): (?=\S)")  # 'Big news: I moved...'
+
+
 def split_sentences(text: str) -> list[str]:
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+    out: list[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        for clause in _CLAUSE.split(sentence or ""):
+            clause = _LEAD_IN.sub("", clause.strip())
+            if clause:
+                out.append(clause[0].upper() + clause[1:])
+    return out
 
 
 def _third_person(verb: str) -> str:
@@ -171,9 +183,9 @@ class RuleExtractor:
         return out
 
     def _sentence(self, sentence: str, turn: Turn, name: str) -> Candidate | None:
-        if is_small_talk(sentence):
-            return None
         attribute = _attribute(sentence)
+        if attribute is None and is_small_talk(sentence):
+            return None
         dated, event_day = resolve_dates(sentence, turn.created_at)
         text = clean_spaces(to_third_person(dated, name))
         if name not in text:

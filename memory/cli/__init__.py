@@ -1,0 +1,199 @@
+"""The `tiermem` admin CLI: nouns and verbs over a memory home.
+
+Listing and inspection read SQLite only (no index, no torch), so they work while an agent
+holds the embedded index open. Commands that embed (`search`, `reindex`, `demo`) open the
+full memory.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .._config import resolve
+from .._errors import TieredMemoryError
+from ..session import SessionStore
+
+app = typer.Typer(help="Inspect and manage tiermem memory stores.", no_args_is_help=True, add_completion=False)
+facts_app = typer.Typer(help="List, show and erase stored facts.", no_args_is_help=True)
+app.add_typer(facts_app, name="facts")
+console = Console()
+
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="memory folder (default $TIERMEM_HOME, else ./.tiermem)")]
+DbOpt = Annotated[str | None, typer.Option("--database-url", help="SQLite/PostgreSQL URL (default $TIERMEM_DATABASE_URL)")]
+EmbedderOpt = Annotated[str, typer.Option("--embedder", help="minilm (default) or hash (tests, no torch)")]
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code=1)
+
+
+def _store(home: Path | None, database_url: str | None) -> SessionStore:
+    where = resolve(home, database_url)
+    if where.database_url.startswith("sqlite:///"):
+        db_file = Path(where.database_url.removeprefix("sqlite:///"))
+        if not db_file.exists():
+            _fail(f"no memory at {where.home} (no {db_file.name}); add some with the API, or run `tiermem demo`")
+    try:
+        return SessionStore(where.database_url)
+    except TieredMemoryError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
+
+
+def _memory(home: Path | None, database_url: str | None, embedder: str) -> Any:
+    from .. import HashEmbedder, Memory, MiniLMEmbedder
+
+    if embedder not in ("hash", "minilm"):
+        _fail(f"--embedder must be minilm or hash, got {embedder!r}")
+    chosen = HashEmbedder() if embedder == "hash" else MiniLMEmbedder()
+    try:
+        return Memory.open(home, database_url, embedder=chosen)
+    except TieredMemoryError as exc:
+        _fail(str(exc))
+
+
+def _known_user(store: SessionStore, user: str) -> None:
+    users = [u for u, _, _ in store.users()]
+    if user not in users:
+        _fail(f"no user {user!r}; known users: {', '.join(users) or 'none'}")
+
+
+@app.command()
+def users(home: HomeOpt = None, database_url: DbOpt = None) -> None:
+    """List users with their fact and turn counts."""
+    store = _store(home, database_url)
+    table = Table("user", "facts", "turns")
+    for user, n_facts, n_turns in store.users():
+        table.add_row(user, str(n_facts), str(n_turns))
+    console.print(table)
+
+
+@facts_app.command("list")
+def facts_list(
+    user: Annotated[str, typer.Option("--user", "-u", help="user id")],
+    all_: Annotated[bool, typer.Option("--all", help="include invalidated facts")] = False,
+    limit: Annotated[int, typer.Option(help="at most this many")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
+    home: HomeOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """List a user's facts (reads SQLite only)."""
+    store = _store(home, database_url)
+    _known_user(store, user)
+    facts = store.list_facts(user, include_invalid=all_, limit=limit)
+    if as_json:
+        for fact in facts:
+            sys.stdout.write(fact.model_dump_json() + "\n")
+        return
+    table = Table("id", "kind", "fact", "sources", "valid from", "status")
+    for f in facts:
+        status = "valid" if f.is_valid else f"invalid since {f.invalid_at:%Y-%m-%d}"
+        table.add_row(f.id[:12], f.kind, f.text, ",".join(f.sources), f"{f.valid_from:%Y-%m-%d}", status)
+    console.print(table)
+    console.print(f"{len(facts)} facts" + ("" if all_ else " (valid only; --all for history)"))
+
+
+def _find(store: SessionStore, fact_id: str) -> Any:
+    fact = store.get_fact(fact_id)
+    if fact is None and len(fact_id) >= 6:
+        matches = [f for f in store.list_facts(include_invalid=True) if f.id.startswith(fact_id)]
+        fact = matches[0] if len(matches) == 1 else None
+    if fact is None:
+        _fail(f"no fact {fact_id!r}; list ids with `tiermem facts list --user USER`")
+    return fact
+
+
+@facts_app.command("show")
+def facts_show(fact_id: str, home: HomeOpt = None, database_url: DbOpt = None) -> None:
+    """Show one fact in full (an id prefix of 6+ characters works)."""
+    store = _store(home, database_url)
+    console.print_json(_find(store, fact_id).model_dump_json())
+
+
+@facts_app.command("history")
+def facts_history(fact_id: str, home: HomeOpt = None, database_url: DbOpt = None) -> None:
+    """Every change to a fact: op, when, why, and the text before and after."""
+    store = _store(home, database_url)
+    fact = _find(store, fact_id)
+    table = Table("seq", "op", "at", "reason", "text")
+    for e in store.history(fact.id):
+        table.add_row(str(e.seq), e.op, f"{e.at:%Y-%m-%d %H:%M:%S}", e.reason, e.fact.text if e.fact else "")
+    console.print(table)
+
+
+@facts_app.command("forget")
+def facts_forget(
+    fact_id: str,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
+    home: HomeOpt = None,
+    database_url: DbOpt = None,
+    embedder: EmbedderOpt = "minilm",
+) -> None:
+    """Erase a fact from every tier (needs the index: stop agents using the embedded one)."""
+    store = _store(home, database_url)
+    fact = _find(store, fact_id)
+    store.close()
+    if not yes and not typer.confirm(f"Erase {fact.text!r}?"):
+        raise typer.Exit(code=1)
+    with _memory(home, database_url, embedder) as mem:
+        mem.forget(fact.id)
+    console.print(f"forgot {fact.id}")
+
+
+@app.command()
+def search(
+    query: str,
+    user: Annotated[str, typer.Option("--user", "-u")],
+    limit: int = 10,
+    home: HomeOpt = None,
+    database_url: DbOpt = None,
+    embedder: EmbedderOpt = "minilm",
+) -> None:
+    """Hybrid search over a user's facts, with the score breakdown."""
+    with _memory(home, database_url, embedder) as mem:
+        hits = mem.search(query, user_id=user, limit=limit)
+    table = Table("score", "fact", "dense", "bm25", "sources")
+    for h in hits:
+        table.add_row(f"{h.score:.4f}", h.fact.text, f"{h.explain.get('dense', float('nan')):.3f}",
+                      f"{h.explain.get('sparse', 0):.2f}", ",".join(h.fact.sources))
+    console.print(table)
+
+
+@app.command()
+def reindex(home: HomeOpt = None, database_url: DbOpt = None, embedder: EmbedderOpt = "minilm") -> None:
+    """Rebuild the long-term index from the journal."""
+    from rich.progress import Progress
+
+    with _memory(home, database_url, embedder) as mem, Progress(console=console) as bar:
+        task = bar.add_task("re-embedding facts", total=None)
+        count = mem.reindex(progress=lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"indexed {count} facts")
+
+
+@app.command()
+def demo(
+    home: Annotated[Path | None, typer.Option("--home", help="where to keep the demo memory (default: a temp folder)")] = None,
+    embedder: EmbedderOpt = "minilm",
+) -> None:
+    """A scripted multi-session conversation: extraction, an update, an invalidation, context()."""
+    from .demo import run_demo
+
+    run_demo(console, home, embedder)
+
+
+def main() -> None:
+    try:
+        app()
+    except TieredMemoryError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(1) from None
+
+
+__all__ = ["app", "main"]
