@@ -27,7 +27,9 @@ class RetrievalPolicy:
     candidates: int = 60
     dense_weight: float = 1.0
     sparse_weight: float = 1.0
-    rrf_k: int = 60
+    rrf_k: int = 10
+    dense_score_weight: float = 0.005
+    sparse_score_weight: float = 0.0
     importance_weight: float = 0.002
     recency_weight: float = 0.002
     recency_half_life_days: float = 30.0
@@ -59,6 +61,14 @@ class Scored:
         return Hit(fact=self.fact, score=self.score, explain=self.explain)
 
 
+def _tied_ranks(scores: Sequence[float]) -> list[int]:
+    """Competition ranks (1, 2, 2, 4): backends order equal scores differently, ranks must not."""
+    ranks: list[int] = []
+    for i, score in enumerate(scores):
+        ranks.append(ranks[-1] if i and round(score, 6) == round(scores[i - 1], 6) else i + 1)
+    return ranks
+
+
 def recency(kind: str, event_ts: float, now_ts: float, half_life_days: float) -> float:
     if kind != "episodic":
         return 0.0
@@ -73,7 +83,7 @@ def fuse(
     entries: dict[str, dict[str, float]] = {}
     hits: dict[str, IndexHit] = {}
     for channel, channel_hits in (("dense", result.dense), ("sparse", result.sparse)):
-        for rank, hit in enumerate(channel_hits, start=1):
+        for rank, hit in zip(_tied_ranks([h.score for h in channel_hits]), channel_hits):
             fact_id = hit.fact_id
             entry = entries.setdefault(fact_id, {})
             entry[f"{channel}_rank"] = rank
@@ -98,10 +108,17 @@ def fuse(
             fusion += policy.sparse_weight / (policy.rrf_k + entry["sparse_rank"])
         importance = float(payload.get("importance", 0.5))
         rec = recency(payload.get("kind", ""), payload.get("event_ts", now_ts), now_ts, policy.recency_half_life_days)
-        score = fusion + policy.importance_weight * importance + policy.recency_weight * rec
+        sparse_norm = entry.get("sparse", 0.0) / max_sparse
+        score = (
+            fusion
+            + policy.dense_score_weight * (cos or 0.0)
+            + policy.sparse_score_weight * sparse_norm
+            + policy.importance_weight * importance
+            + policy.recency_weight * rec
+        )
         explain = {
             "sparse": round(entry.get("sparse", 0.0), 4),
-            "sparse_norm": round(entry.get("sparse", 0.0) / max_sparse, 4),
+            "sparse_norm": round(sparse_norm, 4),
             "fusion": round(fusion, 6),
             "importance": importance,
             "recency": round(rec, 4),
@@ -113,16 +130,15 @@ def fuse(
             if key in entry:
                 explain[key] = entry[key]
         scored.append(Scored(hit, score, explain, vector))
-    scored.sort(key=lambda s: (-s.score, s.fact_id))
+    scored.sort(key=lambda s: (-s.score, s.hit_.payload.get("text", ""), s.fact_id))
     return scored
 
 
 def is_relevant(s: Scored, policy: RetrievalPolicy) -> bool:
-    """The page-in threshold: semantically close, or lexically strong and not unrelated."""
-    dense = s.explain.get("dense", 0.0)
-    if dense >= policy.min_relevance:
+    """The page-in threshold: semantically close, or among the strongest keyword matches."""
+    if s.explain.get("dense", 0.0) >= policy.min_relevance:
         return True
-    return s.explain.get("sparse_norm", 0.0) >= policy.min_lexical_relevance and dense >= policy.min_relevance / 2
+    return s.explain.get("sparse_norm", 0.0) >= policy.min_lexical_relevance
 
 
 def has_content(query: str) -> bool:

@@ -30,7 +30,7 @@ EmbedderOpt = Annotated[str, typer.Option("--embedder", help="minilm (default) o
 
 
 def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
     raise typer.Exit(code=1)
 
 
@@ -192,7 +192,7 @@ def main() -> None:
     try:
         app()
     except TieredMemoryError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise SystemExit(1) from None
 
 

@@ -53,7 +53,7 @@ class QdrantFactIndex:
 
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"qdrant_url {url!r} must start with http:// or https:// (e.g. http://localhost:6333)")
-        client = QdrantClient(url=url, api_key=api_key, timeout=10)
+        client = QdrantClient(url=url, api_key=api_key, timeout=10, check_compatibility=False)
         try:
             client.get_collections()
         except Exception as exc:  # the client raises transport-specific types; all mean "unreachable"

@@ -1,0 +1,56 @@
+"""Shared fixtures: real SQLite files and real Qdrant engines under tmp_path, a
+deterministic hash embedder for speed, and the real MiniLM where a test says so."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from memory import HashEmbedder, Memory  # noqa: E402
+
+T0 = datetime(2024, 5, 2, 18, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def embedder() -> HashEmbedder:
+    return HashEmbedder(64)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # Isolate every test from the caller's environment, the way simonw/llm does.
+    for var in ("TIERMEM_HOME", "TIERMEM_DATABASE_URL", "TIERMEM_QDRANT_URL", "TIERMEM_QDRANT_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    path = tmp_path / "home"
+    monkeypatch.setenv("TIERMEM_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def mem(home: Path, embedder: HashEmbedder) -> Iterator[Memory]:
+    memory = Memory.open(home, embedder=embedder)
+    yield memory
+    memory.close()
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    from memory import MiniLMEmbedder
+
+    embedder = MiniLMEmbedder()
+    embedder.embed(["warm up"])
+    return embedder
+
+
+def say(text: str, name: str = "Ana", id: str | None = None, role: str = "user") -> dict:
+    message = {"role": role, "content": text, "name": name}
+    if id is not None:
+        message["id"] = id
+    return message

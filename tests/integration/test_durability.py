@@ -1,0 +1,90 @@
+"""A crash loses nothing that add() returned, and on reopen the index agrees with the journal."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from memory import EdgeFactIndex, HashEmbedder, Memory, SessionStore
+from tests.conftest import T0, say
+
+WRITER = textwrap.dedent(
+    """
+    import json, sys
+    from datetime import datetime, timezone
+    from memory import HashEmbedder, Memory
+    mem = Memory.open(sys.argv[1], embedder=HashEmbedder(64))
+    at = datetime(2024, 5, 2, tzinfo=timezone.utc)
+    for i in range(100000):
+        res = mem.add([{"role": "user", "name": "Ana", "id": f"m-{i}",
+                        "content": f"I collected stamp number {i} from country {i % 97}. I visited museum {i}."}],
+                      user_id="ana", session_id="s", at=at)
+        print(json.dumps({"i": i, "turns": [t.id for t in res.turns], "facts": [e.fact_id for e in res.events]}), flush=True)
+    """
+)
+
+
+def test_sigkill_mid_stream_loses_nothing_returned(home: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    child = subprocess.Popen([sys.executable, "-c", WRITER, str(home)], stdout=subprocess.PIPE, env=env, text=True)
+    returned: list[dict] = []
+    assert child.stdout is not None
+    deadline = time.monotonic() + 120
+    while len(returned) < 25 and time.monotonic() < deadline:
+        line = child.stdout.readline()
+        if not line:
+            break
+        returned.append(json.loads(line))
+    child.send_signal(signal.SIGKILL)  # mid-add: the next call is already running
+    child.wait(timeout=30)
+    assert len(returned) >= 25, "the writer did not get going"
+
+    with Memory.open(home, embedder=HashEmbedder(64)) as mem:  # the dead process's lock is gone
+        stored_turns = {t.id for t in mem.session.turns("ana")}
+        for record in returned:
+            assert set(record["turns"]) <= stored_turns
+            for fact_id in record["facts"]:
+                assert mem.get(fact_id).user_id == "ana"
+        assert mem.verify() == {"missing": set(), "extra": set()}
+        assert mem.search("stamp number 3", user_id="ana")
+
+
+class IndexThatFails:
+    """A FactIndex of our own whose writes fail, as a full disk or a killed server would."""
+
+    def __init__(self, inner: EdgeFactIndex):
+        self.inner = inner
+        self.dims = inner.dims
+        self.location = inner.location
+
+    def apply(self, ops) -> None:
+        raise OSError("no space left on device")
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+def test_journal_first_then_replay_after_a_failed_index_write(home: Path) -> None:
+    embedder = HashEmbedder(64)
+    home.mkdir(parents=True)
+    session = SessionStore(f"sqlite:///{home / 'tiermem.db'}")
+    index = IndexThatFails(EdgeFactIndex(home / "facts", embedder.dims))
+    mem = Memory(session=session, index=index, embedder=embedder)
+    try:
+        mem.add([say("I love hiking in the Alps.", id="m-1")], user_id="ana", at=T0)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the failing index should have surfaced its error")
+    assert [f.text for f in session.list_facts("ana")] == ["Ana loves hiking in the Alps."]  # journal first
+    mem.close()
+
+    with Memory.open(home, embedder=embedder) as reopened:  # replay on open
+        assert reopened.verify() == {"missing": set(), "extra": set()}
+        assert reopened.search("hiking", user_id="ana")[0].fact.sources == ["m-1"]

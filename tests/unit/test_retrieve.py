@@ -1,0 +1,54 @@
+from datetime import datetime, timezone
+
+import numpy as np
+
+from memory import Fact
+from memory.index import IndexHit, QueryResult
+from memory.index._base import to_payload
+from memory.retrieve import RetrievalPolicy, drop_near_duplicates, fuse, has_content, is_relevant
+
+NOW = datetime(2024, 5, 2, tzinfo=timezone.utc)
+
+
+def hit(text: str, score: float, vector=None, **kw) -> IndexHit:
+    fact = Fact(user_id="ana", kind=kw.pop("kind", "semantic"), text=text, subject="Ana", valid_from=NOW, **kw)
+    return IndexHit(to_payload(fact), score, vector)
+
+
+def test_fusion_rewards_agreement_and_explains_itself() -> None:
+    a, b, c = hit("a", 0.9), hit("b", 0.8), hit("c", 0.7)
+    b_sparse = IndexHit(b.payload, 5.0)
+    ranked = fuse(QueryResult([a, b, c], [b_sparse]), [1.0, 0.0], now=NOW)
+    assert [s.fact.text for s in ranked] == ["b", "a", "c"]  # in both lists beats top of one
+    top = ranked[0].explain
+    assert top["dense_rank"] == 2 and top["sparse_rank"] == 1 and top["dense"] == 0.8 and top["sparse_norm"] == 1.0
+    assert abs(top["score"] - ranked[0].score) < 1e-6
+
+
+def test_sparse_only_hits_get_a_dense_score_from_their_vector() -> None:
+    only_sparse = hit("x", 3.0, vector=[0.6, 0.8])
+    [s] = fuse(QueryResult([], [only_sparse]), [1.0, 0.0], now=NOW)
+    assert abs(s.explain["dense"] - 0.6) < 1e-6
+
+
+def test_recency_breaks_ties_for_episodic_facts_only() -> None:
+    old = hit("old", 0.5, kind="episodic", event_at=datetime(2023, 1, 1, tzinfo=timezone.utc))
+    new = hit("new", 0.5, kind="episodic", event_at=datetime(2024, 5, 1, tzinfo=timezone.utc))
+    ranked = fuse(QueryResult([old, new], []), [1.0], now=NOW, policy=RetrievalPolicy(recency_weight=1.0))
+    assert ranked[0].fact.text == "new" and ranked[0].explain["recency"] > 0.9
+    assert ranked[1].explain["recency"] < 0.01
+
+
+def test_relevance_threshold_and_content() -> None:
+    policy = RetrievalPolicy()
+    [weak] = fuse(QueryResult([hit("w", 0.05)], []), [1.0], now=NOW)
+    [strong] = fuse(QueryResult([hit("s", 0.6)], []), [1.0], now=NOW)
+    assert not is_relevant(weak, policy) and is_relevant(strong, policy)
+    assert not has_content("thanks!") and not has_content("ok, great") and has_content("what should I pack?")
+
+
+def test_near_duplicates_are_dropped_in_rank_order() -> None:
+    v = np.array([1.0, 0.0], dtype=np.float32)
+    ranked = fuse(QueryResult([hit("a", 0.9, [1.0, 0.0]), hit("b", 0.8, [0.999, 0.04]), hit("c", 0.7, [0.0, 1.0])], []), v, now=NOW)
+    kept, dropped = drop_near_duplicates(ranked, 0.92)
+    assert [s.fact.text for s in kept] == ["a", "c"] and [s.fact.text for s in dropped] == ["b"]
