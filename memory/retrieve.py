@@ -29,6 +29,9 @@ class RetrievalPolicy:
     sparse_weight: float = 1.0
     rrf_k: int = 10
     dense_score_weight: float = 0.005
+    # BM25 hits scoring below this (IDF-weighted) matched only terms that nearly every fact
+    # has, such as the user's own name, and earn no rank credit: their order is just length.
+    min_sparse_score: float = 0.3
     sparse_score_weight: float = 0.0
     importance_weight: float = 0.002
     recency_weight: float = 0.002
@@ -104,7 +107,7 @@ def fuse(
         fusion = 0.0
         if "dense_rank" in entry:
             fusion += policy.dense_weight / (policy.rrf_k + entry["dense_rank"])
-        if "sparse_rank" in entry:
+        if "sparse_rank" in entry and entry["sparse"] >= policy.min_sparse_score:
             fusion += policy.sparse_weight / (policy.rrf_k + entry["sparse_rank"])
         importance = float(payload.get("importance", 0.5))
         rec = recency(payload.get("kind", ""), payload.get("event_ts", now_ts), now_ts, policy.recency_half_life_days)
