@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+
 from ._models import Candidate, Fact, FactEvent, new_id
 from ._text import normalize
 
@@ -54,10 +56,6 @@ def _new_fact(candidate: Candidate, user_id: str, now: datetime) -> Fact:
     )
 
 
-def _dot(a: Sequence[float], b: Sequence[float]) -> float:
-    return sum(x * y for x, y in zip(a, b))
-
-
 def reconcile(
     user_id: str,
     candidates: Sequence[Candidate],
@@ -87,14 +85,14 @@ def reconcile(
     """
     events: list[FactEvent] = []
     current: dict[str, Fact] = {}  # latest version of every fact touched in this batch
-    batch: list[tuple[Fact, Sequence[float]]] = []  # facts added by this batch, with vectors
+    batch = _BatchFacts(len(vectors[0]) if len(vectors) else 0)
 
     def latest(f: Fact) -> Fact:
         return current.get(f.id, f)
 
     for candidate, vector, near in zip(candidates, vectors, neighbours):
         pool = [Neighbour(latest(n.fact), n.similarity) for n in near]
-        pool += [Neighbour(latest(f), _dot(vector, v)) for f, v in batch]
+        pool += [Neighbour(latest(f), sim) for f, sim in batch.related(candidate, vector, policy.near_duplicate)]
         pool = [n for n in pool if n.fact.is_valid]
         event = _decide(user_id, candidate, pool, now, policy)
         events.extend(event)
@@ -102,8 +100,37 @@ def reconcile(
             if e.fact is not None:
                 current[e.fact.id] = e.fact
             if e.op == "add" and e.fact is not None:
-                batch.append((e.fact, vector))
+                batch.add(e.fact, vector)
     return events
+
+
+class _BatchFacts:
+    """Facts added earlier in the same batch, findable by key, attribute or similarity
+    without comparing every pair in Python (a 500-message batch would be 125k dot products)."""
+
+    def __init__(self, dims: int):
+        self.facts: list[Fact] = []
+        self.vectors = np.zeros((0, dims), dtype=np.float32)
+        self.by_key: dict[str, list[int]] = {}
+        self.by_attribute: dict[tuple[str, str], list[int]] = {}
+
+    def add(self, fact: Fact, vector: Sequence[float]) -> None:
+        i = len(self.facts)
+        self.facts.append(fact)
+        self.vectors = np.vstack([self.vectors, np.asarray(vector, dtype=np.float32)[None, :]])
+        self.by_key.setdefault(normalize(fact.text), []).append(i)
+        if fact.attribute:
+            self.by_attribute.setdefault((fact.subject.lower(), fact.attribute), []).append(i)
+
+    def related(self, candidate: Candidate, vector: Sequence[float], threshold: float) -> list[tuple[Fact, float]]:
+        if not self.facts:
+            return []
+        sims = self.vectors @ np.asarray(vector, dtype=np.float32)
+        hits = set(self.by_key.get(normalize(candidate.text), []))
+        if candidate.attribute:
+            hits.update(self.by_attribute.get((candidate.subject.lower(), candidate.attribute), []))
+        hits.update(int(i) for i in np.nonzero(sims >= threshold)[0])
+        return [(self.facts[i], float(sims[i])) for i in sorted(hits)]
 
 
 def _decide(

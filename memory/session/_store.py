@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, func, update
+from sqlalchemy import create_engine, delete, event, func, insert, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session, col, select
@@ -98,43 +98,52 @@ class SessionStore:
 
         Returns the turns with their session sequence numbers and the events with journal seqs.
         """
-        with Session(self.engine) as s:
-            stored_turns = self._insert_turns(s, turns)
-            stored_events = [self._apply_event(s, e) for e in events]
-            s.commit()
+        with self.engine.begin() as conn:
+            stored_turns = self._insert_turns(conn, turns)
+            stored_events = self._insert_events(conn, events)
         return stored_turns, stored_events
 
-    def _insert_turns(self, s: Session, turns: Sequence[Turn]) -> list[Turn]:
+    def _insert_turns(self, conn: Any, turns: Sequence[Turn]) -> list[Turn]:
+        table = TurnRow.__table__  # type: ignore[attr-defined]
         out: list[Turn] = []
         next_seq: dict[tuple[str, str], int] = {}
         for turn in turns:
             key = (turn.user_id, turn.session_id)
             if key not in next_seq:
-                last = s.exec(
-                    select(func.max(TurnRow.seq)).where(TurnRow.user_id == key[0], TurnRow.session_id == key[1])
-                ).one()
+                last = conn.execute(
+                    select(func.max(table.c.seq)).where(table.c.user_id == key[0], table.c.session_id == key[1])
+                ).scalar()
                 next_seq[key] = (last or 0) + 1
-            stored = turn.model_copy(update={"seq": next_seq[key]})
+            out.append(turn.model_copy(update={"seq": next_seq[key]}))
             next_seq[key] += 1
-            s.add(TurnRow(**{**stored.model_dump(), "created_at": as_utc(stored.created_at)}))
-            out.append(stored)
+        if out:
+            conn.execute(insert(table), [t.model_dump() for t in out])
         return out
 
-    def _apply_event(self, s: Session, ev: FactEvent) -> FactEvent:
-        if ev.op in ("add", "update", "invalidate") and ev.fact is not None:
-            s.merge(_fact_row(ev.fact))
-            if ev.fact.kind == "semantic":
-                self._bump_profile(s, ev.fact.user_id, stale=ev.op == "invalidate")
-        row = EventRow(user_id=ev.user_id, fact_id=ev.fact_id, op=ev.op, at=as_utc(ev.at), data=ev.model_dump_json())
-        s.add(row)
-        s.flush()
-        return ev.model_copy(update={"seq": row.seq})
+    def _insert_events(self, conn: Any, events: Sequence[FactEvent]) -> list[FactEvent]:
+        if not events:
+            return []
+        latest = {e.fact.id: e.fact for e in events if e.op in ("add", "update", "invalidate") and e.fact is not None}
+        if latest:
+            self._upsert_facts(conn, [_fact_values(f) for f in latest.values()])
+        for user_id, stale in _profile_changes(events).items():
+            values: dict[str, Any] = {"changes_since": ProfileRow.changes_since + 1}
+            if stale:
+                values["stale"] = True
+            conn.execute(update(ProfileRow).where(col(ProfileRow.user_id) == user_id).values(**values))
+        table = EventRow.__table__  # type: ignore[attr-defined]
+        rows = [{"user_id": e.user_id, "fact_id": e.fact_id, "op": e.op, "at": e.at, "data": e.model_dump_json()} for e in events]
+        seqs = conn.execute(insert(table).returning(table.c.seq, sort_by_parameter_order=True), rows).scalars().all()
+        return [e.model_copy(update={"seq": seq}) for e, seq in zip(events, seqs)]
 
-    def _bump_profile(self, s: Session, user_id: str, *, stale: bool) -> None:
-        values: dict[str, Any] = {"changes_since": ProfileRow.changes_since + 1}
-        if stale:
-            values["stale"] = True
-        s.exec(update(ProfileRow).where(col(ProfileRow.user_id) == user_id).values(**values))  # type: ignore[call-overload]
+    def _upsert_facts(self, conn: Any, rows: list[dict[str, Any]]) -> None:
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        statement = dialect_insert(FactRow.__table__)  # type: ignore[attr-defined]
+        columns = {c: statement.excluded[c] for c in rows[0] if c != "id"}
+        conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_=columns), rows)
 
     def append_events(self, events: Sequence[FactEvent]) -> list[FactEvent]:
         """Journal fact changes that came from no new turns (e.g. an import)."""
@@ -250,15 +259,15 @@ class SessionStore:
             s.delete(row)
             s.exec(delete(EventRow).where(col(EventRow.fact_id) == fact_id))  # type: ignore[call-overload]
             self._drop_from_profile(s, user_id, fact_id)
-            stored = self._apply_event(s, FactEvent(op="forget", fact_id=fact_id, user_id=user_id, at=at))
+            self._insert_events(s.connection(), [FactEvent(op="forget", fact_id=fact_id, user_id=user_id, at=at)])
             s.commit()
-        return stored
+        return self.history(fact_id)[-1]
 
     def forget_user(self, user_id: str, at: datetime) -> FactEvent:
         with Session(self.engine) as s:
             for table in (FactRow, EventRow, TurnRow, SummaryRow, ProfileRow):
                 s.exec(delete(table).where(col(table.user_id) == user_id))  # type: ignore[call-overload,attr-defined]
-            stored = self._apply_event(s, FactEvent(op="forget_user", fact_id="*", user_id=user_id, at=at))
+            [stored] = self._insert_events(s.connection(), [FactEvent(op="forget_user", fact_id="*", user_id=user_id, at=at)])
             s.commit()
         return stored
 
@@ -326,18 +335,27 @@ class SessionStore:
         return row
 
 
-def _fact_row(fact: Fact) -> FactRow:
-    return FactRow(
-        id=fact.id,
-        user_id=fact.user_id,
-        kind=fact.kind,
-        subject=fact.subject.lower(),
-        attribute=fact.attribute,
-        norm_hash=norm_hash(fact.text),
-        valid=fact.is_valid,
-        created_at=as_utc(fact.created_at),
-        data=fact.model_dump_json(),
-    )
+def _fact_values(fact: Fact) -> dict[str, Any]:
+    return {
+        "id": fact.id,
+        "user_id": fact.user_id,
+        "kind": fact.kind,
+        "subject": fact.subject.lower(),
+        "attribute": fact.attribute,
+        "norm_hash": norm_hash(fact.text),
+        "valid": fact.is_valid,
+        "created_at": as_utc(fact.created_at),
+        "data": fact.model_dump_json(),
+    }
+
+
+def _profile_changes(events: Sequence[FactEvent]) -> dict[str, bool]:
+    """Users whose semantic facts changed, and whether a change made their profile stale."""
+    out: dict[str, bool] = {}
+    for e in events:
+        if e.fact is not None and e.fact.kind == "semantic" and e.op in ("add", "update", "invalidate"):
+            out[e.user_id] = out.get(e.user_id, False) or e.op == "invalidate"
+    return out
 
 
 def _event(row: EventRow) -> FactEvent:

@@ -1,0 +1,219 @@
+"""Speed at scale: what retrieval costs next to embedding the query.
+
+    python -m bench.scale                      # 10k facts / 1 user and 100k facts / 100 users
+    python -m bench.scale --sizes 1000 10000 100000 --users 1 --part index   # backends side by side
+    python -m bench.scale --smoke              # tiny, hash embedder: CI checks the output shape
+
+Part `memory` loads facts through `Memory.add()` (extraction, dedup, journal, index) and
+times `search()` and `context()` against the time of embedding the query alone. Part
+`index` times the fact-index backends alone (qdrant-edge vs qdrant-client's local mode) at
+growing sizes. Document vectors come from a pool of real MiniLM vectors (so loading 100k
+facts does not spend minutes embedding); every query is embedded for real.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from memory import Embedder, HashEmbedder, Memory, MiniLMEmbedder
+from memory._text import sparse_document, sparse_query
+from memory.index import EdgeFactIndex, IndexedFact, IndexQuery, QdrantFactIndex, Upsert
+
+from ._common import percentile, progress, write_results
+
+NAMES = ["Ana", "Ben", "Chloe", "Dev", "Ema", "Femi", "Gus", "Hana", "Ivo", "Jun"]
+VERBS = ["visited", "cooked", "painted", "bought", "studied", "fixed", "photographed", "wrote about", "sold", "planted"]
+THINGS = ["a red bicycle", "the old lighthouse", "sourdough bread", "a jazz record", "a mountain cabin", "Japanese pottery",
+          "a vintage camera", "the river trail", "a chess set", "a lemon tree", "the city museum", "a wool sweater"]
+PLACES = ["in Lisbon", "in Kyoto", "near the lake", "at the market", "in Berlin", "on the island", "downtown", "at school"]
+QUERIES = ["what did {n} buy at the market?", "where did {n} paint?", "has {n} been to Kyoto?", "what does {n} cook?",
+           "did {n} fix the bicycle?", "what did {n} photograph near the lake?", "tell me about {n}'s camera"]
+
+
+def sentence(rng: random.Random, i: int) -> str:
+    return f"I {rng.choice(VERBS)} {rng.choice(THINGS)} {rng.choice(PLACES)} (note {i})."
+
+
+class PooledEmbedder:
+    """Real MiniLM vectors for queries; documents reuse a pool of real MiniLM vectors.
+
+    A fake of our own `Embedder` interface, for loading speed only: index and retrieval
+    costs do not depend on which real vectors the documents carry.
+    """
+
+    def __init__(self, real: Embedder, pool_size: int = 2000, seed: int = 7):
+        rng = random.Random(seed)
+        self.real = real
+        self.name = f"{real.name}+pool"
+        self.dims = real.dims
+        self.pool = real.embed([sentence(rng, i) for i in range(pool_size)])
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return [self.pool[hash(t) % len(self.pool)] for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.real.embed_query(text)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def disk_mb(path: Path) -> float:
+    return sum(f.stat().st_blocks * 512 for f in path.rglob("*") if f.is_file()) / 2**20  # allocated, not apparent, size
+
+
+def load(mem: Memory, total: int, users: int, batch: int = 500) -> float:
+    rng = random.Random(1)
+    per_user = total // users
+    start = time.perf_counter()
+    for u in progress(range(users), desc=f"loading {total:,} facts"):
+        for offset in range(0, per_user, batch):
+            n = min(batch, per_user - offset)
+            messages = [{"role": "user", "name": NAMES[u % len(NAMES)], "content": sentence(rng, offset + j)} for j in range(n)]
+            mem.add(messages, user_id=f"user-{u}", session_id="load")
+    return time.perf_counter() - start
+
+
+def time_calls(fn: Any, args: Sequence[Any]) -> list[float]:
+    out = []
+    for a in args:
+        t = time.perf_counter()
+        fn(a)
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def stats(ms: list[float]) -> dict[str, float]:
+    return {"p50": round(percentile(ms, 0.5), 2), "p95": round(percentile(ms, 0.95), 2), "n": len(ms)}
+
+
+def memory_scenario(embedder: Embedder, total: int, users: int, queries: int) -> dict[str, Any]:
+    home = Path(tempfile.mkdtemp(prefix="tiermem-scale-"))
+    try:
+        mem = Memory.open(home, embedder=embedder)
+        load_s = load(mem, total, users)
+        facts = mem.index.count()
+        rng = random.Random(3)
+        user_of = lambda i: f"user-{i % users}"  # noqa: E731
+        texts = [QUERIES[i % len(QUERIES)].format(n=NAMES[(i // 7) % len(NAMES)]) + f" ({i})" for i in range(queries)]
+        # 1. the query embedding alone (distinct texts: no cache hits)
+        embed_ms = time_calls(lambda t: embedder.embed_query(t + " embed-only"), texts)
+        # 2. search end to end, a fresh query each time (embedding included)
+        search_ms = time_calls(lambda i: mem.search(texts[i] + " e2e", user_id=user_of(i), limit=10), range(queries))
+        # 3. retrieval alone: the same queries again, their embeddings now cached
+        retrieval_ms = time_calls(lambda i: mem.search(texts[i] + " e2e", user_id=user_of(i), limit=10), range(queries))
+        context_ms = time_calls(lambda i: mem.context(texts[i] + " ctx", user_id=user_of(i), session_id="q", budget=4000), range(queries))
+        rng.random()
+        mem.close()
+        t = time.perf_counter()
+        Memory.open(home, embedder=embedder).close()
+        reopen_s = time.perf_counter() - t
+        result = {
+            "facts": facts, "users": users, "load_s": round(load_s, 1), "add_facts_per_s": round(facts / load_s, 1),
+            "embed_query_ms": stats(embed_ms), "search_ms": stats(search_ms), "retrieval_only_ms": stats(retrieval_ms),
+            "context_ms": stats(context_ms), "reopen_s": round(reopen_s, 2), "disk_mb": round(disk_mb(home), 1),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        }
+        e95 = result["embed_query_ms"]["p95"] or 1e-9
+        result["search_p95_over_embed_p95"] = round(result["search_ms"]["p95"] / e95, 2)
+        result["context_p95_over_embed_p95"] = round(result["context_ms"]["p95"] / e95, 2)
+        return result
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def index_scenario(kind: str, embedder: Embedder, total: int, users: int, queries: int) -> dict[str, Any]:
+    from memory import Fact
+
+    home = Path(tempfile.mkdtemp(prefix=f"tiermem-{kind}-"))
+    rng = random.Random(5)
+
+    def make() -> Any:
+        if kind == "edge":
+            return EdgeFactIndex(home / "edge", embedder.dims)
+        from qdrant_client import QdrantClient
+
+        return QdrantFactIndex(QdrantClient(path=str(home / "local")), embedder.dims)
+
+    try:
+        index = make()
+        start = time.perf_counter()
+        for offset in progress(range(0, total, 1000), desc=f"{kind} {total:,}"):
+            points = []
+            for i in range(offset, min(total, offset + 1000)):
+                text = sentence(rng, i)
+                fact = Fact(user_id=f"user-{i % users}", kind="episodic", text=text, subject=NAMES[i % len(NAMES)])
+                points.append(IndexedFact(fact, embedder.embed([text])[0], sparse_document(text)))
+            index.apply([Upsert(points)])
+        if kind == "edge":
+            index.optimize()  # what a long-running process does after bulk loads
+        load_s = time.perf_counter() - start
+        texts = [QUERIES[i % len(QUERIES)].format(n=NAMES[i % len(NAMES)]) for i in range(queries)]
+        vectors = [embedder.embed_query(t) for t in texts]
+        search_ms = time_calls(
+            lambda i: index.query(IndexQuery(f"user-{i % users}", vectors[i], sparse_query(texts[i]), 60)), range(queries)
+        )
+        index.close()
+        t = time.perf_counter()
+        make().close()
+        return {"backend": kind, "facts": total, "users": users, "upsert_per_s": round(total / load_s, 1),
+                "search_ms": stats(search_ms), "reopen_s": round(time.perf_counter() - t, 2), "disk_mb": round(disk_mb(home), 1)}
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=["memory", "index", "both"], default="memory")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None)
+    parser.add_argument("--users", type=int, nargs="+", default=None)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes and the hash embedder (CI)")
+    parser.add_argument("--qdrant-local-max", type=int, default=20_000, help="largest size run on qdrant-client local mode")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--name", default="scale")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        embedder: Embedder = HashEmbedder(64)
+        sizes, users, queries = args.sizes or [200, 400], args.users or [1, 4], min(args.queries, 20)
+    else:
+        embedder = PooledEmbedder(MiniLMEmbedder())
+        sizes, users, queries = args.sizes or [10_000, 100_000], args.users or [1, 100], args.queries
+    result: dict[str, Any] = {"parameters": {"sizes": sizes, "users": users, "queries": queries, "embedder": embedder.name}}
+    if args.part in ("memory", "both"):
+        result["memory"] = []
+        for n, u in zip(sizes, users):
+            row = memory_scenario(embedder, n, u, queries)
+            result["memory"].append(row)
+            print(f"{n:>8,} facts / {u:>3} users: embed p95 {row['embed_query_ms']['p95']:.1f} ms | search p95 "
+                  f"{row['search_ms']['p95']:.1f} ms ({row['search_p95_over_embed_p95']}x) | retrieval-only p95 "
+                  f"{row['retrieval_only_ms']['p95']:.1f} ms | context p95 {row['context_ms']['p95']:.1f} ms "
+                  f"({row['context_p95_over_embed_p95']}x) | add {row['add_facts_per_s']:.0f} facts/s | "
+                  f"reopen {row['reopen_s']} s | {row['disk_mb']} MB", flush=True)
+    if args.part in ("index", "both"):
+        result["index"] = []
+        for n, u in zip(sizes, users):
+            for kind in ("edge", "qdrant-local"):
+                if kind == "qdrant-local" and n > args.qdrant_local_max:
+                    result["index"].append({"backend": kind, "facts": n, "skipped": f"over --qdrant-local-max {args.qdrant_local_max}"})
+                    continue
+                row = index_scenario(kind, embedder, n, u, min(queries, 100))
+                result["index"].append(row)
+                print(f"{kind:>13} {n:>9,} facts: upsert {row['upsert_per_s']:.0f}/s, search p50 {row['search_ms']['p50']:.2f} "
+                      f"p95 {row['search_ms']['p95']:.2f} ms, reopen {row['reopen_s']} s, {row['disk_mb']} MB", flush=True)
+    path = write_results(args.name, result, args.out)
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
