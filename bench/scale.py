@@ -19,9 +19,12 @@ import resource
 import shutil
 import tempfile
 import time
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from memory import Embedder, HashEmbedder, Memory, MiniLMEmbedder
 from memory._text import sparse_document, sparse_query
@@ -54,10 +57,18 @@ class PooledEmbedder:
         self.real = real
         self.name = f"{real.name}+pool"
         self.dims = real.dims
-        self.pool = real.embed([sentence(rng, i) for i in range(pool_size)])
+        self.pool = np.asarray(real.embed([sentence(rng, i) for i in range(pool_size)]), dtype=np.float32)
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        return [self.pool[hash(t) % len(self.pool)] for t in texts]
+        # A unique unit vector per text, mixed from two real ones plus noise, so no two
+        # synthetic facts look like near-duplicates to the dedup step.
+        out = []
+        for text in texts:
+            rng = np.random.default_rng(zlib.crc32(text.encode()))
+            a, b = rng.integers(len(self.pool), size=2)
+            v = self.pool[a] + 0.6 * self.pool[b] + rng.normal(0, 0.02, self.dims)
+            out.append((v / np.linalg.norm(v)).tolist())
+        return out
 
     def embed_query(self, text: str) -> list[float]:
         return self.real.embed_query(text)

@@ -72,7 +72,7 @@ class ContextBuilder:
 
         hits = []
         if has_content(message):
-            scored = m._scored(message, user_id, 0, None, None, with_vectors=True)
+            scored = m._scored(message, user_id, 0, None, None)
             relevant = [s for s in scored if is_relevant(s, m.retrieval)]
             if len(relevant) < len(scored):
                 dropped.append(Dropped(what=f"{len(scored) - len(relevant)} candidate facts", why="below relevance threshold"))

@@ -38,7 +38,7 @@ class RetrievalPolicy:
     recency_half_life_days: float = 30.0
     min_relevance: float = 0.25
     min_lexical_relevance: float = 0.45
-    mmr_duplicate: float = 0.92
+    mmr_duplicate: float = 0.8  # content-word Jaccard between two paged-in facts
 
 
 class Scored:
@@ -152,12 +152,19 @@ def has_content(query: str) -> bool:
 
 
 def drop_near_duplicates(scored: Sequence[Scored], threshold: float) -> tuple[list[Scored], list[Scored]]:
-    """Greedy MMR-style pass: keep a fact only if it is not a near copy of one kept before."""
-    kept: list[Scored] = []
+    """Greedy MMR-style pass: keep a fact only if it is not a near copy of one kept before.
+
+    Near copies are judged on content words (Jaccard), not vectors: reconcile already
+    merged everything above the embedding threshold at write time, so what is left to
+    catch is rephrasings with the same words (the same event told on two days), and
+    skipping the vectors keeps context() off the slow path of fetching them.
+    """
+    kept: list[tuple[Scored, set[str]]] = []
     dropped: list[Scored] = []
     for s in scored:
-        if s.vector is not None and any(k.vector is not None and float(s.vector @ k.vector) >= threshold for k in kept):
+        words = set(content_tokens(str(s.hit_.payload.get("text", ""))))
+        if any(words and len(words & other) / len(words | other) >= threshold for _, other in kept):
             dropped.append(s)
         else:
-            kept.append(s)
-    return kept, dropped
+            kept.append((s, words))
+    return [s for s, _ in kept], dropped

@@ -153,7 +153,7 @@ class SessionStore:
     def get_fact(self, fact_id: str) -> Fact | None:
         with Session(self.engine) as s:
             row = s.get(FactRow, fact_id)
-            return Fact.model_validate_json(row.data) if row else None
+            return _fact(row) if row else None
 
     def get_facts(self, ids: Iterable[str]) -> list[Fact]:
         ids = list(ids)
@@ -161,7 +161,7 @@ class SessionStore:
             return []
         with Session(self.engine) as s:
             rows = s.exec(select(FactRow).where(col(FactRow.id).in_(ids))).all()
-        by_id = {r.id: Fact.model_validate_json(r.data) for r in rows}
+        by_id = {r.id: _fact(r) for r in rows}
         return [by_id[i] for i in ids if i in by_id]
 
     def list_facts(
@@ -184,7 +184,7 @@ class SessionStore:
         if limit is not None:
             query = query.limit(limit)
         with Session(self.engine) as s:
-            return [Fact.model_validate_json(r.data) for r in s.exec(query).all()]
+            return [_fact(r) for r in s.exec(query).all()]
 
     def count_facts(self, user_id: str | None = None, *, include_invalid: bool = False) -> int:
         query = select(func.count()).select_from(FactRow)
@@ -205,7 +205,7 @@ class SessionStore:
                     FactRow.user_id == user_id, col(FactRow.valid).is_(True), col(FactRow.norm_hash).in_(hashes)
                 )
             ).all()
-        return {r.norm_hash: Fact.model_validate_json(r.data) for r in rows}
+        return {r.norm_hash: _fact(r) for r in rows}
 
     def facts_by_key(self, user_id: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[Fact]]:
         out: dict[tuple[str, str], list[Fact]] = {}
@@ -219,7 +219,7 @@ class SessionStore:
                 )
             ).all()
         for r in rows:
-            out.setdefault((r.subject.lower(), r.attribute or ""), []).append(Fact.model_validate_json(r.data))
+            out.setdefault((r.subject.lower(), r.attribute or ""), []).append(_fact(r))
         return out
 
     def history(self, fact_id: str) -> list[FactEvent]:
@@ -239,14 +239,12 @@ class SessionStore:
     def record_access(self, facts: Sequence[Fact], at: datetime) -> None:
         if not facts:
             return
-        with Session(self.engine) as s:
-            for row in s.exec(select(FactRow).where(col(FactRow.id).in_([f.id for f in facts]))).all():
-                fact = Fact.model_validate_json(row.data)
-                fact.access_count += 1
-                fact.last_accessed_at = at
-                row.data = fact.model_dump_json()
-                s.add(row)
-            s.commit()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(FactRow)
+                .where(col(FactRow.id).in_([f.id for f in facts]))
+                .values(access_count=FactRow.access_count + 1, last_accessed_at=as_utc(at))
+            )
 
     # -- erasure --------------------------------------------------------------------------
     def forget_fact(self, fact_id: str, at: datetime) -> FactEvent | None:
@@ -356,6 +354,14 @@ def _profile_changes(events: Sequence[FactEvent]) -> dict[str, bool]:
         if e.fact is not None and e.fact.kind == "semantic" and e.op in ("add", "update", "invalidate"):
             out[e.user_id] = out.get(e.user_id, False) or e.op == "invalidate"
     return out
+
+
+def _fact(row: FactRow) -> Fact:
+    fact = Fact.model_validate_json(row.data)
+    if row.access_count:
+        fact.access_count = row.access_count
+        fact.last_accessed_at = as_utc(row.last_accessed_at) if row.last_accessed_at else None
+    return fact
 
 
 def _event(row: EventRow) -> FactEvent:

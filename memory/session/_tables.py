@@ -56,6 +56,10 @@ class FactRow(SQLModel, table=True):
     norm_hash: str = Field(max_length=64)
     valid: bool = True
     created_at: datetime
+    # Access stats change on every read that pages a fact in: columns, so that recording
+    # them is one UPDATE rather than a JSON rewrite per fact.
+    access_count: int = 0
+    last_accessed_at: datetime | None = None
     data: str = Field(sa_column=Column(Text, nullable=False))
 
 

@@ -1,7 +1,5 @@
 from datetime import datetime, timezone
 
-import numpy as np
-
 from memory import Fact
 from memory.index import IndexHit, QueryResult
 from memory.index._base import to_payload
@@ -48,7 +46,8 @@ def test_relevance_threshold_and_content() -> None:
 
 
 def test_near_duplicates_are_dropped_in_rank_order() -> None:
-    v = np.array([1.0, 0.0], dtype=np.float32)
-    ranked = fuse(QueryResult([hit("a", 0.9, [1.0, 0.0]), hit("b", 0.8, [0.999, 0.04]), hit("c", 0.7, [0.0, 1.0])], []), v, now=NOW)
-    kept, dropped = drop_near_duplicates(ranked, 0.92)
-    assert [s.fact.text for s in kept] == ["a", "c"] and [s.fact.text for s in dropped] == ["b"]
+    ranked = fuse(QueryResult([hit("Ana went hiking in the Alps.", 0.9), hit("Ana went hiking in the Alps!", 0.8),
+                               hit("Ana adopted a dog.", 0.7)], []), [1.0], now=NOW)
+    kept, dropped = drop_near_duplicates(ranked, 0.8)
+    assert [s.fact.text for s in kept] == ["Ana went hiking in the Alps.", "Ana adopted a dog."]
+    assert [s.fact.text for s in dropped] == ["Ana went hiking in the Alps!"]

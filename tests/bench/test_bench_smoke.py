@@ -1,0 +1,65 @@
+"""The benchmarks run in smoke mode on tiny generated data and write well-formed results.
+Timings are never asserted: they live in bench/, as measured ratios."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench import locomo, scale
+
+
+def tiny_locomo(path: Path) -> Path:
+    turns = [
+        ("Caroline", "I went to a LGBTQ support group yesterday and it was so powerful."),
+        ("Melanie", "That's great! I painted a sunrise last year, it hangs in my kitchen."),
+        ("Caroline", "I'm researching adoption agencies because I want to give kids a loving home."),
+        ("Melanie", "Thanks! I ran a charity race for mental health on Sunday."),
+    ]
+    sample = {
+        "sample_id": "conv-tiny",
+        "conversation": {
+            "speaker_a": "Caroline", "speaker_b": "Melanie",
+            "session_1_date_time": "1:56 pm on 8 May, 2023",
+            "session_1": [{"speaker": s, "dia_id": f"D1:{i + 1}", "text": t} for i, (s, t) in enumerate(turns)],
+            "session_2_date_time": "1:14 pm on 25 May, 2023",
+            "session_2": [{"speaker": "Caroline", "dia_id": "D2:1", "text": "I adopted a dog named Max.",
+                           "img_url": ["x"], "blip_caption": "a photo of a small dog"}],
+        },
+        "qa": [
+            {"question": "When did Caroline go to the LGBTQ support group?", "answer": "7 May 2023", "evidence": ["D1:3"], "category": 2},
+            {"question": "What did Caroline research?", "answer": "Adoption agencies", "evidence": ["D1:3"], "category": 1},
+            {"question": "What did Melanie paint?", "answer": "a sunrise", "evidence": ["D1:2"], "category": 4},
+            {"question": "What is Caroline's dog called?", "answer": "Max", "evidence": ["D2:1"], "category": 4},
+            {"question": "Adversarial", "adversarial_answer": "x", "evidence": ["D1:1"], "category": 5},
+        ],
+        "observation": {"must": "never be read"},
+    }
+    path.write_text(json.dumps([sample]))
+    return path
+
+
+def test_locomo_smoke(tmp_path: Path) -> None:
+    data = tiny_locomo(tmp_path / "tiny.json")
+    assert locomo.main(["--data", str(data), "--embedder", "hash", "--out", str(tmp_path), "--budgets", "50", "200"]) == 0
+    result = json.loads((tmp_path / "locomo.json").read_text())
+    systems = {row["system"] for row in result["summary"]}
+    assert {"tiermem", "dense-turns", "bm25-turns", "rrf-turns", "recency", "full-context"} <= systems
+    assert result["questions"] == 4  # category 5 excluded
+    for row in result["summary"]:
+        assert 0.0 <= row["evidence_recall"] <= 1.0 and 0.0 <= row["answer_recall"] <= 1.0
+        assert row["budget"] == 0 or row["tokens"] <= row["budget"]
+    full = next(r for r in result["summary"] if r["system"] == "full-context" and r["category"] == "all")
+    assert full["evidence_recall"] == 1.0
+    assert result["environment"]["versions"]["qdrant-edge-py"]
+    assert (tmp_path / "locomo.png").stat().st_size > 0
+
+
+def test_scale_smoke(tmp_path: Path) -> None:
+    assert scale.main(["--smoke", "--part", "both", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "scale.json").read_text())
+    # a few synthetic sentences are near-duplicates to the hash embedder and merge, as they should
+    assert [round(row["facts"], -2) for row in result["memory"]] == [200, 400]
+    for row in result["memory"]:
+        assert row["search_ms"]["n"] == 20 and row["search_p95_over_embed_p95"] > 0
+    assert {row["backend"] for row in result["index"]} == {"edge", "qdrant-local"}
