@@ -76,7 +76,11 @@ class ContextBuilder:
             relevant = [s for s in scored if is_relevant(s, m.retrieval)]
             if len(relevant) < len(scored):
                 dropped.append(Dropped(what=f"{len(scored) - len(relevant)} candidate facts", why="below relevance threshold"))
-            fresh = [s for s in relevant if s.fact_id not in profile_ids]
+            in_window = {t.ref for t in history}
+            fresh = [s for s in relevant if s.fact_id not in profile_ids and not set(s.hit_.payload.get("sources") or ["?"]) <= in_window]
+            if len(fresh) < len(relevant):
+                dropped.append(Dropped(what=f"{len(relevant) - len(fresh)} facts",
+                                       why="already in the cached profile or in the recent turns"))
             kept, near = drop_near_duplicates(fresh, m.retrieval.mmr_duplicate)
             dropped += [Dropped(what=f"fact {s.fact_id}", why="near duplicate of a paged-in fact") for s in near]
             hits = kept

@@ -63,3 +63,29 @@ def test_scale_smoke(tmp_path: Path) -> None:
     for row in result["memory"]:
         assert row["search_ms"]["n"] == 20 and row["search_p95_over_embed_p95"] > 0
     assert {row["backend"] for row in result["index"]} == {"edge", "qdrant-local"}
+
+
+def test_cost_smoke(tmp_path: Path) -> None:
+    from bench import cost
+
+    assert cost.main(["--turns", "12", "--embedder", "hash", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "cost.json").read_text())
+    assert set(result["summary"]) == {"tiermem", "full-history", "mem0-style"}
+    for name, s in result["summary"].items():
+        assert 0.0 <= s["cache_read_share"] <= 1.0 and s["cost_units"] > 0
+    for row in result["per_turn"]:
+        assert row["uncached"] + row["written"] + row["read"] == row["total"]
+
+
+def test_simulated_cache_rules() -> None:
+    from bench.cost import SimulatedCache
+
+    cache = SimulatedCache(min_tokens=10)
+    system = ("s" * 80, True)  # 20 tokens, a breakpoint
+    first = cache.serve([system, ("u:hello", False)], now=0)
+    assert first["written"] == 20 and first["read"] == 0
+    again = cache.serve([system, ("u:other", False)], now=100)
+    assert again["read"] == 20 and again["written"] == 0
+    assert cache.serve([("S" * 80, True)], now=100)["read"] == 0  # one byte differs: a miss
+    assert cache.serve([system], now=100 + 301 + 300)["read"] == 0  # past the TTL
+    assert SimulatedCache(min_tokens=1000).serve([system], now=0)["written"] == 0  # below the minimum
