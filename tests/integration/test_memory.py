@@ -223,5 +223,13 @@ def test_a_lost_index_folder_is_rebuilt_from_the_journal(home: Path, embedder: H
 async def test_async_twins(mem: Memory) -> None:
     res = await mem.aadd([say("I love hiking in the Alps.")], user_id="ana", at=T0)
     hits = await mem.asearch("Alps hiking", user_id="ana")
-    ctx = await mem.acontext("Alps hiking plans?", user_id="ana")
+    ctx = await mem.acontext("Alps hiking plans?", user_id="ana", session_id="another-day")
     assert hits[0].fact.id == res.facts[0].id and ctx.facts[0].fact.id == res.facts[0].id
+
+
+def test_facts_already_in_the_recent_turns_are_not_paged_in_again(mem: Memory) -> None:
+    mem.add([say("I love hiking in the Alps.")], user_id="ana", session_id="today", at=T0)
+    same = mem.context("any Alps hiking tips?", user_id="ana", session_id="today")
+    assert same.facts == [] and any("recent turns" in d.why for d in same.report.dropped)
+    other = mem.context("any Alps hiking tips?", user_id="ana", session_id="next-week")
+    assert [h.fact.text for h in other.facts] == ["Ana loves hiking in the Alps."]
