@@ -185,6 +185,31 @@ def index_scenario(kind: str, embedder: Embedder, total: int, users: int, querie
         shutil.rmtree(home, ignore_errors=True)
 
 
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result.get("memory", [])
+    if not rows:
+        return
+    labels = [f"{r['facts']:,} facts\n{r['users']} users" for r in rows]
+    series = [("query embedding", "embed_query_ms"), ("search()", "search_ms"), ("retrieval only", "retrieval_only_ms"),
+              ("context()", "context_ms")]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    width = 0.8 / len(series)
+    for i, (name, key) in enumerate(series):
+        ax.bar([j + i * width for j in range(len(rows))], [r[key]["p95"] for r in rows], width, label=name)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))], labels)
+    ax.set_ylabel("p95 latency (ms)")
+    ax.set_title("tiermem latency at scale, next to embedding the query")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=["memory", "index", "both"], default="memory")
@@ -225,6 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{kind:>13} {n:>9,} facts: upsert {row['upsert_per_s']:.0f}/s, search p50 {row['search_ms']['p50']:.2f} "
                       f"p95 {row['search_ms']['p95']:.2f} ms, reopen {row['reopen_s']} s, {row['disk_mb']} MB", flush=True)
     path = write_results(args.name, result, args.out)
+    try:
+        plot(result, path.with_suffix(".png"))
+    except ImportError:
+        print("matplotlib not installed: no chart")
     print(f"results: {path}")
     return 0
 

@@ -15,7 +15,7 @@ from .inject import (
     memory_block,
     plan_window,
 )
-from .retrieve import drop_near_duplicates, has_content, is_relevant
+from .retrieve import Scored, drop_near_duplicates, has_content, is_relevant
 from .summarize import extractive_summary
 
 if TYPE_CHECKING:
@@ -58,6 +58,37 @@ class ContextBuilder:
                                    tokens=sum(t.token_count for t in evicted)))
         return kept, text, dropped
 
+    def page_in(
+        self, message: str, user_id: str, profile_ids: set[str], in_window: set[str], memory_budget: int
+    ) -> tuple[list[Scored], list[Dropped]]:
+        """Relevant facts worth the memory block, best first; and why the others were left out."""
+        m = self.memory
+        if not has_content(message):
+            return [], [Dropped(what="memory", why="message has no content words; nothing paged in")]
+        dropped: list[Dropped] = []
+        scored = m._scored(message, user_id, 0, None, None)
+        relevant = [s for s in scored if is_relevant(s, m.retrieval)]
+        if len(relevant) < len(scored):
+            dropped.append(Dropped(what=f"{len(scored) - len(relevant)} candidate facts", why="below relevance threshold"))
+        fresh = [s for s in relevant
+                 if s.fact_id not in profile_ids and not set(s.hit_.payload.get("sources") or ["?"]) <= in_window]
+        if len(fresh) < len(relevant):
+            dropped.append(Dropped(what=f"{len(relevant) - len(fresh)} facts",
+                                   why="already in the cached profile or in the recent turns"))
+        # Only what can fit is worth building Facts for and comparing: the budget, not the
+        # candidate count, bounds the work (with slack for the near-duplicates dropped next).
+        fitting, used = [], 0
+        for s in fresh:
+            if used > memory_budget * 1.3:
+                break
+            fitting.append(s)
+            used += m.count_tokens(str(s.hit_.payload.get("text", ""))) + 8
+        kept, near = drop_near_duplicates(fitting, m.retrieval.mmr_duplicate)
+        dropped += [Dropped(what=f"fact {s.fact_id}", why="near duplicate of a paged-in fact") for s in near]
+        if len(fitting) < len(fresh):
+            dropped.append(Dropped(what=f"{len(fresh) - len(fitting)} facts", why="memory budget"))
+        return kept, dropped
+
     def build(self, message: str, user_id: str, session_id: str, system: str | None, budget: int) -> Context:
         m = self.memory
         count = m.count_tokens
@@ -70,27 +101,13 @@ class ContextBuilder:
         history_budget = budget - reserve - fixed - memory_budget - summary_budget
         history, summary_text, dropped = self.window(user_id, session_id, history_budget, summary_budget)
 
-        hits = []
-        if has_content(message):
-            scored = m._scored(message, user_id, 0, None, None)
-            relevant = [s for s in scored if is_relevant(s, m.retrieval)]
-            if len(relevant) < len(scored):
-                dropped.append(Dropped(what=f"{len(scored) - len(relevant)} candidate facts", why="below relevance threshold"))
-            in_window = {t.ref for t in history}
-            fresh = [s for s in relevant if s.fact_id not in profile_ids and not set(s.hit_.payload.get("sources") or ["?"]) <= in_window]
-            if len(fresh) < len(relevant):
-                dropped.append(Dropped(what=f"{len(relevant) - len(fresh)} facts",
-                                       why="already in the cached profile or in the recent turns"))
-            kept, near = drop_near_duplicates(fresh, m.retrieval.mmr_duplicate)
-            dropped += [Dropped(what=f"fact {s.fact_id}", why="near duplicate of a paged-in fact") for s in near]
-            hits = kept
-        else:
-            dropped.append(Dropped(what="memory", why="message has no content words; nothing paged in"))
+        hits, paging_notes = self.page_in(message, user_id, profile_ids, {t.ref for t in history}, memory_budget)
+        dropped += paging_notes
         block, paged, over = memory_block([s.fact for s in hits], memory_budget, count)
         dropped += over
         paged_ids = {f.id for f in paged}
         paged_hits = [s.hit() for s in hits if s.fact_id in paged_ids]
-        m.session.record_access(paged, m.clock())
+        m._in_background(m.session.record_access, paged, m.clock())  # stats, not worth a write on the hot path
 
         messages, alternation = build_messages(history, block, message)
         dropped += alternation

@@ -7,8 +7,10 @@ Dependencies are passed in (`Memory(session=..., index=..., embedder=..., extrac
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -28,6 +30,7 @@ from .reconcile import Neighbour, ReconcilePolicy, reconcile
 from .retrieve import RetrievalPolicy, fuse
 from .session import SessionStore
 
+logger = logging.getLogger("tiermem")
 MessagesIn = Sequence[Mapping[str, Any]] | Mapping[str, Any] | str
 NEIGHBOURS = 5
 
@@ -79,6 +82,7 @@ class Memory:
         self.count_tokens = count_tokens
         self.clock = clock
         self._lock = threading.RLock()
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiermem-bg")
         self._closed = False
         self._watermark_key = f"index_seq:{index.location}"
         self._contexts = ContextBuilder(self, budget, model)
@@ -389,11 +393,21 @@ class Memory:
         if self._closed:
             raise InvalidInput("this Memory is closed; open a new one with Memory.open()")
 
+    def _in_background(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run bookkeeping (access stats) off the hot path; failures are logged, not lost."""
+
+        def report(future: Future[Any]) -> None:
+            if future.exception() is not None:
+                logger.warning("tiermem background task %s failed: %r", fn.__name__, future.exception())
+
+        self._background.submit(fn, *args).add_done_callback(report)
+
     def close(self) -> None:
         """Flush and release the index (and its folder lock) and the database."""
         if self._closed:
             return
         self._closed = True
+        self._background.shutdown(wait=True)
         with self._lock:
             try:
                 self.index.close()

@@ -233,3 +233,12 @@ def test_facts_already_in_the_recent_turns_are_not_paged_in_again(mem: Memory) -
     assert same.facts == [] and any("recent turns" in d.why for d in same.report.dropped)
     other = mem.context("any Alps hiking tips?", user_id="ana", session_id="next-week")
     assert [h.fact.text for h in other.facts] == ["Ana loves hiking in the Alps."]
+
+
+def test_paging_a_fact_in_records_access(home: Path, embedder: HashEmbedder) -> None:
+    with Memory.open(home, embedder=embedder) as mem:
+        fact = mem.add([say("I love hiking in the Alps.")], user_id="ana", at=T0).facts[0]
+        assert mem.get(fact.id).access_count == 0
+        assert mem.context("Alps hiking?", user_id="ana", session_id="later").facts
+    with Memory.open(home, embedder=embedder) as mem:  # close() waited for the bookkeeping
+        assert mem.get(fact.id).access_count == 1 and mem.get(fact.id).last_accessed_at is not None
