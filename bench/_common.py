@@ -8,7 +8,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
@@ -72,6 +72,17 @@ def write_results(name: str, payload: dict[str, Any], out_dir: Path | None = Non
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.json"
     path.write_text(json.dumps({"environment": environment(), **payload}, indent=2, default=str))
+    return path
+
+
+def save(name: str, payload: dict[str, Any], out_dir: Path | None, plot: Callable[[dict[str, Any], Path], None]) -> Path:
+    """Write the JSON, then the PNG chart beside it (if matplotlib is installed)."""
+    path = write_results(name, payload, out_dir)
+    try:
+        plot(payload, path.with_suffix(".png"))
+    except ImportError:
+        print("matplotlib not installed: no chart (pip install 'tiermem[bench]')")
+    print(f"results: {path}")
     return path
 
 

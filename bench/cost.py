@@ -31,7 +31,7 @@ from typing import Any
 from memory import Embedder, HashEmbedder, Memory, MiniLMEmbedder
 from memory.inject import cache_min_tokens
 
-from ._common import count_tokens, write_results
+from ._common import count_tokens, save
 
 PRICE = {"input": 1.0, "write": 1.25, "read": 0.1}
 TTL_S = 300
@@ -214,16 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     embedder: Embedder = MiniLMEmbedder() if args.embedder == "minilm" else HashEmbedder(64)
     result = run(args.turns, args.model, args.seconds_between_turns, embedder)
-    path = write_results(args.name, result, args.out)
     print(f"{'strategy':<14}{'input tokens':>14}{'from cache':>12}{'cost units':>12}{'per turn':>10}{'last turn':>11}")
     for name, s in result["summary"].items():
         print(f"{name:<14}{s['input_tokens']:>14,}{s['cache_read_share']:>12.1%}{s['cost_units']:>12,.0f}"
               f"{s['cost_per_turn']:>10,.0f}{s['last_turn_cost']:>11,.0f}")
-    try:
-        plot(result, path.with_suffix(".png"))
-    except ImportError:
-        print("matplotlib not installed: no chart")
-    print(f"results: {path}")
+    save(args.name, result, args.out, plot)
     return 0
 
 

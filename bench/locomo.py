@@ -29,7 +29,7 @@ import numpy as np
 from memory import Embedder, HashEmbedder, Memory, MiniLMEmbedder
 from memory._text import STOPWORDS, content_tokens
 
-from ._common import count_tokens, pack, percentile, progress, timer, write_results
+from ._common import count_tokens, pack, percentile, progress, save, timer
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 Ranked = Iterable[tuple[str, Sequence[str]]]
@@ -366,13 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"{args.data} does not exist; download LoCoMo's data/locomo10.json and pass its path")
     embedder: Embedder = MiniLMEmbedder() if args.embedder == "minilm" else HashEmbedder(128)
     result = run(args.data, args.budgets, embedder, args.limit_conversations, with_mem0=args.mem0)
-    path = write_results(args.name, result, args.out)
     print_table(result)
-    try:
-        plot(result, path.with_suffix(".png"))
-    except ImportError:
-        print("matplotlib not installed: no chart (pip install 'tiermem[bench]')")
-    print(f"results: {path}")
+    save(args.name, result, args.out, plot)
     return 0
 
 

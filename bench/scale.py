@@ -30,7 +30,7 @@ from memory import Embedder, HashEmbedder, Memory, MiniLMEmbedder
 from memory._text import sparse_document, sparse_query
 from memory.index import EdgeFactIndex, IndexedFact, IndexQuery, QdrantFactIndex, Upsert
 
-from ._common import percentile, progress, write_results
+from ._common import percentile, progress, save
 
 NAMES = ["Ana", "Ben", "Chloe", "Dev", "Ema", "Femi", "Gus", "Hana", "Ivo", "Jun"]
 VERBS = ["visited", "cooked", "painted", "bought", "studied", "fixed", "photographed", "wrote about", "sold", "planted"]
@@ -249,12 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result["index"].append(row)
                 print(f"{kind:>13} {n:>9,} facts: upsert {row['upsert_per_s']:.0f}/s, search p50 {row['search_ms']['p50']:.2f} "
                       f"p95 {row['search_ms']['p95']:.2f} ms, reopen {row['reopen_s']} s, {row['disk_mb']} MB", flush=True)
-    path = write_results(args.name, result, args.out)
-    try:
-        plot(result, path.with_suffix(".png"))
-    except ImportError:
-        print("matplotlib not installed: no chart")
-    print(f"results: {path}")
+    save(args.name, result, args.out, plot)
     return 0
 
 

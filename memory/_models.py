@@ -68,11 +68,9 @@ class Turn(_Model):
         return self.name or ("the user" if self.role == "user" else "the assistant")
 
 
-class Fact(_Model):
-    """A self-contained statement extracted from turns, stored in the long-term tier."""
+class _Statement(_Model):
+    """What a fact says, and where it came from: shared by candidates and stored facts."""
 
-    id: str = Field(default_factory=new_id)
-    user_id: str
     kind: FactKind
     text: str
     subject: str
@@ -80,16 +78,23 @@ class Fact(_Model):
     value: str | None = None
     importance: float = Field(default=0.5, ge=0.0, le=1.0)
     sources: list[str] = Field(default_factory=list)
+    event_at: datetime | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Fact(_Statement):
+    """A self-contained statement extracted from turns, stored in the long-term tier."""
+
+    id: str = Field(default_factory=new_id)
+    user_id: str
     valid_from: datetime = Field(default_factory=utcnow)
     invalid_at: datetime | None = None
-    event_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     expired_at: datetime | None = None
     superseded_by: str | None = None
     mentions: int = 1
     access_count: int = 0
     last_accessed_at: datetime | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def is_valid(self) -> bool:
@@ -100,19 +105,10 @@ class Fact(_Model):
         return self.valid_from <= when and (self.invalid_at is None or self.invalid_at > when)
 
 
-class Candidate(_Model):
+class Candidate(_Statement):
     """What an extractor proposes; reconcile decides whether it becomes a fact."""
 
-    kind: FactKind
-    text: str
-    subject: str
-    attribute: str | None = None
-    value: str | None = None
-    importance: float = Field(default=0.5, ge=0.0, le=1.0)
-    sources: list[str] = Field(default_factory=list)
     valid_from: datetime
-    event_at: datetime | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class FactEvent(_Model):
