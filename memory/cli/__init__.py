@@ -188,6 +188,26 @@ def demo(
     run_demo(console, home, embedder)
 
 
+BENCHMARKS = ("locomo", "scale", "cost")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="locomo, scale or cost; the rest is passed on (--help for its options)")],
+) -> None:
+    """Run a benchmark from a checkout: `tiermem bench locomo --data locomo10.json`."""
+    import importlib
+
+    if name not in BENCHMARKS:
+        _fail(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+    try:
+        module = importlib.import_module(f"bench.{name}")
+    except ImportError:
+        _fail("the benchmarks live in the repository's bench/ folder: run this from a checkout of tiermem")
+    raise typer.Exit(code=module.main(ctx.args))
+
+
 def main() -> None:
     try:
         app()

@@ -89,3 +89,15 @@ def test_simulated_cache_rules() -> None:
     assert cache.serve([("S" * 80, True)], now=100)["read"] == 0  # one byte differs: a miss
     assert cache.serve([system], now=100 + 301 + 300)["read"] == 0  # past the TTL
     assert SimulatedCache(min_tokens=1000).serve([system], now=0)["written"] == 0  # below the minimum
+
+
+def test_benchmarks_are_reachable_from_the_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from memory.cli import app
+
+    data = tiny_locomo(tmp_path / "tiny.json")
+    out = CliRunner().invoke(app, ["bench", "locomo", "--data", str(data), "--embedder", "hash", "--out", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "locomo.json").exists() and "tiermem" in out.output
+    assert CliRunner().invoke(app, ["bench", "nope"]).exit_code == 1
