@@ -340,9 +340,18 @@ class Memory:
 
     # -- inspection and erasure ---------------------------------------------------------------
     def facts(self, *, user_id: str, include_invalid: bool = False, limit: int | None = None, offset: int = 0) -> list[Fact]:
-        """A user's facts from the journal, oldest first (no index, no embedder needed)."""
+        """A user's facts from the journal, oldest first (no index, no embedder needed).
+
+        Raises:
+            UnknownUser: nothing at all is stored for `user_id` (a typo, usually). A user
+                whose turns yielded no facts yet gets an empty list.
+        """
         self._check_open()
-        return self.session.list_facts(check_id(user_id, "user_id"), include_invalid=include_invalid, limit=limit, offset=offset)
+        user_id = check_id(user_id, "user_id")
+        facts = self.session.list_facts(user_id, include_invalid=include_invalid, limit=limit, offset=offset)
+        if not facts and not self.session.has_user(user_id):
+            raise UnknownUser(f"no user {user_id!r} is stored; list users with `tiermem users`")
+        return facts
 
     def get(self, fact_id: str) -> Fact:
         """One fact by id. Raises FactNotFound."""
@@ -374,7 +383,7 @@ class Memory:
         """Erase everything stored about a user: turns, summaries, profile, facts, index."""
         self._check_open()
         user_id = check_id(user_id, "user_id")
-        if user_id not in {u for u, _, _ in self.session.users()}:
+        if not self.session.has_user(user_id):
             raise UnknownUser(f"no user {user_id!r} is stored; list users with `tiermem users`")
         with self._lock:
             event = self.session.forget_user(user_id, self.clock())

@@ -55,5 +55,9 @@ def run_demo(console: Console, home: Path | None, embedder_name: str) -> None:
                 body += [f"[dim]dropped: {d.what} ({d.why})[/dim]" for d in ctx.report.dropped[:5]]
                 console.print(Panel("\n".join(body), title="context()"))
             console.print(f"[bold]{len(mem.facts(user_id=user))}[/bold] valid facts, "
-                          f"{len(mem.facts(user_id=user, include_invalid=True))} with history. "
-                          f"Inspect them: tiermem facts list --user {user} --all --home {where}")
+                          f"{len(mem.facts(user_id=user, include_invalid=True))} with history.")
+        if home:
+            console.print(f"Inspect them: tiermem facts list --user {user} --all --home {where}")
+        else:
+            console.print("The demo memory was temporary; keep it with `tiermem demo --home DIR`, then "
+                          f"`tiermem facts list --user {user} --all --home DIR`.")

@@ -287,6 +287,13 @@ class SessionStore:
         with Session(self.engine) as s:
             return [Turn.model_validate(r.model_dump()) for r in s.exec(query).all()]
 
+    def has_user(self, user_id: str) -> bool:
+        with Session(self.engine) as s:
+            return any(
+                s.exec(select(table.id).where(table.user_id == user_id).limit(1)).first() is not None  # type: ignore[attr-defined]
+                for table in (TurnRow, FactRow)
+            )
+
     def users(self) -> list[tuple[str, int, int]]:
         """(user_id, valid facts, turns) for every user."""
         with Session(self.engine) as s:

@@ -143,7 +143,9 @@ def test_forget_user(mem: Memory) -> None:
     mem.add([say("I love hiking.")], user_id="ana", at=T0)
     mem.add([say("I love sailing.", name="Bob")], user_id="bob", at=T0)
     mem.forget_user("ana")
-    assert mem.facts(user_id="ana", include_invalid=True) == [] and mem.search("hiking", user_id="ana") == []
+    with pytest.raises(UnknownUser):
+        mem.facts(user_id="ana", include_invalid=True)
+    assert mem.search("hiking", user_id="ana") == []
     assert mem.session.turns("ana") == [] and len(mem.facts(user_id="bob")) == 1
     with pytest.raises(UnknownUser, match="tiermem users"):
         mem.forget_user("ana")
@@ -173,6 +175,11 @@ def test_bad_arguments_are_rejected(mem: Memory) -> None:
     with pytest.raises(FactNotFound, match="tiermem facts list"):
         mem.get("nope")
     assert mem.search("anything at all", user_id="someone-new") == []  # a new user is not an error
+    assert mem.context("hello there", user_id="someone-new").facts == []
+    with pytest.raises(UnknownUser, match="tiermem users"):  # but listing a user never seen is a typo
+        mem.facts(user_id="someone-new")
+    mem.add([say("thanks!")], user_id="small-talker", at=T0)
+    assert mem.facts(user_id="small-talker") == []  # known (has turns), no facts yet
 
 
 def test_a_second_opener_gets_a_clear_error(mem: Memory, home: Path, embedder: HashEmbedder) -> None:
@@ -242,3 +249,29 @@ def test_paging_a_fact_in_records_access(home: Path, embedder: HashEmbedder) -> 
         assert mem.context("Alps hiking?", user_id="ana", session_id="later").facts
     with Memory.open(home, embedder=embedder) as mem:  # close() waited for the bookkeeping
         assert mem.get(fact.id).access_count == 1 and mem.get(fact.id).last_accessed_at is not None
+
+
+def test_postgresql_by_url_needs_no_code_change(home: Path, embedder: HashEmbedder) -> None:
+    import os
+
+    url = os.environ.get("TIERMEM_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("set TIERMEM_TEST_POSTGRES_URL to run against PostgreSQL (.ci/run does)")
+    from sqlalchemy import text
+
+    from memory import SessionStore
+
+    store = SessionStore(url)
+    with store.engine.begin() as conn:
+        for table in ("tm_fact_events", "tm_facts", "tm_turns", "tm_summaries", "tm_profiles", "tm_meta"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    store.close()
+    with Memory.open(home, database_url=url, embedder=embedder) as mem:
+        mem.add([say("I live in Lisbon.", id="m-1")], user_id="ana", at=T0 - timedelta(days=9))
+        res = mem.add([say("I moved to Berlin.", id="m-2")], user_id="ana", at=T0)
+        assert [e.op for e in res.events] == ["invalidate", "add"]
+        assert [h.fact.text for h in mem.search("where does Ana live", user_id="ana")] == ["Ana moved to Berlin."]
+        ctx = mem.context("plans in Berlin?", user_id="ana", system="s")
+        assert "Berlin" in ctx.system[-1]["text"]
+        mem.forget_user("ana")
+        assert mem.verify() == {"missing": set(), "extra": set()}
