@@ -191,23 +191,71 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = result.get("memory", [])
-    if not rows:
+    memory_rows = result.get("memory", [])
+    index_rows = [r for r in result.get("index", []) if "search_ms" in r]
+    panels = [p for p in (memory_rows and "memory", index_rows and "index") if p]
+    if not panels:
         return
-    labels = [f"{r['facts']:,} facts\n{r['users']} users" for r in rows]
-    series = [("query embedding", "embed_query_ms"), ("search()", "search_ms"), ("retrieval only", "retrieval_only_ms"),
-              ("context()", "context_ms")]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    width = 0.8 / len(series)
-    for i, (name, key) in enumerate(series):
-        ax.bar([j + i * width for j in range(len(rows))], [r[key]["p95"] for r in rows], width, label=name)
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))], labels)
-    ax.set_ylabel("p95 latency (ms)")
-    ax.set_title("tiermem latency at scale, next to embedding the query")
-    ax.legend()
+    fig, axes = plt.subplots(1, len(panels), figsize=(8 * len(panels), 4.5), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        if panel == "memory":
+            labels = [f"{r['facts']:,} facts\n{r['users']} users" for r in memory_rows]
+            series = [("query embedding", "embed_query_ms"), ("search()", "search_ms"),
+                      ("retrieval only", "retrieval_only_ms"), ("context()", "context_ms")]
+            width = 0.8 / len(series)
+            for i, (name, key) in enumerate(series):
+                ax.bar([j + i * width for j in range(len(memory_rows))], [r[key]["p95"] for r in memory_rows], width, label=name)
+            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(memory_rows))], labels)
+            ax.set_ylabel("p95 latency (ms)")
+            ax.set_title("Memory: latency next to embedding the query")
+        else:
+            for backend in sorted({r["backend"] for r in index_rows}):
+                rows = sorted((r for r in index_rows if r["backend"] == backend), key=lambda r: r["facts"])
+                ax.plot([r["facts"] for r in rows], [r["search_ms"]["p50"] for r in rows], marker="o", label=backend)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("facts")
+            ax.set_ylabel("search p50 (ms, log)")
+            ax.set_title("Index backends: filtered hybrid search")
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _print_index_row(row: dict[str, Any]) -> None:
+    print(f"{row['backend']:>13} {row['facts']:>9,} facts: upsert {row['upsert_per_s']:.0f}/s, search p50 "
+          f"{row['search_ms']['p50']:.2f} p95 {row['search_ms']['p95']:.2f} ms, reopen {row['reopen_s']} s, "
+          f"{row['disk_mb']} MB", flush=True)
+
+
+def mem0_scenario(total: int, users: int, queries: int) -> dict[str, Any]:
+    """mem0 (infer=False) through its own API: its own MiniLM embedder and qdrant-client local mode."""
+    from .locomo import Mem0Peer
+
+    home = Path(tempfile.mkdtemp(prefix="tiermem-mem0-"))
+    rng = random.Random(5)
+    try:
+        peer = Mem0Peer(home)
+        start = time.perf_counter()
+        for i in progress(range(total), total=total, desc=f"mem0 {total:,}"):
+            peer.memory.add([{"role": "user", "content": sentence(rng, i), "name": NAMES[i % len(NAMES)]}],
+                            user_id=f"user-{i % users}", infer=False)
+        load_s = time.perf_counter() - start
+        texts = [QUERIES[i % len(QUERIES)].format(n=NAMES[i % len(NAMES)]) for i in range(queries)]
+        search_ms = time_calls(
+            lambda i: peer.memory.search(texts[i], filters={"user_id": f"user-{i % users}"}, top_k=10), range(queries)
+        )
+        del peer
+        t = time.perf_counter()
+        from .locomo import Mem0Peer as Reopen
+
+        Reopen(home)
+        return {"backend": "mem0", "facts": total, "users": users, "upsert_per_s": round(total / load_s, 1),
+                "search_ms": stats(search_ms), "reopen_s": round(time.perf_counter() - t, 2), "disk_mb": round(disk_mb(home), 1),
+                "note": "search includes mem0's own query embedding"}
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -218,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and the hash embedder (CI)")
     parser.add_argument("--qdrant-local-max", type=int, default=20_000, help="largest size run on qdrant-client local mode")
+    parser.add_argument("--mem0", action="store_true", help="also time mem0 (pip install 'tiermem[mem0]') in the index part")
+    parser.add_argument("--mem0-max", type=int, default=10_000, help="largest size run on mem0 (it embeds every add)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--name", default="scale")
     args = parser.parse_args(argv)
@@ -247,8 +297,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     continue
                 row = index_scenario(kind, embedder, n, u, min(queries, 100))
                 result["index"].append(row)
-                print(f"{kind:>13} {n:>9,} facts: upsert {row['upsert_per_s']:.0f}/s, search p50 {row['search_ms']['p50']:.2f} "
-                      f"p95 {row['search_ms']['p95']:.2f} ms, reopen {row['reopen_s']} s, {row['disk_mb']} MB", flush=True)
+                _print_index_row(row)
+            if args.mem0 and n <= args.mem0_max:
+                row = mem0_scenario(n, u, min(queries, 100))
+                result["index"].append(row)
+                _print_index_row(row)
     save(args.name, result, args.out, plot)
     return 0
 
