@@ -127,6 +127,59 @@ def from_payload(payload: dict[str, Any]) -> Fact:
     return Fact.model_validate(data)
 
 
+class Condition(NamedTuple):
+    """One backend-neutral filter condition; each backend maps it to its own classes."""
+
+    key: str
+    op: str  # "eq" | "any" | "gt" | "lte"
+    value: Any
+
+
+def conditions(user_id: str, as_of: datetime | None = None, kinds: Sequence[str] | None = None) -> list[Condition]:
+    """What 'this user's facts, valid at as_of (default: now)' means, in one place."""
+    max_from, min_invalid = validity_window(as_of)
+    out = [Condition(TENANT_KEY, "eq", user_id), Condition("invalid_at_ts", "gt", min_invalid)]
+    if max_from is not None:
+        out.append(Condition("valid_from_ts", "lte", max_from))
+    if kinds:
+        out.append(Condition("kind", "any", list(kinds)))
+    return out
+
+
+class OpDispatch:
+    """`apply()` for a backend: routes each op value to the backend's four primitives."""
+
+    def apply(self, ops: Sequence[IndexOp]) -> None:
+        for op in ops:
+            if isinstance(op, Upsert):
+                if op.points:
+                    self._upsert(op.points)
+            elif isinstance(op, SetPayload):
+                for fact in op.facts:
+                    self._set_payload(fact)
+            elif isinstance(op, Delete):
+                if op.fact_ids:
+                    self._delete(op.fact_ids)
+            elif isinstance(op, DeleteUser):
+                self._delete_user(op.user_id)
+        self._applied()
+
+    def _upsert(self, points: Sequence[IndexedFact]) -> None:
+        raise NotImplementedError
+
+    def _set_payload(self, fact: Fact) -> None:
+        raise NotImplementedError
+
+    def _delete(self, fact_ids: Sequence[str]) -> None:
+        raise NotImplementedError
+
+    def _delete_user(self, user_id: str) -> None:
+        raise NotImplementedError
+
+    def _applied(self) -> None:
+        """Hook after a batch of ops (e.g. optimize when it pays)."""
+
+
 def validity_window(as_of: datetime | None) -> tuple[float | None, float]:
     """(max valid_from_ts, min invalid_at_ts) for 'valid at as_of' (now: no lower bound)."""
     if as_of is None:

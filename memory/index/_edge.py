@@ -17,21 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import EmbeddingMismatch, IndexLocked
+from .._models import Fact
 from ._base import (
     DENSE,
     SPARSE,
     TENANT_KEY,
-    Delete,
-    DeleteUser,
+    Condition,
+    IndexedFact,
     IndexHit,
-    IndexOp,
     IndexQuery,
+    OpDispatch,
     QueryResult,
-    SetPayload,
-    Upsert,
+    conditions,
     point_id,
     to_payload,
-    validity_window,
 )
 
 LOCK_NAME = ".tiermem.lock"
@@ -63,7 +62,7 @@ class _FolderLock:
             self._fd = -1
 
 
-class EdgeFactIndex:
+class EdgeFactIndex(OpDispatch):
     """Facts in an embedded qdrant-edge shard.
 
     Args:
@@ -116,29 +115,28 @@ class EdgeFactIndex:
         return shard
 
     # -- writes -----------------------------------------------------------------------------
-    def apply(self, ops: Sequence[IndexOp]) -> None:
+    def _upsert(self, points: Sequence[IndexedFact]) -> None:
         qe = self._qe
-        for op in ops:
-            if isinstance(op, Upsert):
-                points = [
-                    qe.Point(
-                        id=point_id(p.fact.id),
-                        vector={DENSE: list(p.vector), SPARSE: qe.SparseVector(indices=p.sparse[0], values=p.sparse[1])},
-                        payload=to_payload(p.fact),
-                    )
-                    for p in op.points
-                ]
-                if points:
-                    self._shard.update(qe.UpdateOperation.upsert_points(points))
-                    self._since_optimize += len(points)
-            elif isinstance(op, SetPayload):
-                for fact in op.facts:
-                    self._shard.update(qe.UpdateOperation.overwrite_payload([point_id(fact.id)], to_payload(fact)))
-            elif isinstance(op, Delete):
-                if op.fact_ids:
-                    self._shard.update(qe.UpdateOperation.delete_points([point_id(i) for i in op.fact_ids]))
-            elif isinstance(op, DeleteUser):
-                self._shard.update(qe.UpdateOperation.delete_points_by_filter(self._tenant(op.user_id)))
+        self._shard.update(qe.UpdateOperation.upsert_points([
+            qe.Point(
+                id=point_id(p.fact.id),
+                vector={DENSE: list(p.vector), SPARSE: qe.SparseVector(indices=p.sparse[0], values=p.sparse[1])},
+                payload=to_payload(p.fact),
+            )
+            for p in points
+        ]))
+        self._since_optimize += len(points)
+
+    def _set_payload(self, fact: Fact) -> None:
+        self._shard.update(self._qe.UpdateOperation.overwrite_payload([point_id(fact.id)], to_payload(fact)))
+
+    def _delete(self, fact_ids: Sequence[str]) -> None:
+        self._shard.update(self._qe.UpdateOperation.delete_points([point_id(i) for i in fact_ids]))
+
+    def _delete_user(self, user_id: str) -> None:
+        self._shard.update(self._qe.UpdateOperation.delete_points_by_filter(self._filter(conditions(user_id)[:1])))
+
+    def _applied(self) -> None:
         if self._since_optimize >= OPTIMIZE_EVERY:
             self.optimize()
 
@@ -147,26 +145,23 @@ class EdgeFactIndex:
         return bool(self._shard.optimize())
 
     # -- reads ------------------------------------------------------------------------------
-    def _tenant(self, user_id: str) -> Any:
+    def _filter(self, conds: Sequence[Condition]) -> Any:
         qe = self._qe
-        return qe.Filter(must=[qe.FieldCondition(key=TENANT_KEY, match=qe.MatchValue(user_id))])
-
-    def _filter(self, user_id: str, as_of: Any = None, kinds: tuple[str, ...] | None = None) -> Any:
-        qe = self._qe
-        max_from, min_invalid = validity_window(as_of)
-        must = [
-            qe.FieldCondition(key=TENANT_KEY, match=qe.MatchValue(user_id)),
-            qe.FieldCondition(key="invalid_at_ts", range=qe.RangeFloat(gt=min_invalid)),
-        ]
-        if max_from is not None:
-            must.append(qe.FieldCondition(key="valid_from_ts", range=qe.RangeFloat(lte=max_from)))
-        if kinds:
-            must.append(qe.FieldCondition(key="kind", match=qe.MatchAny(list(kinds))))
+        must = []
+        for c in conds:
+            if c.op == "eq":
+                must.append(qe.FieldCondition(key=c.key, match=qe.MatchValue(c.value)))
+            elif c.op == "any":
+                must.append(qe.FieldCondition(key=c.key, match=qe.MatchAny(c.value)))
+            elif c.op == "gt":
+                must.append(qe.FieldCondition(key=c.key, range=qe.RangeFloat(gt=c.value)))
+            else:
+                must.append(qe.FieldCondition(key=c.key, range=qe.RangeFloat(lte=c.value)))
         return qe.Filter(must=must)
 
     def query(self, query: IndexQuery) -> QueryResult:
         qe = self._qe
-        flt = self._filter(query.user_id, query.as_of, query.kinds)
+        flt = self._filter(conditions(query.user_id, query.as_of, query.kinds))
         requests = [
             qe.QueryRequest(
                 limit=query.limit, query=qe.Query.Nearest(list(query.dense), using=DENSE),
@@ -190,7 +185,7 @@ class EdgeFactIndex:
         if not vectors:
             return []
         qe = self._qe
-        flt = self._filter(user_id)
+        flt = self._filter(conditions(user_id))
         requests = [
             qe.QueryRequest(limit=limit, query=qe.Query.Nearest(list(v), using=DENSE), filter=flt, with_payload=True)
             for v in vectors
@@ -199,12 +194,12 @@ class EdgeFactIndex:
 
     def count(self, user_id: str | None = None) -> int:
         qe = self._qe
-        flt = self._tenant(user_id) if user_id is not None else None
+        flt = self._filter(conditions(user_id)[:1]) if user_id is not None else None
         return int(self._shard.count(qe.CountRequest(filter=flt, exact=True)))
 
     def ids(self, user_id: str | None = None) -> set[str]:
         qe = self._qe
-        flt = self._tenant(user_id) if user_id is not None else None
+        flt = self._filter(conditions(user_id)[:1]) if user_id is not None else None
         out: set[str] = set()
         offset = None
         while True:

@@ -10,25 +10,24 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._errors import ConfigError, EmbeddingMismatch, StoreUnavailable
+from .._models import Fact
 from ._base import (
     DENSE,
     SPARSE,
     TENANT_KEY,
-    Delete,
-    DeleteUser,
+    Condition,
+    IndexedFact,
     IndexHit,
-    IndexOp,
     IndexQuery,
+    OpDispatch,
     QueryResult,
-    SetPayload,
-    Upsert,
+    conditions,
     point_id,
     to_payload,
-    validity_window,
 )
 
 
-class QdrantFactIndex:
+class QdrantFactIndex(OpDispatch):
     """Facts in one Qdrant collection, every read filtered by the tenant key.
 
     Args:
@@ -88,52 +87,44 @@ class QdrantFactIndex:
             self.client.create_payload_index(self.collection, key, m.PayloadSchemaType.FLOAT)
 
     # -- writes -----------------------------------------------------------------------------
-    def apply(self, ops: Sequence[IndexOp]) -> None:
+    def _upsert(self, points: Sequence[IndexedFact]) -> None:
         m = self._m
-        for op in ops:
-            if isinstance(op, Upsert):
-                points = [
-                    m.PointStruct(
-                        id=point_id(p.fact.id),
-                        vector={DENSE: list(p.vector), SPARSE: m.SparseVector(indices=p.sparse[0], values=p.sparse[1])},
-                        payload=to_payload(p.fact),
-                    )
-                    for p in op.points
-                ]
-                if points:
-                    self.client.upsert(self.collection, points, wait=True)
-            elif isinstance(op, SetPayload):
-                for fact in op.facts:
-                    self.client.overwrite_payload(self.collection, to_payload(fact), points=[point_id(fact.id)], wait=True)
-            elif isinstance(op, Delete):
-                if op.fact_ids:
-                    self.client.delete(
-                        self.collection, m.PointIdsList(points=[point_id(i) for i in op.fact_ids]), wait=True
-                    )
-            elif isinstance(op, DeleteUser):
-                self.client.delete(self.collection, m.FilterSelector(filter=self._tenant(op.user_id)), wait=True)
+        self.client.upsert(self.collection, [
+            m.PointStruct(
+                id=point_id(p.fact.id),
+                vector={DENSE: list(p.vector), SPARSE: m.SparseVector(indices=p.sparse[0], values=p.sparse[1])},
+                payload=to_payload(p.fact),
+            )
+            for p in points
+        ], wait=True)
+
+    def _set_payload(self, fact: Fact) -> None:
+        self.client.overwrite_payload(self.collection, to_payload(fact), points=[point_id(fact.id)], wait=True)
+
+    def _delete(self, fact_ids: Sequence[str]) -> None:
+        self.client.delete(self.collection, self._m.PointIdsList(points=[point_id(i) for i in fact_ids]), wait=True)
+
+    def _delete_user(self, user_id: str) -> None:
+        self.client.delete(self.collection, self._m.FilterSelector(filter=self._filter(conditions(user_id)[:1])), wait=True)
 
     # -- reads ------------------------------------------------------------------------------
-    def _tenant(self, user_id: str) -> Any:
+    def _filter(self, conds: Sequence[Condition]) -> Any:
         m = self._m
-        return m.Filter(must=[m.FieldCondition(key=TENANT_KEY, match=m.MatchValue(value=user_id))])
-
-    def _filter(self, user_id: str, as_of: Any = None, kinds: tuple[str, ...] | None = None) -> Any:
-        m = self._m
-        max_from, min_invalid = validity_window(as_of)
-        must: list[Any] = [
-            m.FieldCondition(key=TENANT_KEY, match=m.MatchValue(value=user_id)),
-            m.FieldCondition(key="invalid_at_ts", range=m.Range(gt=min_invalid)),
-        ]
-        if max_from is not None:
-            must.append(m.FieldCondition(key="valid_from_ts", range=m.Range(lte=max_from)))
-        if kinds:
-            must.append(m.FieldCondition(key="kind", match=m.MatchAny(any=list(kinds))))
+        must: list[Any] = []
+        for c in conds:
+            if c.op == "eq":
+                must.append(m.FieldCondition(key=c.key, match=m.MatchValue(value=c.value)))
+            elif c.op == "any":
+                must.append(m.FieldCondition(key=c.key, match=m.MatchAny(any=c.value)))
+            elif c.op == "gt":
+                must.append(m.FieldCondition(key=c.key, range=m.Range(gt=c.value)))
+            else:
+                must.append(m.FieldCondition(key=c.key, range=m.Range(lte=c.value)))
         return m.Filter(must=must)
 
     def query(self, query: IndexQuery) -> QueryResult:
         m = self._m
-        flt = self._filter(query.user_id, query.as_of, query.kinds)
+        flt = self._filter(conditions(query.user_id, query.as_of, query.kinds))
         requests = [
             m.QueryRequest(query=list(query.dense), using=DENSE, filter=flt, limit=query.limit,
                            with_payload=True, with_vector=[DENSE] if query.with_vectors else False)
@@ -155,18 +146,18 @@ class QdrantFactIndex:
         if not vectors:
             return []
         m = self._m
-        flt = self._filter(user_id)
+        flt = self._filter(conditions(user_id))
         requests = [
             m.QueryRequest(query=list(v), using=DENSE, filter=flt, limit=limit, with_payload=True) for v in vectors
         ]
         return [[_hit(p) for p in r.points] for r in self.client.query_batch_points(self.collection, requests)]
 
     def count(self, user_id: str | None = None) -> int:
-        flt = self._tenant(user_id) if user_id is not None else None
+        flt = self._filter(conditions(user_id)[:1]) if user_id is not None else None
         return int(self.client.count(self.collection, count_filter=flt, exact=True).count)
 
     def ids(self, user_id: str | None = None) -> set[str]:
-        flt = self._tenant(user_id) if user_id is not None else None
+        flt = self._filter(conditions(user_id)[:1]) if user_id is not None else None
         out: set[str] = set()
         offset = None
         while True:

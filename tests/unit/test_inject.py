@@ -1,7 +1,15 @@
 from datetime import datetime, timezone
 
 from memory import Fact, Turn, approx_tokens
-from memory.inject import bake_profile, build_messages, build_system, cache_min_tokens, memory_block, order_for_attention, plan_window
+from memory.inject import (
+    bake_profile,
+    build_messages,
+    build_system,
+    cache_min_tokens,
+    memory_block,
+    order_for_attention,
+    plan_window,
+)
 
 AT = datetime(2024, 5, 2, tzinfo=timezone.utc)
 
