@@ -61,3 +61,11 @@ def test_importance_ranks_attributes_above_chatter() -> None:
     [attribute] = extract("I work at Google.")
     [chatter] = extract("The weather was rainy and grey all afternoon.")
     assert attribute.importance > chatter.importance
+
+
+def test_discourse_markers_are_not_part_of_the_fact() -> None:
+    [fact] = extract("Well, I'm off to go do some research on adoption.")
+    assert fact.text == "Caroline is off to go do some research on adoption."
+    [fact] = extract("Yeah, I painted that lake sunrise last year!")
+    assert fact.text == "Caroline painted that lake sunrise in 2022!"
+    assert extract("Yep, Melanie.") == []
