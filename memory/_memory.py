@@ -168,7 +168,7 @@ class Memory:
         session_id = check_id(session_id, "session_id")
         turns = to_turns(messages, user_id=user_id, session_id=session_id, at=as_utc(at) if at else self.clock())
         candidates = self.extractor.extract(turns)
-        vectors = self.embedder.embed([c.text for c in candidates]) if candidates else []
+        vectors = self.embedder.embed([c.index_text for c in candidates]) if candidates else []
         with self._lock:
             found = self.index.nearest(user_id, vectors, NEIGHBOURS)
             by_hash = self.session.facts_by_hash(user_id, (_hash(c.text) for c in candidates))
@@ -191,7 +191,7 @@ class Memory:
         ops: list[IndexOp] = []
         for e in events:
             if e.op == "add" and e.fact is not None:
-                ops.append(Upsert([IndexedFact(e.fact, vector_of[e.fact_id], sparse_document(e.fact.text))]))
+                ops.append(Upsert([IndexedFact(e.fact, vector_of[e.fact_id], sparse_document(e.fact.index_text))]))
             elif e.op in ("update", "invalidate") and e.fact is not None:
                 ops.append(SetPayload([e.fact]))
             elif e.op == "forget":
@@ -228,8 +228,8 @@ class Memory:
             self.index.flush()
 
     def _indexed(self, facts: Sequence[Fact]) -> list[IndexedFact]:
-        vectors = self.embedder.embed([f.text for f in facts]) if facts else []
-        return [IndexedFact(f, v, sparse_document(f.text)) for f, v in zip(facts, vectors)]
+        vectors = self.embedder.embed([f.index_text for f in facts]) if facts else []
+        return [IndexedFact(f, v, sparse_document(f.index_text)) for f, v in zip(facts, vectors)]
 
     def reindex(self, *, batch_size: int = 512, progress: Callable[[int, int], None] | None = None) -> int:
         """Rebuild the index from the journal (all facts, valid or not, so `as_of` works).

@@ -81,6 +81,16 @@ class _Statement(_Model):
     event_at: datetime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @property
+    def index_text(self) -> str:
+        """What is embedded and keyword-indexed: the text, plus the attribute it states
+        when the wording hides it ('moved to Berlin' is found by 'where does Ana live')."""
+        if self.attribute and self.value:
+            plain = f"{self.subject} {self.attribute} {self.value}"
+            if plain.lower() not in self.text.lower():
+                return f"{self.text} ({plain}.)"
+        return self.text
+
 
 class Fact(_Statement):
     """A self-contained statement extracted from turns, stored in the long-term tier."""

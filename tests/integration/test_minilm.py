@@ -33,3 +33,20 @@ def test_near_duplicates_merge_with_the_real_embedder(home: Path, minilm) -> Non
         mem.add([say("I really love hiking in the mountains.", id="a")], user_id="ana", at=T0)
         res = mem.add([say("I love hiking in the mountains so much.", id="b")], user_id="ana", at=T0)
         assert [e.op for e in res.events] == ["update"] and res.events[0].fact.sources == ["a", "b"]
+
+
+def test_the_readme_quickstart_runs(home: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[2]
+    env = {**os.environ, "TIERMEM_HOME": str(home), "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, str(root / "examples" / "quickstart.py")], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "['invalidate', 'add']"
+    assert lines[1] == "Ana moved to Berlin in the week before 2 May 2024."
+    assert lines[2].startswith("Ana moved to Berlin")
+    assert lines[-1] == "['add', 'invalidate']"
