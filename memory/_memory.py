@@ -19,8 +19,8 @@ from ._config import resolve
 from ._context import ContextBuilder
 from ._errors import FactNotFound, InvalidInput, UnknownUser
 from ._messages import check_id, to_turns
-from ._models import AddResult, Context, Fact, FactEvent, Hit, as_utc, utcnow
-from ._text import sparse_document, sparse_query
+from ._models import AddResult, Candidate, Context, Fact, FactEvent, Hit, as_utc, utcnow
+from ._text import norm_hash, sparse_document, sparse_query
 from ._tokens import TokenCounter, approx_tokens
 from .embed import Embedder
 from .extract import Extractor, RuleExtractor
@@ -170,15 +170,7 @@ class Memory:
         candidates = self.extractor.extract(turns)
         vectors = self.embedder.embed([c.index_text for c in candidates]) if candidates else []
         with self._lock:
-            found = self.index.nearest(user_id, vectors, NEIGHBOURS)
-            by_hash = self.session.facts_by_hash(user_id, (_hash(c.text) for c in candidates))
-            by_key = self.session.facts_by_key(user_id, ((c.subject.lower(), c.attribute) for c in candidates if c.attribute))
-            neighbours = [
-                [Neighbour(h.fact, h.score) for h in hits]
-                + ([Neighbour(by_hash[_hash(c.text)], None)] if _hash(c.text) in by_hash else [])
-                + [Neighbour(f, None) for f in by_key.get((c.subject.lower(), c.attribute or ""), [])]
-                for c, hits in zip(candidates, found)
-            ]
+            neighbours = self._neighbours(user_id, candidates, vectors)
             events = reconcile(user_id, candidates, vectors, neighbours, now=self.clock(), policy=self.reconcile_policy)
             vector_of = {e.fact_id: v for e, v in _added_vectors(events, candidates, vectors)}
             stored_turns, stored = self.session.commit(turns, [e for e in events if e.op != "noop"])
@@ -186,6 +178,23 @@ class Memory:
         stored_iter = iter(stored)
         returned = [e if e.op == "noop" else next(stored_iter) for e in events]
         return AddResult(turns=stored_turns, events=returned)
+
+    def _neighbours(
+        self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]]
+    ) -> list[list[Neighbour]]:
+        """Stored facts each candidate may repeat or contradict: its nearest vectors, an exact
+        text match, and facts on the same subject and attribute (found by key, not vector)."""
+        found = self.index.nearest(user_id, vectors, NEIGHBOURS)
+        by_hash = self.session.facts_by_hash(user_id, (norm_hash(c.text) for c in candidates))
+        by_key = self.session.facts_by_key(user_id, ((c.subject.lower(), c.attribute) for c in candidates if c.attribute))
+        out = []
+        for candidate, hits in zip(candidates, found):
+            near = [Neighbour(h.fact, h.score) for h in hits]
+            if norm_hash(candidate.text) in by_hash:
+                near.append(Neighbour(by_hash[norm_hash(candidate.text)], None))
+            near += [Neighbour(f, None) for f in by_key.get((candidate.subject.lower(), candidate.attribute or ""), [])]
+            out.append(near)
+        return out
 
     def _apply_to_index(self, events: Sequence[FactEvent], vector_of: Mapping[str, Sequence[float]]) -> None:
         ops: list[IndexOp] = []
@@ -440,12 +449,6 @@ class Memory:
     async def acontext(self, message: str, **kwargs: Any) -> Context:
         """Async `context()`."""
         return await asyncio.to_thread(self.context, message, **kwargs)
-
-
-def _hash(text: str) -> str:
-    from ._text import norm_hash
-
-    return norm_hash(text)
 
 
 def _added_vectors(events: Sequence[FactEvent], candidates: Sequence[Any], vectors: Sequence[Sequence[float]]) -> list[tuple[FactEvent, Sequence[float]]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import zlib
 from collections import Counter
@@ -90,9 +89,3 @@ def sparse_query(text: str) -> SparseVec:
     indices = sorted({token_id(t) for t in content_tokens(text)})
     return indices, [1.0] * len(indices)
 
-
-def cosine(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b))
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0

@@ -8,14 +8,12 @@ function signature.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from ._models import Turn
 from ._text import content_tokens
 from ._tokens import approx_tokens
 from .extract._rules import is_small_talk, split_sentences
-
-Summarizer = Callable[[str | None, Sequence[Turn], int], str]
 
 
 def _informativeness(sentence: str) -> float:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import create_engine, delete, event, func, insert, update
@@ -144,10 +144,6 @@ class SessionStore:
         statement = dialect_insert(FactRow.__table__)  # type: ignore[attr-defined]
         columns = {c: statement.excluded[c] for c in rows[0] if c != "id"}
         conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_=columns), rows)
-
-    def append_events(self, events: Sequence[FactEvent]) -> list[FactEvent]:
-        """Journal fact changes that came from no new turns (e.g. an import)."""
-        return self.commit([], events)[1]
 
     # -- facts ----------------------------------------------------------------------------
     def get_fact(self, fact_id: str) -> Fact | None:
@@ -374,6 +370,3 @@ def _fact(row: FactRow) -> Fact:
 def _event(row: EventRow) -> FactEvent:
     return FactEvent.model_validate_json(row.data).model_copy(update={"seq": row.seq})
 
-
-def utc(value: datetime | None = None) -> datetime:
-    return as_utc(value) if value is not None else datetime.now(timezone.utc)
