@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from ._errors import InvalidInput
-from ._models import Turn, as_utc
+from ._models import Role, Turn, as_utc
 from ._tokens import approx_tokens
 
 MAX_MESSAGE_CHARS = 100_000
 MAX_ID_CHARS = 256
-_ROLES = {"user": "user", "assistant": "assistant", "human": "user", "ai": "assistant"}
+_ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant", "human": "user", "ai": "assistant"}
 _SKIPPED_ROLES = {"system", "tool", "function", "developer"}
 
 

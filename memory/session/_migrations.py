@@ -16,7 +16,7 @@ from ._tables import EventRow, FactRow, MetaRow, ProfileRow, SchemaVersion, Summ
 
 def _v1_initial(conn: Connection) -> None:
     for table in (MetaRow, TurnRow, FactRow, EventRow, SummaryRow, ProfileRow):
-        table.__table__.create(conn)  # type: ignore[attr-defined]
+        table.__table__.create(conn)  # type: ignore[attr-defined,union-attr]
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial]

@@ -140,7 +140,7 @@ class SessionStore:
         if self.engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
         statement = dialect_insert(FactRow.__table__)  # type: ignore[attr-defined]
         columns = {c: statement.excluded[c] for c in rows[0] if c != "id"}
         conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_=columns), rows)
