@@ -145,7 +145,7 @@ def memory_scenario(embedder: Embedder, total: int, users: int, queries: int) ->
         shutil.rmtree(home, ignore_errors=True)
 
 
-def index_scenario(kind: str, embedder: Embedder, total: int, users: int, queries: int) -> dict[str, Any]:
+def index_scenario(kind: str, embedder: Embedder, total: int, users: int, queries: int, optimize: bool = False) -> dict[str, Any]:
     from memory import Fact
 
     home = Path(tempfile.mkdtemp(prefix=f"tiermem-{kind}-"))
@@ -168,8 +168,8 @@ def index_scenario(kind: str, embedder: Embedder, total: int, users: int, querie
                 fact = Fact(user_id=f"user-{i % users}", kind="episodic", text=text, subject=NAMES[i % len(NAMES)])
                 points.append(IndexedFact(fact, embedder.embed([text])[0], sparse_document(text)))
             index.apply([Upsert(points)])
-        if kind == "edge":
-            index.optimize()  # what a long-running process does after bulk loads
+        if kind == "edge" and optimize:
+            index.optimize()
         load_s = time.perf_counter() - start
         texts = [QUERIES[i % len(QUERIES)].format(n=NAMES[i % len(NAMES)]) for i in range(queries)]
         vectors = [embedder.embed_query(t) for t in texts]
@@ -179,7 +179,7 @@ def index_scenario(kind: str, embedder: Embedder, total: int, users: int, querie
         index.close()
         t = time.perf_counter()
         make().close()
-        return {"backend": kind, "facts": total, "users": users, "upsert_per_s": round(total / load_s, 1),
+        return {"backend": kind + ("+optimized" if optimize and kind == "edge" else ""), "facts": total, "users": users, "upsert_per_s": round(total / load_s, 1),
                 "search_ms": stats(search_ms), "reopen_s": round(time.perf_counter() - t, 2), "disk_mb": round(disk_mb(home), 1)}
     finally:
         shutil.rmtree(home, ignore_errors=True)
@@ -265,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and the hash embedder (CI)")
     parser.add_argument("--qdrant-local-max", type=int, default=20_000, help="largest size run on qdrant-client local mode")
+    parser.add_argument("--optimize", action="store_true", help="index part: optimize qdrant-edge after loading")
     parser.add_argument("--mem0", action="store_true", help="also time mem0 (pip install 'tiermem[mem0]') in the index part")
     parser.add_argument("--mem0-max", type=int, default=10_000, help="largest size run on mem0 (it embeds every add)")
     parser.add_argument("--out", type=Path, default=None)
@@ -294,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if kind == "qdrant-local" and n > args.qdrant_local_max:
                     result["index"].append({"backend": kind, "facts": n, "skipped": f"over --qdrant-local-max {args.qdrant_local_max}"})
                     continue
-                row = index_scenario(kind, embedder, n, u, min(queries, 100))
+                row = index_scenario(kind, embedder, n, u, min(queries, 100), optimize=args.optimize)
                 result["index"].append(row)
                 _print_index_row(row)
             if args.mem0 and n <= args.mem0_max:

@@ -263,6 +263,15 @@ class Memory:
             self.session.set_meta(self._watermark_key, str(self.session.last_event_seq()))
         return done
 
+    def optimize(self) -> bool:
+        """Build the embedded index's HNSW graphs now (blocking maintenance; see EdgeFactIndex).
+
+        Returns whether anything changed. A Qdrant server optimizes on its own.
+        """
+        self._check_open()
+        with self._lock:
+            return self.index.optimize()
+
     # -- read path ----------------------------------------------------------------------------
     def search(
         self,

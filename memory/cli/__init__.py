@@ -178,6 +178,14 @@ def reindex(home: HomeOpt = None, database_url: DbOpt = None, embedder: Embedder
 
 
 @app.command()
+def optimize(home: HomeOpt = None, database_url: DbOpt = None, embedder: EmbedderOpt = "minilm") -> None:
+    """Build the embedded index's HNSW graphs (maintenance; pays off for tenants of 100k+ facts)."""
+    with _memory(home, database_url, embedder) as mem, console.status("optimizing the index"):
+        changed = mem.optimize()
+    console.print("optimized" if changed else "already optimal")
+
+
+@app.command()
 def demo(
     home: Annotated[Path | None, typer.Option("--home", help="where to keep the demo memory (default: a temp folder)")] = None,
     embedder: EmbedderOpt = "minilm",

@@ -104,6 +104,10 @@ class FactIndex(Protocol):
 
     def flush(self) -> None: ...
 
+    def optimize(self) -> bool:
+        """Maintenance: build vector indexes now, where the backend does not do it itself."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -162,7 +166,6 @@ class OpDispatch:
                     self._delete(op.fact_ids)
             elif isinstance(op, DeleteUser):
                 self._delete_user(op.user_id)
-        self._applied()
 
     def _upsert(self, points: Sequence[IndexedFact]) -> None:
         raise NotImplementedError
@@ -175,9 +178,6 @@ class OpDispatch:
 
     def _delete_user(self, user_id: str) -> None:
         raise NotImplementedError
-
-    def _applied(self) -> None:
-        """Hook after a batch of ops (e.g. optimize when it pays)."""
 
 
 def validity_window(as_of: datetime | None) -> tuple[float | None, float]:

@@ -171,6 +171,10 @@ class QdrantFactIndex(OpDispatch):
     def flush(self) -> None:
         """Writes are sent with wait=True; nothing is buffered client-side."""
 
+    def optimize(self) -> bool:
+        """A Qdrant server optimizes in the background: nothing to do."""
+        return False
+
     def close(self) -> None:
         self.client.close()
 

@@ -80,3 +80,8 @@ def test_demo_runs_offline(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     assert "invalidate" in out.output and "update" in out.output and "context()" in out.output
     assert "no content words" in out.output  # 'thanks!' pages in nothing
+
+
+def test_optimize_command(filled: dict[str, str]) -> None:
+    out = runner.invoke(app, ["optimize", "--embedder", "hash"])
+    assert out.exit_code == 0 and ("optimized" in out.output or "already optimal" in out.output)

@@ -275,3 +275,10 @@ def test_postgresql_by_url_needs_no_code_change(home: Path, embedder: HashEmbedd
         assert "Berlin" in ctx.system[-1]["text"]
         mem.forget_user("ana")
         assert mem.verify() == {"missing": set(), "extra": set()}
+
+
+def test_optimize_is_explicit_maintenance(mem: Memory) -> None:
+    ids = {f.id for f in mem.add([say(f"I visited museum number {i} in Lisbon.") for i in range(50)], user_id="ana", at=T0).facts}
+    assert mem.optimize() in (True, False)
+    assert {h.fact.id for h in mem.search("museum Lisbon", user_id="ana", limit=50)} <= ids
+    assert mem.verify() == {"missing": set(), "extra": set()}
