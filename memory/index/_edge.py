@@ -80,7 +80,7 @@ class EdgeFactIndex(OpDispatch):
 
         self._qe = qe
         self.path = Path(path)
-        self.location = str(self.path)
+        self.location = str(self.path.resolve())  # one watermark key however the folder is named
         self.dims = dims
         self._lock = _FolderLock(self.path)
         try:

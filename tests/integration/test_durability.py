@@ -88,3 +88,12 @@ def test_journal_first_then_replay_after_a_failed_index_write(home: Path) -> Non
     with Memory.open(home, embedder=embedder) as reopened:  # replay on open
         assert reopened.verify() == {"missing": set(), "extra": set()}
         assert reopened.search("hiking", user_id="ana")[0].fact.sources == ["m-1"]
+
+
+def test_the_same_folder_by_another_path_is_not_replayed(home: Path, monkeypatch) -> None:
+    with Memory.open(home, embedder=HashEmbedder(64)) as mem:
+        mem.add([say("I love hiking in the Alps.")], user_id="ana", at=T0)
+        key = mem._watermark_key
+    monkeypatch.chdir(home.parent)
+    with Memory.open(Path(home.name), embedder=HashEmbedder(64)) as mem:  # relative this time
+        assert mem._watermark_key == key and mem.index.count() == 1
