@@ -122,21 +122,23 @@ class Memory:
 
         where = resolve(home, database_url, qdrant_url, qdrant_api_key)
         embedder = embedder or MiniLMEmbedder()
-        index: FactIndex
-        if where.qdrant_url:
-            index = QdrantFactIndex.from_url(where.qdrant_url, embedder.dims, api_key=where.qdrant_api_key, collection=collection)
-        else:
-            index = EdgeFactIndex(where.index_path, embedder.dims)
+        index: FactIndex | None = None
+        session: SessionStore | None = None
         try:
-            session = SessionStore(where.database_url)
-        except BaseException:
-            index.close()
-            raise
-        try:
+            # Whatever can fail without leaving anything on disk goes first: a bad URL must
+            # not leave a fresh database or index folder behind.
+            if where.qdrant_url:
+                index = QdrantFactIndex.from_url(where.qdrant_url, embedder.dims, api_key=where.qdrant_api_key, collection=collection)
+                session = SessionStore(where.database_url)
+            else:
+                session = SessionStore(where.database_url)
+                index = EdgeFactIndex(where.index_path, embedder.dims)
             return cls(session=session, index=index, embedder=embedder, extractor=extractor, **options)
         except BaseException:
-            index.close()
-            session.close()
+            if index is not None:
+                index.close()
+            if session is not None:
+                session.close()
             raise
 
     # -- write path -----------------------------------------------------------------------

@@ -329,7 +329,8 @@ class SessionStore:
     def save_profile(self, user_id: str, text: str, fact_ids: list[str], at: datetime) -> ProfileRow:
         with Session(self.engine) as s:
             old = s.get(ProfileRow, user_id)
-            epoch = (old.epoch + 1) if old else 1
+            # A new epoch only when the bytes change: the provider's cache key is the text.
+            epoch = 1 if old is None else old.epoch + (old.text != text)
             row = ProfileRow(user_id=user_id, epoch=epoch, text=text, fact_ids=json.dumps(fact_ids), baked_at=as_utc(at))
             s.merge(row)
             s.commit()

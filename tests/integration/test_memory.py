@@ -210,8 +210,10 @@ def test_bad_urls(home: Path, embedder: HashEmbedder) -> None:
         Memory.open(home, qdrant_url="localhost:6333", embedder=embedder)
     with pytest.raises(StoreUnavailable, match="cannot reach Qdrant"):
         Memory.open(home, qdrant_url="http://127.0.0.1:9", embedder=embedder)
+    assert not (home / "tiermem.db").exists()  # nothing was created for a server we cannot reach
     with pytest.raises(ConfigError, match="not a database URL"):
         Memory.open(home, database_url="nonsense", embedder=embedder)
+    assert not (home / "facts").exists()  # nor an index folder for a database we cannot use
     with Memory.open(home, embedder=embedder) as mem:  # nothing was left locked
         assert mem.index.count() == 0
 
