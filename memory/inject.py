@@ -50,7 +50,7 @@ class ContextBudget:
     summary_share: float = 0.08
     window_low_water: float = 0.6  # after a roll, history refills from this share of its budget
     profile_min_importance: float = 0.7
-    rebake_every: int = 20  # semantic changes before the profile is re-baked
+    rebake_every: int = 50  # semantic changes before the profile is re-baked
 
 
 def bake_profile(user_id: str, facts: Sequence[Fact], max_tokens: int, count: TokenCounter, min_importance: float) -> tuple[str, list[str]]:

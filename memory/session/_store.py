@@ -126,10 +126,11 @@ class SessionStore:
         latest = {e.fact.id: e.fact for e in events if e.op in ("add", "update", "invalidate") and e.fact is not None}
         if latest:
             self._upsert_facts(conn, [_fact_values(f) for f in latest.values()])
-        for user_id, stale in _profile_changes(events).items():
+        for user_id, invalidated in _profile_changes(events).items():
             values: dict[str, Any] = {"changes_since": ProfileRow.changes_since + 1}
-            if stale:
-                values["stale"] = True
+            baked = conn.execute(select(ProfileRow.fact_ids).where(col(ProfileRow.user_id) == user_id)).scalar()
+            if baked is not None and invalidated & set(json.loads(baked)):
+                values["stale"] = True  # the cached prefix states something no longer true
             conn.execute(update(ProfileRow).where(col(ProfileRow.user_id) == user_id).values(**values))
         table = EventRow.__table__  # type: ignore[attr-defined]
         rows = [{"user_id": e.user_id, "fact_id": e.fact_id, "op": e.op, "at": e.at, "data": e.model_dump_json()} for e in events]
@@ -351,12 +352,12 @@ def _fact_values(fact: Fact) -> dict[str, Any]:
     }
 
 
-def _profile_changes(events: Sequence[FactEvent]) -> dict[str, bool]:
-    """Users whose semantic facts changed, and whether a change made their profile stale."""
-    out: dict[str, bool] = {}
+def _profile_changes(events: Sequence[FactEvent]) -> dict[str, set[str]]:
+    """Users whose semantic facts changed, with the ids of the facts they invalidated."""
+    out: dict[str, set[str]] = {}
     for e in events:
         if e.fact is not None and e.fact.kind == "semantic" and e.op in ("add", "update", "invalidate"):
-            out[e.user_id] = out.get(e.user_id, False) or e.op == "invalidate"
+            out.setdefault(e.user_id, set()).update([e.fact_id] if e.op == "invalidate" else [])
     return out
 
 

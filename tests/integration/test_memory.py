@@ -91,14 +91,15 @@ def test_context_layout_and_report(mem: Memory) -> None:
 
 
 def test_the_cached_prefix_is_byte_stable_until_rebaked(mem: Memory) -> None:
-    mem.add([say("I'm vegetarian. I work at Zalando.")], user_id="ana", at=T0)
+    mem.add([say("I'm vegetarian. I live in Lisbon.")], user_id="ana", at=T0)
     first = mem.context("hello there, plan my week", user_id="ana", system="sys").system
+    assert "Lisbon" in first[1]["text"]
     mem.add([say("I went to the cinema yesterday with my brother.")], user_id="ana", at=T0)  # episodic: no rebake
+    mem.add([say("My favorite color is green."), say("My favorite color is blue.")], user_id="ana", at=T0)  # not profiled yet
     assert mem.context("and my weekend?", user_id="ana", system="sys").system == first
-    mem.add([say("I moved to Berlin.")], user_id="ana", at=T0 + timedelta(days=1))
-    mem.add([say("I live in Munich now.")], user_id="ana", at=T0 + timedelta(days=2))  # invalidates: rebake
+    mem.add([say("I moved to Munich.")], user_id="ana", at=T0 + timedelta(days=2))  # invalidates a profiled fact
     after = mem.context("and my weekend?", user_id="ana", system="sys")
-    assert after.system != first and "Munich" in after.system[1]["text"] and "Berlin" not in after.system[1]["text"]
+    assert after.system != first and "Munich" in after.system[1]["text"] and "Lisbon" not in after.system[1]["text"]
     assert after.report.profile_epoch == 2
 
 
