@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import TYPE_CHECKING, Any
 
 from ._models import Context, ContextReport, Dropped, Summary
@@ -27,17 +28,20 @@ class ContextBuilder:
         self.memory = memory
         self.budget = budget
         self.model = model
+        self._baking = threading.Lock()  # one bake per user at a time in this process
 
     def profile(self, user_id: str) -> tuple[str, set[str], int]:
         """The baked profile, re-baked when stale or after enough semantic changes."""
         store = self.memory.session
         row = store.get_profile(user_id)
         if row is None or row.stale or row.changes_since >= self.budget.rebake_every:
-            facts = store.list_facts(user_id, kind="semantic")
-            text, ids = bake_profile(
-                user_id, facts, self.budget.profile_tokens, self.memory.count_tokens, self.budget.profile_min_importance
-            )
-            row = store.save_profile(user_id, text, ids, self.memory.clock())
+            with self._baking:
+                row = store.get_profile(user_id)  # another thread may have baked it meanwhile
+                if row is None or row.stale or row.changes_since >= self.budget.rebake_every:
+                    facts = store.list_facts(user_id, kind="semantic")
+                    text, ids = bake_profile(user_id, facts, self.budget.profile_tokens, self.memory.count_tokens,
+                                             self.budget.profile_min_importance)
+                    row = store.save_profile(user_id, text, ids, self.memory.clock())
         return row.text, set(json.loads(row.fact_ids)), row.epoch
 
     def window(

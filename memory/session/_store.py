@@ -125,7 +125,7 @@ class SessionStore:
             return []
         latest = {e.fact.id: e.fact for e in events if e.op in ("add", "update", "invalidate") and e.fact is not None}
         if latest:
-            self._upsert_facts(conn, [_fact_values(f) for f in latest.values()])
+            self._upsert(conn, FactRow.__table__, "id", [_fact_values(f) for f in latest.values()])  # type: ignore[attr-defined]
         for user_id, invalidated in _profile_changes(events).items():
             values: dict[str, Any] = {"changes_since": ProfileRow.changes_since + 1}
             baked = conn.execute(select(ProfileRow.fact_ids).where(col(ProfileRow.user_id) == user_id)).scalar()
@@ -137,14 +137,14 @@ class SessionStore:
         seqs = conn.execute(insert(table).returning(table.c.seq, sort_by_parameter_order=True), rows).scalars().all()
         return [e.model_copy(update={"seq": seq}) for e, seq in zip(events, seqs)]
 
-    def _upsert_facts(self, conn: Any, rows: list[dict[str, Any]]) -> None:
+    def _upsert(self, conn: Any, table: Any, key: str, rows: list[dict[str, Any]]) -> None:
         if self.engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         else:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-        statement = dialect_insert(FactRow.__table__)  # type: ignore[attr-defined]
-        columns = {c: statement.excluded[c] for c in rows[0] if c != "id"}
-        conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_=columns), rows)
+        statement = dialect_insert(table)
+        columns = {c: statement.excluded[c] for c in rows[0] if c != key}
+        conn.execute(statement.on_conflict_do_update(index_elements=[key], set_=columns), rows)
 
     # -- facts ----------------------------------------------------------------------------
     def get_fact(self, fact_id: str) -> Fact | None:
@@ -328,15 +328,14 @@ class SessionStore:
             return row
 
     def save_profile(self, user_id: str, text: str, fact_ids: list[str], at: datetime) -> ProfileRow:
-        with Session(self.engine) as s:
-            old = s.get(ProfileRow, user_id)
+        """Store a newly baked profile (an upsert: two processes baking at once both succeed)."""
+        with self.engine.begin() as conn:
+            old = conn.execute(select(ProfileRow.epoch, ProfileRow.text).where(col(ProfileRow.user_id) == user_id)).first()
             # A new epoch only when the bytes change: the provider's cache key is the text.
             epoch = 1 if old is None else old.epoch + (old.text != text)
             row = ProfileRow(user_id=user_id, epoch=epoch, text=text, fact_ids=json.dumps(fact_ids), baked_at=as_utc(at))
-            s.merge(row)
-            s.commit()
+            self._upsert(conn, ProfileRow.__table__, "user_id", [row.model_dump()])  # type: ignore[attr-defined]
         return row
-
 
 def _fact_values(fact: Fact) -> dict[str, Any]:
     return {

@@ -285,3 +285,22 @@ def test_optimize_is_explicit_maintenance(mem: Memory) -> None:
     assert mem.optimize() in (True, False)
     assert {h.fact.id for h in mem.search("museum Lisbon", user_id="ana", limit=50)} <= ids
     assert mem.verify() == {"missing": set(), "extra": set()}
+
+
+def test_threads_can_share_one_memory(mem: Memory) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(i: int) -> int:
+        user = f"user-{i % 3}"
+        res = mem.add([say(f"I visited museum number {i} in city {i}.", name=f"U{i % 3}", id=f"m-{i}")], user_id=user, at=T0)
+        mem.search(f"museum {i}", user_id=user)
+        mem.context(f"museum {i}?", user_id=user, session_id=f"s-{i}")
+        return sum(e.op == "add" for e in res.events)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        added = sum(pool.map(work, range(30)))
+    assert sum(len(mem.session.turns(f"user-{u}")) for u in range(3)) == 30
+    assert sum(len(mem.facts(user_id=f"user-{u}")) for u in range(3)) == added > 0
+    assert mem.verify() == {"missing": set(), "extra": set()}
+    for u in range(3):
+        assert all(h.fact.user_id == f"user-{u}" for h in mem.search("museum", user_id=f"user-{u}", limit=50))
