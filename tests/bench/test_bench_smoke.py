@@ -10,28 +10,29 @@ from bench import locomo, scale
 
 
 def tiny_locomo(path: Path) -> Path:
+    # Invented data in LoCoMo's shape (LoCoMo itself is CC BY-NC and never enters the repo).
     turns = [
-        ("Caroline", "I went to a LGBTQ support group yesterday and it was so powerful."),
-        ("Melanie", "That's great! I painted a sunrise last year, it hangs in my kitchen."),
-        ("Caroline", "I'm researching adoption agencies because I want to give kids a loving home."),
-        ("Melanie", "Thanks! I ran a charity race for mental health on Sunday."),
+        ("Priya", "I went to a pottery workshop yesterday and it was so relaxing."),
+        ("Tomas", "That's great! I knitted a green scarf last year, it hangs by my door."),
+        ("Priya", "I'm comparing sailing schools because I want to crew a boat next summer."),
+        ("Tomas", "Thanks! I ran a half marathon for a food bank on Sunday."),
     ]
     sample = {
         "sample_id": "conv-tiny",
         "conversation": {
-            "speaker_a": "Caroline", "speaker_b": "Melanie",
+            "speaker_a": "Priya", "speaker_b": "Tomas",
             "session_1_date_time": "1:56 pm on 8 May, 2023",
             "session_1": [{"speaker": s, "dia_id": f"D1:{i + 1}", "text": t} for i, (s, t) in enumerate(turns)],
             "session_2_date_time": "1:14 pm on 25 May, 2023",
-            "session_2": [{"speaker": "Caroline", "dia_id": "D2:1", "text": "I adopted a dog named Max.",
-                           "img_url": ["x"], "blip_caption": "a photo of a small dog"}],
+            "session_2": [{"speaker": "Priya", "dia_id": "D2:1", "text": "I adopted a cat named Biscuit.",
+                           "img_url": ["x"], "blip_caption": "a photo of a small cat"}],
         },
         "qa": [
-            {"question": "When did Caroline go to the LGBTQ support group?", "answer": "7 May 2023", "evidence": ["D1:3"], "category": 2},
-            {"question": "What did Caroline research?", "answer": "Adoption agencies", "evidence": ["D1:3"], "category": 1},
-            {"question": "What did Melanie paint?", "answer": "a sunrise", "evidence": ["D1:2"], "category": 4},
-            {"question": "What is Caroline's dog called?", "answer": "Max", "evidence": ["D2:1"], "category": 4},
-            {"question": "Adversarial", "adversarial_answer": "x", "evidence": ["D1:1"], "category": 5},
+            {"question": "When did Priya go to the pottery workshop?", "answer": "7 May 2023", "evidence": ["D1:1"], "category": 2},
+            {"question": "What is Priya comparing?", "answer": "Sailing schools", "evidence": ["D1:3"], "category": 1},
+            {"question": "What did Tomas knit?", "answer": "a green scarf", "evidence": ["D1:2"], "category": 4},
+            {"question": "What is Priya's cat called?", "answer": "Biscuit", "evidence": ["D2:1"], "category": 4},
+            {"question": "Adversarial", "adversarial_answer": "x", "evidence": ["D1:4"], "category": 5},
         ],
         "observation": {"must": "never be read"},
     }

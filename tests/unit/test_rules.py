@@ -6,17 +6,17 @@ from memory.extract._rules import to_third_person
 AT = datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc)
 
 
-def extract(text: str, name: str | None = "Caroline", role: str = "user", external_id: str | None = "D1:3"):
+def extract(text: str, name: str | None = "Priya", role: str = "user", external_id: str | None = "D1:3"):
     turn = Turn(user_id="u", session_id="s", role=role, name=name, content=text, created_at=AT, external_id=external_id)
     return RuleExtractor().extract([turn])
 
 
 def test_first_person_resolves_to_the_speaker_and_dates_to_absolute() -> None:
-    [fact] = extract("I went to a LGBTQ support group yesterday and it was so powerful.")
-    assert fact.text == "Caroline went to a LGBTQ support group on 7 May 2023 and it was so powerful."
+    [fact] = extract("I went to a pottery workshop yesterday and it was so relaxing.")
+    assert fact.text == "Priya went to a pottery workshop on 7 May 2023 and it was so relaxing."
     assert fact.kind == "episodic"
     assert fact.event_at == datetime(2023, 5, 7, tzinfo=timezone.utc)
-    assert fact.subject == "Caroline"
+    assert fact.subject == "Priya"
     assert fact.sources == ["D1:3"]  # the caller's own message id is the provenance
 
 
@@ -37,18 +37,18 @@ def test_attributes_for_conflicts() -> None:
     [fact] = extract("My favorite food is sushi!")
     assert (fact.attribute, fact.value) == ("favorite food", "sushi")
     [fact] = extract("I'm vegetarian.")  # short, but an attribute: never dropped as small talk
-    assert (fact.attribute, fact.value, fact.text) == ("diet", "vegetarian", "Caroline is vegetarian.")
+    assert (fact.attribute, fact.value, fact.text) == ("diet", "vegetarian", "Priya is vegetarian.")
 
 
 def test_separate_first_person_clauses_become_separate_facts() -> None:
     facts = extract("I live in Lisbon and I work as a product designer.")
-    assert [f.text for f in facts] == ["Caroline lives in Lisbon.", "Caroline works as a product designer."]
+    assert [f.text for f in facts] == ["Priya lives in Lisbon.", "Priya works as a product designer."]
     assert [f.attribute for f in facts] == ["lives in", "occupation"]
 
 
 def test_unnamed_assistant_turns_are_not_user_facts() -> None:
     assert extract("I recommend visiting the Alps in June.", name=None, role="assistant") == []
-    assert len(extract("I went hiking in the Alps in June.", name="Melanie", role="assistant")) == 1
+    assert len(extract("I went hiking in the Alps in June.", name="Tomas", role="assistant")) == 1
 
 
 def test_third_person_conjugation() -> None:
@@ -64,8 +64,8 @@ def test_importance_ranks_attributes_above_chatter() -> None:
 
 
 def test_discourse_markers_are_not_part_of_the_fact() -> None:
-    [fact] = extract("Well, I'm off to go do some research on adoption.")
-    assert fact.text == "Caroline is off to go do some research on adoption."
-    [fact] = extract("Yeah, I painted that lake sunrise last year!")
-    assert fact.text == "Caroline painted that lake sunrise in 2022!"
-    assert extract("Yep, Melanie.") == []
+    [fact] = extract("Well, I'm off to go do some research on sailboats.")
+    assert fact.text == "Priya is off to go do some research on sailboats."
+    [fact] = extract("Yeah, I knitted that green scarf last year!")
+    assert fact.text == "Priya knitted that green scarf in 2022!"
+    assert extract("Yep, Tomas.") == []
