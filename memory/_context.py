@@ -44,21 +44,23 @@ class ContextBuilder:
                     row = store.save_profile(user_id, text, ids, self.memory.clock())
         return row.text, set(json.loads(row.fact_ids)), row.epoch
 
-    def window(
-        self, user_id: str, session_id: str, history_budget: int, summary_budget: int
-    ) -> tuple[list[Any], str, list[Dropped]]:
-        """Recent turns that fit, rolling the oldest into the session summary when they overflow."""
+    def window(self, user_id: str, session_id: str) -> tuple[list[Any], str, list[Dropped]]:
+        """The session's window of recent turns and its summary.
+
+        Rolling the oldest turns into the summary is stored state, decided by the fixed
+        window size, never by one call's budget (`build` hides what a call cannot fit).
+        """
+        b = self.budget
         store = self.memory.session
         summary = store.latest_summary(user_id, session_id)
-        after = summary.covers_seq if summary else 0
-        turns = store.turns(user_id, session_id, after_seq=after)
-        kept, evicted = plan_window(turns, max(history_budget, 0), self.budget.window_low_water)
+        turns = store.turns(user_id, session_id, after_seq=summary.covers_seq if summary else 0)
+        kept, evicted = plan_window(turns, b.window_tokens, b.window_low_water)
         text = summary.text if summary else ""
         dropped: list[Dropped] = []
         if evicted:
-            text = extractive_summary(text, evicted, summary_budget)
+            text = extractive_summary(text, evicted, b.summary_tokens)
             store.save_summary(Summary(user_id=user_id, session_id=session_id, covers_seq=evicted[-1].seq, text=text))
-            dropped.append(Dropped(what=f"{len(evicted)} turns", why="evicted from the window into the summary",
+            dropped.append(Dropped(what=f"{len(evicted)} turns", why="rolled from the window into the summary",
                                    tokens=sum(t.token_count for t in evicted)))
         return kept, text, dropped
 
@@ -74,8 +76,11 @@ class ContextBuilder:
         relevant = [s for s in scored if is_relevant(s, m.retrieval)]
         if len(relevant) < len(scored):
             dropped.append(Dropped(what=f"{len(scored) - len(relevant)} candidate facts", why="below relevance threshold"))
-        fresh = [s for s in relevant
-                 if s.fact_id not in profile_ids and not set(s.hit_.payload.get("sources") or ["?"]) <= in_window]
+        def already_visible(s: Scored) -> bool:
+            sources = set(s.hit_.payload.get("sources") or ())
+            return s.fact_id in profile_ids or bool(sources) and sources <= in_window
+
+        fresh = [s for s in relevant if not already_visible(s)]
         if len(fresh) < len(relevant):
             dropped.append(Dropped(what=f"{len(relevant) - len(fresh)} facts",
                                    why="already in the cached profile or in the recent turns"))
@@ -99,11 +104,22 @@ class ContextBuilder:
         b = self.budget
         profile_text, profile_ids, epoch = self.profile(user_id)
         reserve = min(b.reply_reserve, budget // 8)
-        fixed = count(system or "") + count(profile_text) + count(message)
-        memory_budget = int(budget * b.memory_share)
-        summary_budget = int(budget * b.summary_share)
-        history_budget = budget - reserve - fixed - memory_budget - summary_budget
-        history, summary_text, dropped = self.window(user_id, session_id, history_budget, summary_budget)
+        # The system prompt, the profile and the new message are never dropped; the rest
+        # shares what they leave, so the request never exceeds the budget unless those three
+        # alone do. The summary is the last thing to go (DESIGN.md's degrade order); the memory block keeps
+        # its share of the budget, and recent turns get the rest, newest first.
+        available = budget - reserve - count(system or "") - count(profile_text) - count(message)
+        window, summary_text, dropped = self.window(user_id, session_id)
+        if count(summary_text) > max(available, 0):
+            dropped.append(Dropped(what="session summary", why="over this request's budget", tokens=count(summary_text)))
+            summary_text = ""
+        summary_budget = count(summary_text)
+        memory_budget = max(0, min(int(budget * b.memory_share), available - summary_budget))
+        history_budget = max(0, available - summary_budget - memory_budget)
+        history, hidden = plan_window(window, history_budget, 1.0)
+        if hidden:
+            dropped.append(Dropped(what=f"{len(hidden)} older turns", why="over this request's history budget",
+                                   tokens=sum(t.token_count for t in hidden)))
 
         hits, paging_notes = self.page_in(message, user_id, profile_ids, {t.ref for t in history}, memory_budget)
         dropped += paging_notes
@@ -131,12 +147,13 @@ class ContextBuilder:
         if prefix < minimum:
             notes.append(f"stable prefix is {prefix} tokens, below {self.model}'s cache minimum of {minimum}: "
                          "it will be sent uncached")
-        if sum(tokens.values()) + reserve > budget:
-            notes.append("system prompt and new message alone exceed the budget; nothing else was added")
+        if available < 0:
+            notes.append(f"system prompt, profile and new message alone take {budget - reserve - available} tokens, "
+                         f"over the budget less the reply reserve ({budget - reserve}); nothing else was added")
         report = ContextReport(
             tokens=tokens,
             budget={"total": budget, "reply_reserve": reserve, "memory": memory_budget,
-                    "summary": summary_budget, "history": max(history_budget, 0)},
+                    "summary": summary_budget, "history": history_budget},
             dropped=dropped,
             prefix_tokens=prefix,
             cache_min_tokens=minimum,

@@ -249,8 +249,9 @@ class Memory:
         """
         self._check_open()
         with self._lock:
-            users = [u for u, _, _ in self.session.users()]
-            self.index.apply([DeleteUser(u) for u in users])
+            # Every point goes, not just those of users still in the journal: a user erased
+            # while the index was unreachable must not survive a rebuild.
+            self.index.apply([Delete(sorted(self.index.ids()))])
             total = self.session.count_facts(include_invalid=True)
             done = 0
             while done < total:
@@ -463,6 +464,7 @@ class Memory:
 
 
 def _added_vectors(events: Sequence[FactEvent], candidates: Sequence[Any], vectors: Sequence[Sequence[float]]) -> list[tuple[FactEvent, Sequence[float]]]:
-    """Pair each 'add' event with the vector of the candidate it came from (matched by text)."""
-    by_text = {c.text: v for c, v in zip(candidates, vectors)}
-    return [(e, by_text[e.fact.text]) for e in events if e.op == "add" and e.fact is not None]
+    """Pair each 'add' event with the vector of the candidate it came from: keyed by the text
+    that was embedded, which a new fact copies from its candidate."""
+    by_text = {c.index_text: v for c, v in zip(candidates, vectors)}
+    return [(e, by_text[e.fact.index_text]) for e in events if e.op == "add" and e.fact is not None]

@@ -38,17 +38,20 @@ def cache_min_tokens(model: str) -> int:
 
 @dataclass(frozen=True)
 class ContextBudget:
-    """How a total token budget is shared between the tiers of one request.
+    """How a request's token budget is shared, and the sizes of the persistent tier-2 state.
 
-    The profile has a fixed cap (not a share) so it stays byte-identical whatever budget a
-    call passes. Shares are of the total budget; recent turns get what is left.
+    The profile, the rolling summary and the window that rolls into it have fixed sizes,
+    not shares of a call's budget: they are stored state, and a call with a small budget
+    must not shrink them for every later call (nor move the cached prefix). A call only
+    decides how much of them it can show.
     """
 
     reply_reserve: int = 1024
     profile_tokens: int = 400
-    memory_share: float = 0.25
-    summary_share: float = 0.08
-    window_low_water: float = 0.6  # after a roll, history refills from this share of its budget
+    memory_share: float = 0.25  # of the call's budget, for the memory block
+    window_tokens: int = 3000  # recent turns kept verbatim before the oldest roll into the summary
+    window_low_water: float = 0.6  # after a roll, the window refills from this share of window_tokens
+    summary_tokens: int = 600  # size of the rolling summary
     profile_min_importance: float = 0.7
     rebake_every: int = 50  # semantic changes before the profile is re-baked
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from ._models import Fact, Hit
 from ._text import content_tokens
+from .extract._rules import SMALL_TALK_STEMS
 from .index import IndexHit, QueryResult
 
 
@@ -146,8 +147,6 @@ def is_relevant(s: Scored, policy: RetrievalPolicy) -> bool:
 
 def has_content(query: str) -> bool:
     """'thanks!' or 'ok' carry no content words: nothing is worth paging in for them."""
-    from .extract._rules import SMALL_TALK_STEMS
-
     return any(t not in SMALL_TALK_STEMS for t in content_tokens(query))
 
 

@@ -79,6 +79,12 @@ class IndexHit:
         return self._fact
 
 
+def hit_from(point: Any) -> IndexHit:
+    """An IndexHit from either client's scored point (both have payload, score, vector)."""
+    vector = point.vector.get(DENSE) if isinstance(point.vector, dict) else None
+    return IndexHit(point.payload, float(point.score), vector)
+
+
 class QueryResult(NamedTuple):
     dense: list[IndexHit]
     sparse: list[IndexHit]

@@ -31,6 +31,7 @@ from ._base import (
     OpDispatch,
     QueryResult,
     conditions,
+    hit_from,
     point_id,
     to_payload,
 )
@@ -172,8 +173,8 @@ class EdgeFactIndex(OpDispatch):
                 )
             )
         results = self._shard.query_batch(qe.QueryBatchRequest(requests))
-        dense = [_hit(p) for p in results[0]]
-        sparse_hits = [_hit(p) for p in results[1]] if len(results) > 1 else []
+        dense = [hit_from(p) for p in results[0]]
+        sparse_hits = [hit_from(p) for p in results[1]] if len(results) > 1 else []
         return QueryResult(dense, sparse_hits)
 
     def nearest(self, user_id: str, vectors: Sequence[Sequence[float]], limit: int) -> list[list[IndexHit]]:
@@ -185,7 +186,7 @@ class EdgeFactIndex(OpDispatch):
             qe.QueryRequest(limit=limit, query=qe.Query.Nearest(list(v), using=DENSE), filter=flt, with_payload=True)
             for v in vectors
         ]
-        return [[_hit(p) for p in points] for points in self._shard.query_batch(qe.QueryBatchRequest(requests))]
+        return [[hit_from(p) for p in points] for points in self._shard.query_batch(qe.QueryBatchRequest(requests))]
 
     def count(self, user_id: str | None = None) -> int:
         qe = self._qe
@@ -218,7 +219,3 @@ class EdgeFactIndex(OpDispatch):
             self._shard = None
             self._lock.release()
 
-
-def _hit(point: Any) -> IndexHit:
-    vector = point.vector.get(DENSE) if isinstance(point.vector, dict) else None
-    return IndexHit(point.payload, float(point.score), vector)

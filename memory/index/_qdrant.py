@@ -22,6 +22,7 @@ from ._base import (
     OpDispatch,
     QueryResult,
     conditions,
+    hit_from,
     point_id,
     to_payload,
 )
@@ -138,8 +139,8 @@ class QdrantFactIndex(OpDispatch):
                 )
             )
         responses = self.client.query_batch_points(self.collection, requests)
-        dense = [_hit(p) for p in responses[0].points]
-        sparse = [_hit(p) for p in responses[1].points] if len(responses) > 1 else []
+        dense = [hit_from(p) for p in responses[0].points]
+        sparse = [hit_from(p) for p in responses[1].points] if len(responses) > 1 else []
         return QueryResult(dense, sparse)
 
     def nearest(self, user_id: str, vectors: Sequence[Sequence[float]], limit: int) -> list[list[IndexHit]]:
@@ -150,7 +151,7 @@ class QdrantFactIndex(OpDispatch):
         requests = [
             m.QueryRequest(query=list(v), using=DENSE, filter=flt, limit=limit, with_payload=True) for v in vectors
         ]
-        return [[_hit(p) for p in r.points] for r in self.client.query_batch_points(self.collection, requests)]
+        return [[hit_from(p) for p in r.points] for r in self.client.query_batch_points(self.collection, requests)]
 
     def count(self, user_id: str | None = None) -> int:
         flt = self._filter(conditions(user_id)[:1]) if user_id is not None else None
@@ -178,7 +179,3 @@ class QdrantFactIndex(OpDispatch):
     def close(self) -> None:
         self.client.close()
 
-
-def _hit(point: Any) -> IndexHit:
-    vector = point.vector.get(DENSE) if isinstance(point.vector, dict) else None
-    return IndexHit(point.payload, float(point.score), vector)

@@ -110,20 +110,31 @@ def test_thanks_pages_in_nothing(mem: Memory) -> None:
     assert any("no content words" in d.why for d in ctx.report.dropped)
 
 
-def test_long_sessions_roll_into_a_summary(mem: Memory) -> None:
-    for i in range(30):
-        mem.add([say(f"Day {i}: I practised violin scales number {i} for an hour."),
-                 {"role": "assistant", "content": f"Great practice on day {i}!"}], user_id="ana", session_id="s", at=T0)
-    ctx = mem.context("how is my violin going?", user_id="ana", session_id="s", budget=1000)
-    assert ctx.report.tokens["summary"] > 0 and any("summary" in d.why for d in ctx.report.dropped)
-    assert "earlier_in_this_session" in ctx.system[-1]["text"]
-    assert ctx.report.total <= 1000
-    history = [m["role"] for m in ctx.messages]
-    assert history[0] == "user" and all(a != b for a, b in zip(history, history[1:]))
-    # the window does not slide on every call: the next call keeps the same history prefix
-    mem.add([say("I also started piano."), {"role": "assistant", "content": "Nice!"}], user_id="ana", session_id="s", at=T0)
-    again = mem.context("how is my violin going?", user_id="ana", session_id="s", budget=1000)
-    assert again.messages[0] == ctx.messages[0]
+def test_long_sessions_roll_into_a_summary(home: Path, embedder: HashEmbedder) -> None:
+    from memory import ContextBudget
+
+    small_window = ContextBudget(window_tokens=300, summary_tokens=80)
+    with Memory.open(home, embedder=embedder, budget=small_window) as mem:
+        for i in range(30):
+            mem.add([say(f"Day {i}: I practised violin scales number {i} for an hour."),
+                     {"role": "assistant", "content": f"Great practice on day {i}!"}], user_id="ana", session_id="s", at=T0)
+        ctx = mem.context("how is my violin going?", user_id="ana", session_id="s", budget=1000)
+        assert 0 < ctx.report.tokens["summary"] <= 80 and any("summary" in d.why for d in ctx.report.dropped)
+        assert "earlier_in_this_session" in ctx.system[-1]["text"]
+        assert ctx.report.total + ctx.report.budget["reply_reserve"] <= 1000
+        history = [m["role"] for m in ctx.messages]
+        assert history[0] == "user" and all(a != b for a, b in zip(history, history[1:]))
+        # the window does not slide on every call: the next call keeps the same history prefix
+        mem.add([say("I also started piano."), {"role": "assistant", "content": "Nice!"}], user_id="ana", session_id="s", at=T0)
+        again = mem.context("how is my violin going?", user_id="ana", session_id="s", budget=1000)
+        assert again.messages[0] == ctx.messages[0]
+        # a small request hides older turns for itself only: the stored window and summary stay
+        small = mem.context("violin?", user_id="ana", session_id="s", budget=300)
+        assert small.report.total + small.report.budget["reply_reserve"] <= 300
+        assert any("history budget" in d.why for d in small.report.dropped)
+        assert mem.context("how is my violin going?", user_id="ana", session_id="s", budget=1000).messages == again.messages
+        tight = mem.context("violin?", user_id="ana", session_id="s", system="x" * 1800, budget=500)
+        assert tight.report.tokens["summary"] == 0 and any(d.what == "session summary" for d in tight.report.dropped)
 
 
 def test_forget_erases_from_every_tier(mem: Memory) -> None:
@@ -281,9 +292,10 @@ def test_postgresql_by_url_needs_no_code_change(home: Path, embedder: HashEmbedd
 
 
 def test_optimize_is_explicit_maintenance(mem: Memory) -> None:
-    ids = {f.id for f in mem.add([say(f"I visited museum number {i} in Lisbon.") for i in range(50)], user_id="ana", at=T0).facts}
-    assert mem.optimize() in (True, False)
-    assert {h.fact.id for h in mem.search("museum Lisbon", user_id="ana", limit=50)} <= ids
+    mem.add([say(f"I visited museum number {i} in Lisbon.") for i in range(50)], user_id="ana", at=T0)
+    before = [(h.fact.id, h.score) for h in mem.search("museum Lisbon", user_id="ana", limit=50)]
+    mem.optimize()
+    assert [(h.fact.id, h.score) for h in mem.search("museum Lisbon", user_id="ana", limit=50)] == before
     assert mem.verify() == {"missing": set(), "extra": set()}
 
 
@@ -304,3 +316,26 @@ def test_threads_can_share_one_memory(mem: Memory) -> None:
     assert mem.verify() == {"missing": set(), "extra": set()}
     for u in range(3):
         assert all(h.fact.user_id == f"user-{u}" for h in mem.search("museum", user_id=f"user-{u}", limit=50))
+
+
+def test_a_small_budget_never_drops_the_system_prompt_or_the_message(mem: Memory) -> None:
+    mem.add([say("I love hiking in the Alps."), {"role": "assistant", "content": "Nice!"}], user_id="ana", session_id="s", at=T0)
+    ctx = mem.context("Alps hiking tips?", user_id="ana", session_id="other", system="x" * 1200, budget=300)
+    assert ctx.system[0]["text"] == "x" * 1200 and ctx.messages[-1]["content"][-1]["text"] == "Alps hiking tips?"
+    assert ctx.report.tokens["memory"] == 0 and ctx.report.budget["memory"] == 0
+    assert any("alone take" in n for n in ctx.report.notes)
+    roomy = mem.context("Alps hiking tips?", user_id="ana", session_id="other", system="x" * 1200, budget=1000)
+    assert roomy.report.total + roomy.report.budget["reply_reserve"] <= 1000 and not any("alone take" in n for n in roomy.report.notes)
+
+
+def test_reindex_drops_points_of_users_no_longer_in_the_journal(mem: Memory, embedder: HashEmbedder) -> None:
+    from memory import Fact
+    from memory._text import sparse_document
+    from memory.index import IndexedFact, Upsert
+
+    mem.add([say("I love hiking.")], user_id="ana", at=T0)
+    ghost = Fact(user_id="ghost", kind="semantic", text="Ghost's secret", subject="Ghost")  # as if erased mid-crash
+    mem.index.apply([Upsert([IndexedFact(ghost, embedder.embed([ghost.text])[0], sparse_document(ghost.text))])])
+    assert mem.verify()["extra"] == {ghost.id}
+    mem.reindex()
+    assert mem.verify() == {"missing": set(), "extra": set()} and mem.index.count("ghost") == 0
