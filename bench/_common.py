@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from memory import approx_tokens
+from tiermem import approx_tokens
 
 T = TypeVar("T")
 RESULTS = Path(__file__).parent / "results"

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memory import Embedder, HashEmbedder, Memory, MiniLMEmbedder
-from memory.inject import cache_min_tokens
+from tiermem import Embedder, HashEmbedder, Memory, MiniLMEmbedder
+from tiermem.inject import cache_min_tokens
 
 from ._common import count_tokens, save
 

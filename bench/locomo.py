@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from memory import Embedder, HashEmbedder, Memory, MiniLMEmbedder
-from memory._text import STOPWORDS, content_tokens
+from tiermem import Embedder, HashEmbedder, Memory, MiniLMEmbedder
+from tiermem._text import STOPWORDS, content_tokens
 
 from ._common import count_tokens, pack, percentile, progress, save, timer
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from memory import Embedder, HashEmbedder, Memory, MiniLMEmbedder
-from memory._text import sparse_document, sparse_query
-from memory.index import EdgeFactIndex, IndexedFact, IndexQuery, QdrantFactIndex, Upsert
+from tiermem import Embedder, HashEmbedder, Memory, MiniLMEmbedder
+from tiermem._text import sparse_document, sparse_query
+from tiermem.index import EdgeFactIndex, IndexedFact, IndexQuery, QdrantFactIndex, Upsert
 
 from ._common import percentile, progress, save
 
@@ -146,7 +146,7 @@ def memory_scenario(embedder: Embedder, total: int, users: int, queries: int) ->
 
 
 def index_scenario(kind: str, embedder: Embedder, total: int, users: int, queries: int, optimize: bool = False) -> dict[str, Any]:
-    from memory import Fact
+    from tiermem import Fact
 
     home = Path(tempfile.mkdtemp(prefix=f"tiermem-{kind}-"))
     rng = random.Random(5)

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from memory import Memory
+from tiermem import Memory
 
 with Memory.open() as mem:
     mem.add([{"role": "user", "content": "I live in Lisbon and I love hiking.", "name": "Ana", "id": "m-1"}],

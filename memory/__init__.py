@@ -1,6 +1,6 @@
 """tiermem: tiered persistent memory for LLM agents.
 
-    from memory import Memory
+    from tiermem import Memory
     with Memory.open() as mem:
         mem.add([{"role": "user", "content": "I moved to Berlin last week"}], user_id="ana")
         ctx = mem.context("what should I pack?", user_id="ana", system="You are a travel assistant.")

@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from memory import HashEmbedder, Memory  # noqa: E402
+from tiermem import HashEmbedder, Memory  # noqa: E402
 
 T0 = datetime(2024, 5, 2, 18, 0, tzinfo=timezone.utc)
 
@@ -42,7 +42,7 @@ def mem(home: Path, embedder: HashEmbedder) -> Iterator[Memory]:
 
 @pytest.fixture(scope="session")
 def minilm():
-    from memory import MiniLMEmbedder
+    from tiermem import MiniLMEmbedder
 
     embedder = MiniLMEmbedder()
     embedder.embed(["warm up"])

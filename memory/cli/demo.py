@@ -17,7 +17,7 @@ OP_STYLE = {"add": "green", "update": "cyan", "invalidate": "yellow", "noop": "d
 
 
 def load_script() -> dict[str, Any]:
-    return json.loads(resources.files("memory.cli").joinpath("demo_script.json").read_text())
+    return json.loads(resources.files("tiermem.cli").joinpath("demo_script.json").read_text())
 
 
 def run_demo(console: Console, home: Path | None, embedder_name: str) -> None:

@@ -95,7 +95,7 @@ def test_simulated_cache_rules() -> None:
 def test_benchmarks_are_reachable_from_the_cli(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from memory.cli import app
+    from tiermem.cli import app
 
     data = tiny_locomo(tmp_path / "tiny.json")
     out = CliRunner().invoke(app, ["bench", "locomo", "--data", str(data), "--embedder", "hash", "--out", str(tmp_path)])

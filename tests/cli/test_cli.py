@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from memory import HashEmbedder, Memory
-from memory.cli import app
+from tiermem import HashEmbedder, Memory
+from tiermem.cli import app
 from tests.conftest import T0, say
 
 runner = CliRunner()
@@ -68,7 +68,7 @@ def test_search_forget_and_reindex(filled: dict[str, str]) -> None:
 
 
 def test_listing_does_not_import_torch(filled: dict[str, str], home: Path) -> None:
-    code = ("import sys; from typer.testing import CliRunner; from memory.cli import app; "
+    code = ("import sys; from typer.testing import CliRunner; from tiermem.cli import app; "
             "r = CliRunner().invoke(app, ['facts', 'list', '--user', 'ana']); assert r.exit_code == 0, r.output; "
             "print(sorted(m for m in ('torch', 'sentence_transformers', 'qdrant_edge', 'qdrant_client') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

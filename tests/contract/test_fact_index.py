@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from memory import EmbeddingMismatch, Fact, HashEmbedder
-from memory._text import sparse_document, sparse_query
-from memory.index import (
+from tiermem import EmbeddingMismatch, Fact, HashEmbedder
+from tiermem._text import sparse_document, sparse_query
+from tiermem.index import (
     Delete,
     DeleteUser,
     EdgeFactIndex,

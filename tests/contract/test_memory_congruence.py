@@ -6,7 +6,7 @@ from pathlib import Path
 
 from qdrant_client import QdrantClient
 
-from memory import HashEmbedder, Memory, QdrantFactIndex, SessionStore
+from tiermem import HashEmbedder, Memory, QdrantFactIndex, SessionStore
 from tests.conftest import T0, say
 
 SCRIPT = [

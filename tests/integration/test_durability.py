@@ -11,14 +11,14 @@ import textwrap
 import time
 from pathlib import Path
 
-from memory import EdgeFactIndex, HashEmbedder, Memory, SessionStore
+from tiermem import EdgeFactIndex, HashEmbedder, Memory, SessionStore
 from tests.conftest import T0, say
 
 WRITER = textwrap.dedent(
     """
     import json, sys
     from datetime import datetime, timezone
-    from memory import HashEmbedder, Memory
+    from tiermem import HashEmbedder, Memory
     mem = Memory.open(sys.argv[1], embedder=HashEmbedder(64))
     at = datetime(2024, 5, 2, tzinfo=timezone.utc)
     for i in range(100000):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from memory import (
+from tiermem import (
     ConfigError,
     EmbeddingMismatch,
     FactNotFound,
@@ -111,7 +111,7 @@ def test_thanks_pages_in_nothing(mem: Memory) -> None:
 
 
 def test_long_sessions_roll_into_a_summary(home: Path, embedder: HashEmbedder) -> None:
-    from memory import ContextBudget
+    from tiermem import ContextBudget
 
     small_window = ContextBudget(window_tokens=300, summary_tokens=80)
     with Memory.open(home, embedder=embedder, budget=small_window) as mem:
@@ -273,7 +273,7 @@ def test_postgresql_by_url_needs_no_code_change(home: Path, embedder: HashEmbedd
         pytest.skip("set TIERMEM_TEST_POSTGRES_URL to run against PostgreSQL (.ci/run does)")
     from sqlalchemy import text
 
-    from memory import SessionStore
+    from tiermem import SessionStore
 
     store = SessionStore(url)
     with store.engine.begin() as conn:
@@ -329,9 +329,9 @@ def test_a_small_budget_never_drops_the_system_prompt_or_the_message(mem: Memory
 
 
 def test_reindex_drops_points_of_users_no_longer_in_the_journal(mem: Memory, embedder: HashEmbedder) -> None:
-    from memory import Fact
-    from memory._text import sparse_document
-    from memory.index import IndexedFact, Upsert
+    from tiermem import Fact
+    from tiermem._text import sparse_document
+    from tiermem.index import IndexedFact, Upsert
 
     mem.add([say("I love hiking.")], user_id="ana", at=T0)
     ghost = Fact(user_id="ghost", kind="semantic", text="Ghost's secret", subject="Ghost")  # as if erased mid-crash

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from memory import Memory
+from tiermem import Memory
 from tests.conftest import T0, say
 
 pytestmark = pytest.mark.minilm

@@ -2,7 +2,7 @@ from datetime import date, datetime
 
 import pytest
 
-from memory.extract import resolve_dates
+from tiermem.extract import resolve_dates
 
 SAID = datetime(2023, 5, 8, 13, 56)  # a Monday
 

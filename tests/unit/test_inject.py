@@ -1,7 +1,7 @@
 from datetime import datetime, timezone
 
-from memory import Fact, Turn, approx_tokens
-from memory.inject import (
+from tiermem import Fact, Turn, approx_tokens
+from tiermem.inject import (
     bake_profile,
     build_messages,
     build_system,

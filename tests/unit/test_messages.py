@@ -2,8 +2,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from memory import InvalidInput
-from memory._messages import MAX_MESSAGE_CHARS, to_turns
+from tiermem import InvalidInput
+from tiermem._messages import MAX_MESSAGE_CHARS, to_turns
 
 AT = datetime(2024, 5, 2, tzinfo=timezone.utc)
 

@@ -2,8 +2,8 @@
 
 from datetime import datetime, timedelta, timezone
 
-from memory import Candidate, Fact, reconcile
-from memory.reconcile import Neighbour
+from tiermem import Candidate, Fact, reconcile
+from tiermem.reconcile import Neighbour
 
 NOW = datetime(2024, 5, 2, tzinfo=timezone.utc)
 V1, V2 = [1.0, 0.0], [0.0, 1.0]

@@ -1,9 +1,9 @@
 from datetime import datetime, timezone
 
-from memory import Fact
-from memory.index import IndexHit, QueryResult
-from memory.index._base import to_payload
-from memory.retrieve import RetrievalPolicy, drop_near_duplicates, fuse, has_content, is_relevant
+from tiermem import Fact
+from tiermem.index import IndexHit, QueryResult
+from tiermem.index._base import to_payload
+from tiermem.retrieve import RetrievalPolicy, drop_near_duplicates, fuse, has_content, is_relevant
 
 NOW = datetime(2024, 5, 2, tzinfo=timezone.utc)
 

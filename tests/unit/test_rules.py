@@ -1,7 +1,7 @@
 from datetime import datetime, timezone
 
-from memory import RuleExtractor, Turn
-from memory.extract._rules import to_third_person
+from tiermem import RuleExtractor, Turn
+from tiermem.extract._rules import to_third_person
 
 AT = datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc)
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from memory import ConfigError, Fact, FactEvent, StoreUnavailable, Turn
-from memory.session import SCHEMA_VERSION, SessionStore
+from tiermem import ConfigError, Fact, FactEvent, StoreUnavailable, Turn
+from tiermem.session import SCHEMA_VERSION, SessionStore
 from tests.conftest import T0
 
 POSTGRES = os.environ.get("TIERMEM_TEST_POSTGRES_URL")
