@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,7 +59,7 @@ def environment() -> dict[str, Any]:
     except OSError:
         commit = ""
     return {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": commit or None,
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.platform()}",

@@ -122,11 +122,11 @@ def memory_scenario(embedder: Embedder, total: int, users: int, queries: int) ->
         embed_ms, search_ms, retrieval_ms, context_ms, context_cached_ms = [], [], [], [], []
         for i in range(queries):
             user, text = user_of(i), texts[i]
-            embed_ms += time_calls(lambda t: embedder.embed_query(t), [text + " embed-only"])
-            search_ms += time_calls(lambda t: mem.search(t, user_id=user, limit=10), [text])
-            retrieval_ms += time_calls(lambda t: mem.search(t, user_id=user, limit=10), [text])
-            context_ms += time_calls(lambda t: mem.context(t, user_id=user, session_id="q", budget=4000), [text + " ctx"])
-            context_cached_ms += time_calls(lambda t: mem.context(t, user_id=user, session_id="q", budget=4000), [text])
+            embed_ms += time_calls(embedder.embed_query, [text + " embed-only"])
+            search_ms += time_calls(lambda t, u=user: mem.search(t, user_id=u, limit=10), [text])
+            retrieval_ms += time_calls(lambda t, u=user: mem.search(t, user_id=u, limit=10), [text])
+            context_ms += time_calls(lambda t, u=user: mem.context(t, user_id=u, session_id="q", budget=4000), [text + " ctx"])
+            context_cached_ms += time_calls(lambda t, u=user: mem.context(t, user_id=u, session_id="q", budget=4000), [text])
         mem.close()
         t = time.perf_counter()
         Memory.open(home, embedder=embedder).close()
@@ -197,7 +197,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     if not panels:
         return
     fig, axes = plt.subplots(1, len(panels), figsize=(8 * len(panels), 4.5), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
+    for ax, panel in zip(axes[0], panels, strict=True):
         if panel == "memory":
             labels = [f"{r['facts']:,} facts\n{r['users']} users" for r in memory_rows]
             series = [("query embedding", "embed_query_ms"), ("search()", "search_ms"),
@@ -280,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result: dict[str, Any] = {"parameters": {"sizes": sizes, "users": users, "queries": queries, "embedder": embedder.name}}
     if args.part in ("memory", "both"):
         result["memory"] = []
-        for n, u in zip(sizes, users):
+        for n, u in zip(sizes, users, strict=True):
             row = memory_scenario(embedder, n, u, queries)
             result["memory"].append(row)
             print(f"{n:>8,} facts / {u:>3} users: embed p95 {row['embed_query_ms']['p95']:.1f} ms | search p95 "
@@ -290,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"reopen {row['reopen_s']} s | {row['disk_mb']} MB", flush=True)
     if args.part in ("index", "both"):
         result["index"] = []
-        for n, u in zip(sizes, users):
+        for n, u in zip(sizes, users, strict=True):
             for kind in ("edge", "qdrant-local"):
                 if kind == "qdrant-local" and n > args.qdrant_local_max:
                     result["index"].append({"backend": kind, "facts": n, "skipped": f"over --qdrant-local-max {args.qdrant_local_max}"})

@@ -12,6 +12,7 @@ from ._errors import (
     FactNotFound,
     IndexLocked,
     InvalidInput,
+    MemoryClosed,
     MissingDependency,
     StoreUnavailable,
     TieredMemoryError,
@@ -24,9 +25,11 @@ from ._models import (
     Context,
     ContextReport,
     Dropped,
+    ExtractionFailure,
     Fact,
     FactEvent,
     Hit,
+    Profile,
     Summary,
     Turn,
 )
@@ -35,9 +38,10 @@ from .embed import Embedder, HashEmbedder, MiniLMEmbedder
 from .extract import Extractor, RuleExtractor
 from .index import EdgeFactIndex, FactIndex, QdrantFactIndex
 from .inject import ContextBudget
-from .reconcile import ReconcilePolicy, reconcile
+from .reconcile import ReconcilePolicy, Reconciler, RuleReconciler, reconcile
 from .retrieve import RetrievalPolicy
 from .session import SessionStore
+from .summarize import ExtractiveSummarizer, Summarizer
 
 __version__ = "0.1.0"
 
@@ -52,6 +56,8 @@ __all__ = [
     "EdgeFactIndex",
     "Embedder",
     "EmbeddingMismatch",
+    "ExtractionFailure",
+    "ExtractiveSummarizer",
     "Extractor",
     "Fact",
     "FactEvent",
@@ -62,14 +68,19 @@ __all__ = [
     "IndexLocked",
     "InvalidInput",
     "Memory",
+    "MemoryClosed",
     "MiniLMEmbedder",
     "MissingDependency",
+    "Profile",
     "QdrantFactIndex",
     "ReconcilePolicy",
+    "Reconciler",
     "RetrievalPolicy",
     "RuleExtractor",
+    "RuleReconciler",
     "SessionStore",
     "StoreUnavailable",
+    "Summarizer",
     "Summary",
     "TieredMemoryError",
     "Turn",

@@ -12,6 +12,10 @@ class InvalidInput(TieredMemoryError, ValueError):
     """A call's arguments were rejected before anything was stored."""
 
 
+class MemoryClosed(TieredMemoryError, RuntimeError):
+    """The `Memory` was closed; open a new one."""
+
+
 class FactNotFound(TieredMemoryError, KeyError):
     """No fact with that id exists (or it was forgotten)."""
 

@@ -1,7 +1,10 @@
 """The `Memory` facade: the public API of DESIGN.md §4, wiring the tiers together.
 
 Dependencies are passed in (`Memory(session=..., index=..., embedder=..., extractor=...)`);
-`Memory.open()` is the one place that builds them from configuration.
+`Memory.open()` is the one place that builds them from configuration. The facade checks
+arguments and delegates: `Retriever` reads, `WritePipeline` writes, `IndexSync` keeps the
+index in step with the journal, `ContextBuilder` assembles requests and `ExtractionWorker`
+runs phase 2 of add() in the background.
 """
 
 from __future__ import annotations
@@ -13,26 +16,32 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from ._config import resolve
 from ._context import ContextBuilder
-from ._errors import FactNotFound, InvalidInput, UnknownUser
-from ._messages import check_id, to_turns
-from ._models import AddResult, Candidate, Context, Fact, FactEvent, Hit, as_utc, utcnow
-from ._text import norm_hash, sparse_document, sparse_query
+from ._errors import EmbeddingMismatch, FactNotFound, InvalidInput, MemoryClosed, UnknownUser
+from ._messages import check_id, check_metadata, to_turns
+from ._models import AddResult, Context, ExtractionFailure, Fact, FactEvent, Hit, Turn, as_utc, utcnow
+from ._retriever import Retriever
+from ._sync import IndexSync
 from ._tokens import TokenCounter, approx_tokens
+from ._upkeep import SessionUpkeep
+from ._worker import ExtractionWorker
+from ._write import WritePipeline
 from .embed import Embedder
 from .extract import Extractor, RuleExtractor
-from .index import Delete, DeleteUser, FactIndex, IndexedFact, IndexOp, IndexQuery, SetPayload, Upsert
+from .extract._rules import statement
+from .index import FactIndex
 from .inject import ContextBudget
-from .reconcile import Neighbour, ReconcilePolicy, reconcile
-from .retrieve import RetrievalPolicy, fuse
+from .reconcile import ReconcilePolicy, Reconciler, RuleReconciler
+from .retrieve import RetrievalPolicy
 from .session import SessionStore
+from .summarize import ExtractiveSummarizer, Summarizer
 
 logger = logging.getLogger("tiermem")
 MessagesIn = Sequence[Mapping[str, Any]] | Mapping[str, Any] | str
-NEIGHBOURS = 5
+Extraction = Literal["inline", "background"]
 
 
 class Memory:
@@ -43,9 +52,15 @@ class Memory:
         index: the long-term fact index.
         embedder: makes the vectors the index holds.
         extractor: turns turns into candidate facts (default: `RuleExtractor`, offline).
+        reconciler / summarizer: decide fact changes / fold evicted turns into summaries
+            (defaults: the offline rule reconciler and extractive summarizer).
+        extraction: "inline" (phase 2 of add() finishes before it returns) or "background"
+            (add() returns once its turns are committed; `flush()` waits for the rest).
         retrieval / reconcile_policy / budget: tuning; the defaults are measured on LoCoMo.
         count_tokens: the token counter used for every budget and report.
         model: the Claude model requests are built for (sets the cache minimum).
+        queue_size: batches the background queue holds before add() blocks (back-pressure).
+        retry_delays: seconds between retries of a failed phase 2.
 
     Example:
         >>> with Memory.open() as mem:
@@ -60,16 +75,21 @@ class Memory:
         index: FactIndex,
         embedder: Embedder,
         extractor: Extractor | None = None,
-        retrieval: RetrievalPolicy = RetrievalPolicy(),
-        reconcile_policy: ReconcilePolicy = ReconcilePolicy(),
-        budget: ContextBudget = ContextBudget(),
+        reconciler: Reconciler | None = None,
+        summarizer: Summarizer | None = None,
+        extraction: Extraction = "inline",
+        retrieval: RetrievalPolicy | None = None,
+        reconcile_policy: ReconcilePolicy | None = None,
+        budget: ContextBudget | None = None,
         count_tokens: TokenCounter = approx_tokens,
         model: str = "claude-haiku-4-5",
         clock: Callable[[], datetime] = utcnow,
+        queue_size: int = 256,
+        retry_delays: Sequence[float] = (0.5, 2.0, 8.0, 30.0),
     ):
+        if extraction not in ("inline", "background"):
+            raise InvalidInput(f"extraction must be 'inline' or 'background', got {extraction!r}")
         if index.dims != embedder.dims:
-            from ._errors import EmbeddingMismatch
-
             raise EmbeddingMismatch(
                 f"{index.location} holds {index.dims}-dimensional vectors but {embedder.name} makes {embedder.dims}"
             )
@@ -77,17 +97,60 @@ class Memory:
         self.index = index
         self.embedder = embedder
         self.extractor: Extractor = extractor or RuleExtractor()
-        self.retrieval = retrieval
-        self.reconcile_policy = reconcile_policy
+        self.extraction = extraction
         self.count_tokens = count_tokens
         self.clock = clock
         self._lock = threading.RLock()
-        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiermem-bg")
         self._closed = False
-        self._watermark_key = f"index_seq:{index.location}"
-        self._contexts = ContextBuilder(self, budget, model)
-        self.session.set_meta("embedder", f"{embedder.name}:{embedder.dims}")
-        self._catch_up_index()
+        self._check_embedder()
+        budget = budget or ContextBudget()
+        self.retriever = Retriever(embedder, index, retrieval or RetrievalPolicy(), self._lock, clock)
+        self.sync = IndexSync(session, self.retriever)
+        upkeep = SessionUpkeep(session, budget, count_tokens, summarizer or ExtractiveSummarizer(count_tokens), clock)
+        self.writes = WritePipeline(session, self.retriever, self.sync, upkeep, self.extractor,
+                                    reconciler or RuleReconciler(reconcile_policy), self._lock, clock)
+        self._stats = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiermem-stats")
+        self.contexts = ContextBuilder(session, self.retriever, budget, model, count_tokens, clock,
+                                       record_access=lambda facts: self._off_hot_path(session.record_access, facts, clock()))
+        self.sync.catch_up()
+        self.worker = ExtractionWorker(self.writes.extract, self._record_failure, idle=self._idle,
+                                       queue_size=queue_size, retry_delays=retry_delays)
+        self._recover_pending()
+
+    def _check_embedder(self) -> None:
+        """The index records which embedder made its vectors; another one would make
+        vectors the stored ones cannot be compared with."""
+        identity = f"{self.embedder.name}:{self.embedder.dims}"
+        stored = self.session.get_meta("embedder")
+        if stored is not None and stored != identity and self.session.count_facts(include_invalid=True) > 0:
+            raise EmbeddingMismatch(
+                f"the facts in this memory were embedded with {stored.rsplit(':', 1)[0]}, not {self.embedder.name}; "
+                f"open it with that embedder, or re-embed every fact with `tiermem reindex --embedder ...` "
+                "(Memory.reembed())"
+            )
+        if stored != identity:
+            self.session.set_meta("embedder", identity)
+
+    def _recover_pending(self) -> None:
+        """Turns committed by phase 1 whose phase 2 never committed (a crash, a close that
+        timed out, failed retries) are extracted now, in the background."""
+        pending = self.session.pending_turns()
+        if pending:
+            logger.info("tiermem: extracting %d turns left pending by an earlier process", len(pending))
+        by_user: dict[str, list[Turn]] = {}
+        for turn in pending:
+            by_user.setdefault(turn.user_id, []).append(turn)
+        for user_id, turns in by_user.items():
+            for start in range(0, len(turns), 64):
+                self.worker.submit(user_id, turns[start:start + 64], block=False)
+
+    def _record_failure(self, user_id: str, turns: Sequence[Turn], exc: BaseException) -> int:
+        logger.warning("tiermem: extraction of %d turns of %r failed: %r (it will be retried)", len(turns), user_id, exc)
+        return self.session.record_failure(user_id, [t.id for t in turns], repr(exc), self.clock())
+
+    def _idle(self) -> None:
+        if self.sync.behind:
+            self.sync.catch_up()
 
     @classmethod
     def open(
@@ -100,6 +163,7 @@ class Memory:
         collection: str = "tiermem_facts",
         embedder: Embedder | None = None,
         extractor: Extractor | None = None,
+        extraction: Extraction | None = None,
         **options: Any,
     ) -> Memory:
         """Open memory from configuration: the embedded default, or stores named by URL.
@@ -111,10 +175,12 @@ class Memory:
             qdrant_url: a Qdrant server (default $TIERMEM_QDRANT_URL, else qdrant-edge in
                 `home`/facts).
             embedder: default MiniLM (needs the `embed` extra).
+            extraction: "inline" or "background" (default $TIERMEM_EXTRACTION, else inline).
+            options: passed to `Memory(...)` (budget, retrieval, count_tokens, ...).
 
         Raises:
             IndexLocked: another process holds the embedded index.
-            EmbeddingMismatch: the index was built with another vector size.
+            EmbeddingMismatch: the index was built with another embedder.
             ConfigError / StoreUnavailable: a URL is malformed or unreachable.
         """
         from .embed import MiniLMEmbedder
@@ -122,6 +188,7 @@ class Memory:
 
         where = resolve(home, database_url, qdrant_url, qdrant_api_key)
         embedder = embedder or MiniLMEmbedder()
+        mode = extraction or os.environ.get("TIERMEM_EXTRACTION") or "inline"
         index: FactIndex | None = None
         session: SessionStore | None = None
         try:
@@ -133,7 +200,8 @@ class Memory:
             else:
                 session = SessionStore(where.database_url)
                 index = EdgeFactIndex(where.index_path, embedder.dims)
-            return cls(session=session, index=index, embedder=embedder, extractor=extractor, **options)
+            return cls(session=session, index=index, embedder=embedder, extractor=extractor,
+                       extraction=mode, **options)  # type: ignore[arg-type]
         except BaseException:
             if index is not None:
                 index.close()
@@ -142,11 +210,21 @@ class Memory:
             raise
 
     # -- write path -----------------------------------------------------------------------
-    def add(self, messages: MessagesIn, *, user_id: str, session_id: str = "default", at: datetime | None = None) -> AddResult:
-        """Store turns, extract facts from them and reconcile those with what is stored.
+    def add(
+        self,
+        messages: MessagesIn,
+        *,
+        user_id: str,
+        session_id: str = "default",
+        at: datetime | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> AddResult:
+        """Store turns, then extract facts from them and reconcile those with what is stored.
 
-        The turns and every fact change are committed in one transaction before the index
-        is touched, so nothing `add()` returned is lost to a crash.
+        Phase 1 commits the turns before anything else; phase 2 (extract, reconcile, journal,
+        index) runs inline or in the background (see `extraction`). A failure in phase 2
+        never undoes phase 1 and never makes add() raise: it is recorded and retried, and the
+        result says `pending=True` with the `error`.
 
         Args:
             messages: message dicts (Anthropic or OpenAI shape); `name` is the speaker,
@@ -154,12 +232,14 @@ class Memory:
             user_id: the tenant.
             session_id: the conversation the turns belong to.
             at: when the turns happened (default now); relative dates resolve against it.
+            metadata: a JSON object carried onto every fact extracted from these turns.
 
         Returns:
-            AddResult with the stored turns and the fact events (add/update/invalidate/noop).
+            AddResult with the stored turns, the fact events (add/update/invalidate/noop)
+            once phase 2 has run, and `pending`.
 
         Raises:
-            InvalidInput: bad messages or ids; nothing is stored.
+            InvalidInput: bad messages, ids or metadata; nothing is stored.
 
         Example:
             >>> mem.add([{"role": "user", "content": "I moved to Berlin last week", "id": "m-17"}],
@@ -168,79 +248,80 @@ class Memory:
         self._check_open()
         user_id = check_id(user_id, "user_id")
         session_id = check_id(session_id, "session_id")
-        turns = to_turns(messages, user_id=user_id, session_id=session_id, at=as_utc(at) if at else self.clock())
-        candidates = self.extractor.extract(turns)
-        vectors = self.embedder.embed([c.index_text for c in candidates]) if candidates else []
-        with self._lock:
-            neighbours = self._neighbours(user_id, candidates, vectors)
-            events = reconcile(user_id, candidates, vectors, neighbours, now=self.clock(), policy=self.reconcile_policy)
-            vector_of = {e.fact_id: v for e, v in _added_vectors(events, candidates, vectors)}
-            stored_turns, stored = self.session.commit(turns, [e for e in events if e.op != "noop"])
-            self._apply_to_index(stored, vector_of)
-        stored_iter = iter(stored)
-        returned = [e if e.op == "noop" else next(stored_iter) for e in events]
-        return AddResult(turns=stored_turns, events=returned)
+        turns = to_turns(messages, user_id=user_id, session_id=session_id, at=as_utc(at) if at else self.clock(),
+                         metadata=metadata, count_tokens=self.count_tokens)
+        stored = self.session.append_turns(turns)
+        if self.extraction == "background":
+            self.worker.submit(user_id, stored)
+            return AddResult(turns=stored, events=[], pending=True)
+        try:
+            events = self.writes.extract(user_id, stored)
+        except Exception as exc:  # phase 1 is committed: record, retry, and say so
+            attempt = self._record_failure(user_id, stored, exc)
+            self.worker.retry_later(user_id, stored, attempt)
+            return AddResult(turns=stored, events=[], pending=True, error=f"{type(exc).__name__}: {exc}")
+        return AddResult(turns=stored, events=events or [])
 
-    def _neighbours(
-        self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]]
-    ) -> list[list[Neighbour]]:
-        """Stored facts each candidate may repeat or contradict: its nearest vectors, an exact
-        text match, and facts on the same subject and attribute (found by key, not vector)."""
-        found = self.index.nearest(user_id, vectors, NEIGHBOURS)
-        by_hash = self.session.facts_by_hash(user_id, (norm_hash(c.text) for c in candidates))
-        by_key = self.session.facts_by_key(user_id, ((c.subject.lower(), c.attribute) for c in candidates if c.attribute))
-        out = []
-        for candidate, hits in zip(candidates, found):
-            near = [Neighbour(h.fact, h.score) for h in hits]
-            if norm_hash(candidate.text) in by_hash:
-                near.append(Neighbour(by_hash[norm_hash(candidate.text)], None))
-            near += [Neighbour(f, None) for f in by_key.get((candidate.subject.lower(), candidate.attribute or ""), [])]
-            out.append(near)
-        return out
+    def remember(
+        self,
+        text: str,
+        *,
+        user_id: str,
+        kind: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> AddResult:
+        """Store one fact as given: no extraction, but deduplicated and reconciled (a
+        contradicted fact is invalidated, with history).
 
-    def _apply_to_index(self, events: Sequence[FactEvent], vector_of: Mapping[str, Sequence[float]]) -> None:
-        ops: list[IndexOp] = []
-        for e in events:
-            if e.op == "add" and e.fact is not None:
-                ops.append(Upsert([IndexedFact(e.fact, vector_of[e.fact_id], sparse_document(e.fact.index_text))]))
-            elif e.op in ("update", "invalidate") and e.fact is not None:
-                ops.append(SetPayload([e.fact]))
-            elif e.op == "forget":
-                ops.append(Delete([e.fact_id]))
-            elif e.op == "forget_user":
-                ops.append(DeleteUser(e.user_id))
-        self.index.apply(ops)
-        if events and events[-1].seq is not None:
-            self.session.set_meta(self._watermark_key, str(events[-1].seq))
+        Args:
+            text: a self-contained statement ("Ana is allergic to peanuts").
+            user_id: the tenant.
+            kind: "semantic" or "episodic" (default: guessed from the text).
+            metadata: a JSON object stored with the fact.
+            at: when the statement became true (default now).
 
-    def _catch_up_index(self) -> None:
-        """Replay journal entries the index has not seen (after a crash, or a lost folder)."""
-        watermark = int(self.session.get_meta(self._watermark_key) or 0)
-        last = self.session.last_event_seq()
-        if watermark > 0 and self.index.count() == 0 and self.session.count_facts(include_invalid=True) > 0:
-            self.reindex()
-            return
-        if watermark >= last:
-            return
-        with self._lock:
-            while True:
-                events = self.session.events_after(watermark)
-                if not events:
-                    break
-                ops: list[IndexOp] = [DeleteUser(e.user_id) for e in events if e.op == "forget_user"]
-                touched = list(dict.fromkeys(e.fact_id for e in events if e.op != "forget_user"))
-                current = {f.id: f for f in self.session.get_facts(touched)}
-                gone = [i for i in touched if i not in current]
-                ops.append(Delete(gone))
-                ops.append(Upsert(self._indexed(list(current.values()))))
-                self.index.apply(ops)
-                watermark = events[-1].seq or watermark
-                self.session.set_meta(self._watermark_key, str(watermark))
-            self.index.flush()
+        Returns:
+            AddResult with no turns and the events (`result.facts[0]` is the fact).
 
-    def _indexed(self, facts: Sequence[Fact]) -> list[IndexedFact]:
-        vectors = self.embedder.embed([f.index_text for f in facts]) if facts else []
-        return [IndexedFact(f, v, sparse_document(f.index_text)) for f, v in zip(facts, vectors)]
+        Example:
+            >>> mem.remember("Ana is allergic to peanuts", user_id="ana").facts[0].importance
+            0.95
+        """
+        self._check_open()
+        user_id = check_id(user_id, "user_id")
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput("text must be a non-empty string")
+        if kind is not None and kind not in ("semantic", "episodic"):
+            raise InvalidInput(f"kind must be 'semantic' or 'episodic', got {kind!r}")
+        candidate = statement(text.strip(), user_id=user_id, at=as_utc(at) if at else self.clock(), kind=kind,
+                              metadata=check_metadata(metadata))
+        return AddResult(turns=[], events=self.writes.remember(user_id, candidate))
+
+    def update(self, fact_id: str, text: str, *, user_id: str | None = None) -> FactEvent:
+        """Correct a fact's text. The fact keeps its id; its old version stays in `history()`.
+
+        Raises:
+            FactNotFound: no such fact (or it belongs to another user than `user_id`).
+        """
+        self._check_open()
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput("text must be a non-empty string")
+        return self.writes.correct(self.get(fact_id, user_id=user_id), text.strip())
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until background extraction has caught up. Returns False on timeout.
+
+        Batches whose retries are spent stay pending (see `backlog()`) and are retried by
+        the next open.
+        """
+        self._check_open()
+        return self.worker.flush(timeout)
+
+    def backlog(self, user_id: str | None = None) -> dict[str, Any]:
+        """Turns waiting for phase 2 and the failures recorded for them."""
+        failures: list[ExtractionFailure] = self.session.failures(user_id)
+        return {"pending_turns": len(self.session.pending_turns(user_id)), "failures": failures}
 
     def reindex(self, *, batch_size: int = 512, progress: Callable[[int, int], None] | None = None) -> int:
         """Rebuild the index from the journal (all facts, valid or not, so `as_of` works).
@@ -248,23 +329,7 @@ class Memory:
         Returns the number of facts indexed.
         """
         self._check_open()
-        with self._lock:
-            # Every point goes, not just those of users still in the journal: a user erased
-            # while the index was unreachable must not survive a rebuild.
-            self.index.apply([Delete(sorted(self.index.ids()))])
-            total = self.session.count_facts(include_invalid=True)
-            done = 0
-            while done < total:
-                facts = self.session.list_facts(include_invalid=True, limit=batch_size, offset=done)
-                if not facts:
-                    break
-                self.index.apply([Upsert(self._indexed(facts))])
-                done += len(facts)
-                if progress:
-                    progress(done, total)
-            self.index.flush()
-            self.session.set_meta(self._watermark_key, str(self.session.last_event_seq()))
-        return done
+        return self.sync.reindex(batch_size=batch_size, progress=progress)
 
     def optimize(self) -> bool:
         """Build the embedded index's HNSW graphs now (blocking maintenance; see EdgeFactIndex).
@@ -303,29 +368,11 @@ class Memory:
         self._check_open()
         if not isinstance(query, str) or not query.strip():
             raise InvalidInput("query must be a non-empty string")
-        if not isinstance(limit, int) or limit < 1:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
-        return [s.hit() for s in self._scored(query, check_id(user_id, "user_id"), limit, as_of, kinds)[:limit]]
-
-    def _scored(
-        self, query: str, user_id: str, limit: int, as_of: datetime | None, kinds: Sequence[str] | None,
-        with_vectors: bool = False,
-    ) -> list[Any]:
-        if kinds is not None and not set(kinds) <= {"semantic", "episodic"}:
-            raise InvalidInput(f"kinds must be 'semantic' and/or 'episodic', got {list(kinds)!r}")
-        vector = self.embedder.embed_query(query)
-        request = IndexQuery(
-            user_id=user_id,
-            dense=vector,
-            sparse=sparse_query(query),
-            limit=max(limit, self.retrieval.candidates),
-            as_of=as_utc(as_of) if as_of else None,
-            kinds=tuple(kinds) if kinds else None,
-            with_vectors=with_vectors,
-        )
-        with self._lock:
-            result = self.index.query(request)
-        return fuse(result, vector, now=as_utc(as_of) if as_of else self.clock(), policy=self.retrieval)
+        if as_of is not None and not isinstance(as_of, datetime):
+            raise InvalidInput(f"as_of must be a datetime, got {type(as_of).__name__}")
+        return [s.hit() for s in self.retriever.scored(query, check_id(user_id, "user_id"), limit, as_of, kinds)[:limit]]
 
     def context(
         self,
@@ -357,7 +404,9 @@ class Memory:
             raise InvalidInput("message must be a non-empty string")
         if not isinstance(budget, int) or budget < 256:
             raise InvalidInput(f"budget must be an integer of at least 256 tokens, got {budget!r}")
-        return self._contexts.build(message, check_id(user_id, "user_id"), check_id(session_id, "session_id"), system, budget)
+        if system is not None and not isinstance(system, str):
+            raise InvalidInput(f"system must be a string, got {type(system).__name__}")
+        return self.contexts.build(message, check_id(user_id, "user_id"), check_id(session_id, "session_id"), system, budget)
 
     # -- inspection and erasure ---------------------------------------------------------------
     def facts(self, *, user_id: str, include_invalid: bool = False, limit: int | None = None, offset: int = 0) -> list[Fact]:
@@ -369,36 +418,43 @@ class Memory:
         """
         self._check_open()
         user_id = check_id(user_id, "user_id")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise InvalidInput(f"limit must be a positive integer or None, got {limit!r}")
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise InvalidInput(f"offset must be a non-negative integer, got {offset!r}")
         facts = self.session.list_facts(user_id, include_invalid=include_invalid, limit=limit, offset=offset)
         if not facts and not self.session.has_user(user_id):
             raise UnknownUser(f"no user {user_id!r} is stored; list users with `tiermem users`")
         return facts
 
-    def get(self, fact_id: str) -> Fact:
-        """One fact by id. Raises FactNotFound."""
+    def get(self, fact_id: str, *, user_id: str | None = None) -> Fact:
+        """One fact by id; with `user_id`, only that user's (another user's fact is FactNotFound)."""
         self._check_open()
         fact = self.session.get_fact(check_id(fact_id, "fact_id"))
-        if fact is None:
+        if fact is None or (user_id is not None and fact.user_id != check_id(user_id, "user_id")):
             raise FactNotFound(f"no fact {fact_id!r}; list ids with `tiermem facts list --user USER`")
         return fact
 
-    def history(self, fact_id: str) -> list[FactEvent]:
-        """Every change to a fact, oldest first. Raises FactNotFound."""
-        self._check_open()
-        events = self.session.history(check_id(fact_id, "fact_id"))
-        if not events:
-            raise FactNotFound(f"no history for fact {fact_id!r} (unknown or forgotten)")
-        return events
+    def history(self, fact_id: str, *, user_id: str | None = None) -> list[FactEvent]:
+        """Every change to a fact, oldest first (its versions are `event.previous` / `event.fact`).
 
-    def forget(self, fact_id: str) -> FactEvent:
-        """Erase one fact from every tier (journal rows, profile and index)."""
+        Raises:
+            FactNotFound: unknown or forgotten (erased with its history), or another user's.
+        """
         self._check_open()
-        with self._lock:
-            event = self.session.forget_fact(check_id(fact_id, "fact_id"), self.clock())
-            if event is None:
-                raise FactNotFound(f"no fact {fact_id!r} to forget")
-            self._apply_to_index([event], {})
-        return event
+        fact = self.session.get_fact(check_id(fact_id, "fact_id"))
+        if fact is None or (user_id is not None and fact.user_id != check_id(user_id, "user_id")):
+            raise FactNotFound(f"no history for fact {fact_id!r} (unknown, forgotten, or another user's)")
+        return self.session.history(fact_id)
+
+    def forget(self, fact_id: str, *, user_id: str | None = None) -> FactEvent:
+        """Erase one fact from every tier (journal rows, profile and index).
+
+        Raises:
+            FactNotFound: no such fact (or another user's, when `user_id` is given).
+        """
+        self._check_open()
+        return self.writes.forget(check_id(fact_id, "fact_id"), check_id(user_id, "user_id") if user_id is not None else None)
 
     def forget_user(self, user_id: str) -> FactEvent:
         """Erase everything stored about a user: turns, summaries, profile, facts, index."""
@@ -406,38 +462,35 @@ class Memory:
         user_id = check_id(user_id, "user_id")
         if not self.session.has_user(user_id):
             raise UnknownUser(f"no user {user_id!r} is stored; list users with `tiermem users`")
-        with self._lock:
-            event = self.session.forget_user(user_id, self.clock())
-            self._apply_to_index([event], {})
-        return event
+        return self.writes.forget_user(user_id)
 
     def verify(self) -> dict[str, set[str]]:
         """Compare the index with the journal: ids missing from or extra in the index."""
-        journal = {f.id for f in self.session.list_facts(include_invalid=True)}
-        with self._lock:
-            indexed = self.index.ids()
-        return {"missing": journal - indexed, "extra": indexed - journal}
+        return self.sync.verify()
 
     # -- lifecycle and async twins ------------------------------------------------------------
     def _check_open(self) -> None:
         if self._closed:
-            raise InvalidInput("this Memory is closed; open a new one with Memory.open()")
+            raise MemoryClosed("this Memory is closed; open a new one with Memory.open()")
 
-    def _in_background(self, fn: Callable[..., Any], *args: Any) -> None:
+    def _off_hot_path(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run bookkeeping (access stats) off the hot path; failures are logged, not lost."""
 
         def report(future: Future[Any]) -> None:
             if future.exception() is not None:
                 logger.warning("tiermem background task %s failed: %r", fn.__name__, future.exception())
 
-        self._background.submit(fn, *args).add_done_callback(report)
+        self._stats.submit(fn, *args).add_done_callback(report)
 
-    def close(self) -> None:
-        """Flush and release the index (and its folder lock) and the database."""
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Finish background extraction (up to `timeout` seconds; what is left stays pending
+        and is extracted by the next open), then release the index (and its folder lock)
+        and the database."""
         if self._closed:
             return
         self._closed = True
-        self._background.shutdown(wait=True)
+        self.worker.close(timeout)
+        self._stats.shutdown(wait=True)
         with self._lock:
             try:
                 self.index.close()
@@ -454,6 +507,10 @@ class Memory:
         """Async `add()`: the same logic on a worker thread (the embedded stores block)."""
         return await asyncio.to_thread(self.add, messages, **kwargs)
 
+    async def aremember(self, text: str, **kwargs: Any) -> AddResult:
+        """Async `remember()`."""
+        return await asyncio.to_thread(self.remember, text, **kwargs)
+
     async def asearch(self, query: str, **kwargs: Any) -> list[Hit]:
         """Async `search()`."""
         return await asyncio.to_thread(self.search, query, **kwargs)
@@ -462,9 +519,6 @@ class Memory:
         """Async `context()`."""
         return await asyncio.to_thread(self.context, message, **kwargs)
 
-
-def _added_vectors(events: Sequence[FactEvent], candidates: Sequence[Any], vectors: Sequence[Sequence[float]]) -> list[tuple[FactEvent, Sequence[float]]]:
-    """Pair each 'add' event with the vector of the candidate it came from: keyed by the text
-    that was embedded, which a new fact copies from its candidate."""
-    by_text = {c.index_text: v for c, v in zip(candidates, vectors)}
-    return [(e, by_text[e.fact.index_text]) for e in events if e.op == "add" and e.fact is not None]
+    async def aflush(self, timeout: float | None = None) -> bool:
+        """Async `flush()`."""
+        return await asyncio.to_thread(self.flush, timeout)

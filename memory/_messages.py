@@ -5,13 +5,14 @@ Everything is checked before anything is stored, so a bad message rejects the wh
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from ._errors import InvalidInput
 from ._models import Role, Turn, as_utc
-from ._tokens import approx_tokens
+from ._tokens import TokenCounter, approx_tokens
 
 MAX_MESSAGE_CHARS = 100_000
 MAX_ID_CHARS = 256
@@ -25,6 +26,21 @@ def check_id(value: Any, what: str) -> str:
     if len(value) > MAX_ID_CHARS:
         raise InvalidInput(f"{what} is longer than {MAX_ID_CHARS} characters")
     return value
+
+
+def check_metadata(metadata: Any) -> dict[str, Any]:
+    """Caller metadata: a JSON object (it is stored as JSON and returned as given)."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidInput(f"metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"metadata must be JSON-serializable: {exc}") from None
+    if not all(isinstance(k, str) for k in metadata):
+        raise InvalidInput("metadata keys must be strings")
+    return dict(metadata)
 
 
 def _content_text(content: Any, index: int) -> str:
@@ -51,12 +67,15 @@ def to_turns(
     user_id: str,
     session_id: str,
     at: datetime,
+    metadata: Mapping[str, Any] | None = None,
+    count_tokens: TokenCounter = approx_tokens,
 ) -> list[Turn]:
     """Validate and convert messages; system/tool messages are not conversation turns.
 
     Raises:
         InvalidInput: with the index of the offending message and how to fix it.
     """
+    check_metadata(metadata)
     if isinstance(messages, str):
         messages = [{"role": "user", "content": messages}]
     elif isinstance(messages, Mapping):
@@ -96,8 +115,9 @@ def to_turns(
                 name=name,
                 content=text,
                 created_at=at,
-                token_count=approx_tokens(text),
+                token_count=count_tokens(text),
                 external_id=external,
+                metadata=dict(metadata or {}),
             )
         )
     if not turns:

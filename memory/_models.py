@@ -7,7 +7,7 @@ way to SQLite, to Qdrant payloads and to JSON exports, and documents its own sch
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -18,14 +18,14 @@ EventOp = Literal["add", "update", "invalidate", "noop", "forget", "forget_user"
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def as_utc(value: datetime) -> datetime:
     """Naive datetimes are taken as UTC, aware ones are converted to UTC."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def new_id() -> str:
@@ -39,7 +39,7 @@ class _Model(BaseModel):
     def _utc_datetimes(self) -> Any:
         # Naive datetimes are taken as UTC so that comparisons never mix naive and aware.
         for name, value in self.__dict__.items():
-            if isinstance(value, datetime) and value.tzinfo is not timezone.utc:
+            if isinstance(value, datetime) and value.tzinfo is not UTC:
                 self.__dict__[name] = as_utc(value)
         return self
 
@@ -57,6 +57,7 @@ class Turn(_Model):
     created_at: datetime = Field(default_factory=utcnow)
     token_count: int = 0
     external_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def ref(self) -> str:
@@ -144,6 +145,29 @@ class Summary(_Model):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class Profile(_Model):
+    """The user's baked core profile: the byte-stable tier-1 text, and when it was baked."""
+
+    user_id: str
+    epoch: int = 0
+    text: str = ""
+    fact_ids: list[str] = Field(default_factory=list)
+    baked_at: datetime = Field(default_factory=utcnow)
+    changes_since: int = 0
+    stale: bool = False
+
+
+class ExtractionFailure(_Model):
+    """A batch whose phase 2 failed; its turns stay pending and are retried."""
+
+    batch_key: str
+    user_id: str
+    turn_ids: list[str]
+    error: str
+    attempts: int
+    updated_at: datetime
+
+
 class Hit(_Model):
     """A retrieved fact with its score and a breakdown of how the score was made."""
 
@@ -153,8 +177,17 @@ class Hit(_Model):
 
 
 class AddResult(_Model):
+    """What `add()` did. The turns are always committed when it returns.
+
+    `pending` is True while phase 2 (extract, reconcile, index) has not finished for these
+    turns: in background mode, or when phase 2 failed inline (`error` says why; the batch is
+    retried and nothing is lost). `events` holds the fact changes once phase 2 has run.
+    """
+
     turns: list[Turn]
     events: list[FactEvent]
+    pending: bool = False
+    error: str | None = None
 
     @property
     def facts(self) -> list[Fact]:

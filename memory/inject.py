@@ -11,7 +11,7 @@ Layout of a request, stable parts first so the provider's prompt cache can serve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,28 +111,34 @@ def memory_block(facts: Sequence[Fact], budget: int, count: TokenCounter) -> tup
     return "\n".join([header, *lines, footer]), kept, dropped
 
 
-def plan_window(turns: Sequence[Turn], budget: int, low_water: float) -> tuple[list[Turn], list[Turn]]:
+def plan_window(
+    turns: Sequence[Turn], budget: int, low_water: float, cost: Callable[[Turn], int] | None = None
+) -> tuple[list[Turn], list[Turn]]:
     """Split a session's unsummarized turns into (kept, evicted).
 
     Nothing is evicted while the turns fit. Once they overflow, the oldest go until the
     rest fit in `low_water` of the budget, so the window (and its cached prefix) then
     stays put for several turns instead of sliding every call. The kept window starts on
-    a user turn, so roles keep alternating.
+    a user turn, so roles keep alternating. `cost` counts a turn as the request will show
+    it (default: its stored token count).
     """
-    total = sum(t.token_count for t in turns)
+    cost = cost or (lambda t: t.token_count)
+    costs = [cost(t) for t in turns]
+    total = sum(costs)
     if total <= budget:
         return list(turns), []
     target = int(budget * low_water)
     start = 0
     while start < len(turns) and total > target:
-        total -= turns[start].token_count
+        total -= costs[start]
         start += 1
     while start < len(turns) and turns[start].role != "user":
         start += 1
     return list(turns[start:]), list(turns[:start])
 
 
-def _render(turn: Turn) -> str:
+def render_turn(turn: Turn) -> str:
+    """A turn as the request shows it: the speaker's name first where there is one."""
     return f"{turn.name}: {turn.content}" if turn.name else turn.content
 
 
@@ -145,9 +151,9 @@ def build_messages(history: Sequence[Turn], memory_text: str, message: str) -> t
             dropped.append(Dropped(what=f"turn {turn.id}", why="history must start with a user turn", tokens=turn.token_count))
             continue
         if merged and merged[-1]["role"] == turn.role:
-            merged[-1]["text"] += "\n" + _render(turn)
+            merged[-1]["text"] += "\n" + render_turn(turn)
         else:
-            merged.append({"role": turn.role, "text": _render(turn)})
+            merged.append({"role": turn.role, "text": render_turn(turn)})
     final_blocks: list[dict[str, Any]] = []
     if merged and merged[-1]["role"] == "user":
         # An unanswered user turn joins the new message rather than breaking alternation.
@@ -162,6 +168,10 @@ def build_messages(history: Sequence[Turn], memory_text: str, message: str) -> t
     return messages, dropped
 
 
+def summary_block(summary: str) -> str:
+    return f"<earlier_in_this_session>\n{summary}\n</earlier_in_this_session>"
+
+
 def build_system(system: str | None, profile: str, summary: str) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     if system:
@@ -171,6 +181,5 @@ def build_system(system: str | None, profile: str, summary: str) -> list[dict[st
     if blocks:
         blocks[-1]["cache_control"] = EPHEMERAL
     if summary:
-        blocks.append({"type": "text", "text": f"<earlier_in_this_session>\n{summary}\n</earlier_in_this_session>",
-                       "cache_control": EPHEMERAL})
+        blocks.append({"type": "text", "text": summary_block(summary), "cache_control": EPHEMERAL})
     return blocks

@@ -3,6 +3,16 @@
 A pure function over values: it takes candidates with their vectors and each candidate's
 neighbours, and returns events. No client, no I/O; `Memory.add` gathers the neighbours.
 Nothing is hard-deleted here: a contradicted fact is invalidated and keeps its history.
+
+Order of the checks for a candidate:
+1. an exact repeat (same normalized text, same event day) merges into the stored fact;
+2. a new value for the same subject and attribute ("lives in") is a conflict;
+3. a stored statement it contradicts (negation, or a number, date or name replaced, on an
+   otherwise matching statement) is a conflict, however close the embeddings are;
+4. a near duplicate (cosine above the threshold) that differs in nothing that makes it a
+   different fact merges; one that only adds detail is stored beside it.
+In a conflict, time decides which value is current: the statement said later (`valid_from`)
+wins, so backfilled older messages land as already-superseded history.
 """
 
 from __future__ import annotations
@@ -10,9 +20,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import numpy as np
 
+from ._contradict import compare
 from ._models import Candidate, Fact, FactEvent, new_id
 from ._text import normalize
 
@@ -22,12 +34,54 @@ class ReconcilePolicy:
     """Thresholds for near-duplicates. The cosine threshold is embedder-specific."""
 
     near_duplicate: float = 0.92
+    related: float = 0.6  # below this cosine, a statement is neither a duplicate nor a contradiction
 
 
 @dataclass
 class Neighbour:
     fact: Fact
     similarity: float | None  # cosine to the candidate; None when found by hash or key
+
+
+class Reconciler(Protocol):
+    """Decides what each candidate does to the stored facts (add/update/invalidate/noop).
+
+    The rule reconciler below is offline and pure; a model-backed one can ask a model about
+    the neighbours that rules cannot decide, behind the same two methods.
+    """
+
+    name: str
+
+    def reconcile(
+        self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]],
+        neighbours: Sequence[Sequence[Neighbour]], *, now: datetime,
+    ) -> list[FactEvent]: ...
+
+    async def areconcile(
+        self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]],
+        neighbours: Sequence[Sequence[Neighbour]], *, now: datetime,
+    ) -> list[FactEvent]: ...
+
+
+class RuleReconciler:
+    """`reconcile()` behind the `Reconciler` interface."""
+
+    name = "rules"
+
+    def __init__(self, policy: ReconcilePolicy | None = None):
+        self.policy = policy or ReconcilePolicy()
+
+    def reconcile(
+        self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]],
+        neighbours: Sequence[Sequence[Neighbour]], *, now: datetime,
+    ) -> list[FactEvent]:
+        return reconcile(user_id, candidates, vectors, neighbours, now=now, policy=self.policy)
+
+    async def areconcile(
+        self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]],
+        neighbours: Sequence[Sequence[Neighbour]], *, now: datetime,
+    ) -> list[FactEvent]:
+        return self.reconcile(user_id, candidates, vectors, neighbours, now=now)
 
 
 def _same_event_day(a: Candidate | Fact, b: Fact) -> bool:
@@ -43,6 +97,7 @@ def _merged(existing: Fact, candidate: Candidate) -> Fact:
             "sources": sources,
             "mentions": existing.mentions + 1,
             "importance": max(existing.importance, candidate.importance),
+            "metadata": {**existing.metadata, **candidate.metadata},
         }
     )
 
@@ -90,9 +145,9 @@ def reconcile(
     def latest(f: Fact) -> Fact:
         return current.get(f.id, f)
 
-    for candidate, vector, near in zip(candidates, vectors, neighbours):
+    for candidate, vector, near in zip(candidates, vectors, neighbours, strict=True):
         pool = [Neighbour(latest(n.fact), n.similarity) for n in near]
-        pool += [Neighbour(latest(f), sim) for f, sim in batch.related(candidate, vector, policy.near_duplicate)]
+        pool += [Neighbour(latest(f), sim) for f, sim in batch.related(candidate, vector, policy.related)]
         pool = [n for n in pool if n.fact.is_valid]
         event = _decide(user_id, candidate, pool, now, policy)
         events.extend(event)
@@ -140,7 +195,7 @@ def _decide(
     subject = candidate.subject.lower()
 
     def changed(existing: Fact, reason: str) -> list[FactEvent]:
-        if set(candidate.sources) <= set(existing.sources):
+        if set(candidate.sources) <= set(existing.sources) and candidate.metadata.items() <= existing.metadata.items():
             return [FactEvent(op="noop", fact_id=existing.id, user_id=user_id, fact=existing, at=now, reason=reason)]
         return [
             FactEvent(op="update", fact_id=existing.id, user_id=user_id, fact=_merged(existing, candidate),
@@ -158,22 +213,38 @@ def _decide(
                 continue
             if normalize(f.value or "") == normalize(candidate.value or ""):
                 return changed(f, f"same {candidate.attribute}")
-            new = _new_fact(candidate, user_id, now)
-            old = f.model_copy(update={"invalid_at": candidate.valid_from, "superseded_by": new.id})
-            return [
-                FactEvent(op="invalidate", fact_id=f.id, user_id=user_id, fact=old, previous=f, at=now,
-                          reason=f"{candidate.attribute} changed from {f.value!r} to {candidate.value!r}"),
-                FactEvent(op="add", fact_id=new.id, user_id=user_id, fact=new, at=now,
-                          reason=f"supersedes {f.id}"),
-            ]
+            return _conflict(user_id, candidate, f, now, f"{candidate.attribute} changed from {f.value!r} to {candidate.value!r}")
 
-    best = max(
-        (n for n in pool if n.similarity is not None and n.fact.subject.lower() == subject and _same_event_day(candidate, n.fact)),
-        key=lambda n: n.similarity or 0.0,
-        default=None,
-    )
-    if best is not None and (best.similarity or 0.0) >= policy.near_duplicate:
-        return changed(best.fact, f"near duplicate (cosine {best.similarity:.3f})")
+    comparable = [
+        n for n in pool
+        if n.fact.subject.lower() == subject and _same_event_day(candidate, n.fact)
+        and (n.similarity is None or n.similarity >= policy.related)
+    ]
+    comparable.sort(key=lambda n: -(n.similarity or 0.0))
+    differences = [(n, compare(n.fact.text, candidate.text, candidate.subject)) for n in comparable]
+    for n, diff in differences:
+        episodic = candidate.kind == "episodic" or n.fact.kind == "episodic"
+        if diff.contradicts(episodic, same_known_day=candidate.event_at is not None and n.fact.event_at is not None):
+            return _conflict(user_id, candidate, n.fact, now, f"contradicted ({diff.describe()})")
+
+    for n, diff in differences:
+        if n.similarity is not None and n.similarity >= policy.near_duplicate and diff.same:
+            return changed(n.fact, f"near duplicate (cosine {n.similarity:.3f})")
 
     fact = _new_fact(candidate, user_id, now)
     return [FactEvent(op="add", fact_id=fact.id, user_id=user_id, fact=fact, at=now, reason="new")]
+
+
+def _conflict(user_id: str, candidate: Candidate, stored: Fact, now: datetime, why: str) -> list[FactEvent]:
+    """The later statement is current; the other is kept as history (never deleted)."""
+    new = _new_fact(candidate, user_id, now)
+    if candidate.valid_from < stored.valid_from:
+        # Backfilled history: it was true until the stored (newer) statement was made.
+        old = new.model_copy(update={"invalid_at": stored.valid_from, "expired_at": now, "superseded_by": stored.id})
+        return [FactEvent(op="add", fact_id=old.id, user_id=user_id, fact=old, at=now,
+                          reason=f"{why}; older than {stored.id}, stored as history")]
+    invalidated = stored.model_copy(update={"invalid_at": candidate.valid_from, "expired_at": now, "superseded_by": new.id})
+    return [
+        FactEvent(op="invalidate", fact_id=stored.id, user_id=user_id, fact=invalidated, previous=stored, at=now, reason=why),
+        FactEvent(op="add", fact_id=new.id, user_id=user_id, fact=new, at=now, reason=f"supersedes {stored.id}"),
+    ]

@@ -10,8 +10,8 @@ from datetime import datetime
 import numpy as np
 
 from ._models import Fact, Hit
+from ._sentences import SMALL_TALK_STEMS
 from ._text import content_tokens
-from .extract._rules import SMALL_TALK_STEMS
 from .index import IndexHit, QueryResult
 
 
@@ -87,7 +87,7 @@ def fuse(
     entries: dict[str, dict[str, float]] = {}
     hits: dict[str, IndexHit] = {}
     for channel, channel_hits in (("dense", result.dense), ("sparse", result.sparse)):
-        for rank, hit in zip(_tied_ranks([h.score for h in channel_hits]), channel_hits):
+        for rank, hit in zip(_tied_ranks([h.score for h in channel_hits]), channel_hits, strict=True):
             fact_id = hit.fact_id
             entry = entries.setdefault(fact_id, {})
             entry[f"{channel}_rank"] = rank

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from tiermem import HashEmbedder, Memory  # noqa: E402
 
-T0 = datetime(2024, 5, 2, 18, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 2, 18, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ class HashEmbedder:
     def _vector(self, text: str) -> list[float]:
         vec = [0.0] * self.dims
         tokens = content_tokens(text)
-        features = tokens + [a + "_" + b for a, b in zip(tokens, tokens[1:])]
+        features = tokens + [a + "_" + b for a, b in zip(tokens, tokens[1:], strict=False)]
         for feature in features:
             digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
             index = int.from_bytes(digest[:4], "little") % self.dims

@@ -117,7 +117,7 @@ def resolve_dates(text: str, at: datetime) -> tuple[str, date | None]:
     for pattern, replace in _rules(today):
         regex = re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE)
 
-        def sub(m: re.Match[str]) -> str:
+        def sub(m: re.Match[str], replace: object = replace) -> str:
             nonlocal first
             new_text, when = replace(m)  # type: ignore[operator]
             if first is None:

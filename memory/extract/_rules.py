@@ -10,30 +10,48 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 from .._models import Candidate, Fact, Turn
-from .._text import STOPWORDS, clean_spaces, content_tokens
+from .._sentences import is_small_talk, split_sentences
+from .._text import STOPWORDS, clean_spaces
 from ._dates import resolve_dates
 
-SMALL_TALK = frozenset(
-    """thank thanks hey hi hello bye goodbye wow cool awesome great nice amazing glad lol haha
-    congrat congrats congratulation congratulations sound sounds good totally agree sure definitely
-    absolutely hear heard see talk soon later care take chat catch luck appreciate mean means
-    wonderful fantastic incredible sweet fun yay omg gosh welcome true exactly right hope keep
-    cheer cheers glad happy proud inspiring awesome super tell know feel thought think
-    yep yup nope hmm aww ooh oops""".split()
+_ADVERBS = (
+    r"(?:(?:really|also|just|still|always|never|usually|often|actually|totally|definitely|truly|absolutely|"
+    r"sometimes|now|recently|finally|even|especially|mostly|already|kinda|kind of|sort of|so|all|no longer|"
+    r"rarely|seldom|hardly|barely|occasionally|regularly|normally|generally|currently|mainly|only|each|both) )*"
 )
-SMALL_TALK_STEMS = frozenset(content_tokens(" ".join(SMALL_TALK)))
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
-_ADVERBS = r"(?:(?:really|also|just|still|always|never|usually|often|actually|totally|definitely|truly|absolutely|sometimes|now|recently|finally|even|especially|mostly|already|kinda|kind of|sort of|so|all) )*"
 _PRESENT_VERBS = frozenset(
     """love like enjoy want need think feel know hope work live play believe prefer hate miss plan try
     remember wish get make take see use find keep read write paint run teach study volunteer mean care
     guess agree appreciate start spend call go do have collect cook bake swim draw sing dance visit own
-    drive ride practice practise dream wonder struggle admire adore cherish value support""".split()
+    drive ride practice practise dream wonder struggle admire adore cherish value support eat drink sleep
+    wear buy sell walk talk speak listen watch travel climb hike bike cycle knit sew garden fish surf ski
+    skate train learn teach stay rent share meet help lead manage build fix grow raise take attend
+    avoid follow go""".split()
 )
+# Forms that are already right after a third-person subject (past tense, modals).
+_KEEP_FORMS = frozenset(
+    """can could will would shall should may might must went was were had did got made took saw met bought
+    gave came left began became found felt ran wrote read won lost told said thought brought built caught
+    taught sold spent knew drove rode swam sang ate drank slept kept sent heard held stood understood wore
+    chose fell flew forgot grew hid hung lay led lit meant paid put quit set shut sat spoke stole struck
+    threw woke broke bit blew dug fed fought fled forgave froze hit hurt let lent rang rose sank shook shot
+    sought spun stuck tore wound cut cost used ought""".split()
+)
+# Facts a person would never want missed: they get top importance, count as semantic (so
+# they join the cached profile) and force a profile re-bake.
+_CRITICAL = re.compile(
+    r"\b(?:allerg\w*|anaphyla\w*|epipen|intoleran\w*|celiac|coeliac|gluten[- ]free|lactose|nut[- ]free|"
+    r"diabet\w*|insulin|asthma\w*|epilep\w*|seizures?|heart condition|blood pressure|hypertension|pregnan\w*|"
+    r"medications?|diagnosed|disorder|chronic|migraines?|vegan|vegetarian|pescatarian|halal|kosher|"
+    r"(?:can't|cannot|can not|don't|do not|doesn't|does not|never|shouldn't|must not) eat|dietary|"
+    r"wheelchair|crutches|mobility|blind|deaf|hard of hearing|hearing aids?|visually impaired|low vision|"
+    r"screen reader|dyslexi\w*|adhd|autis\w*|colou?r ?blind)\b",
+    re.I,
+)
+CRITICAL_IMPORTANCE = 0.95
 _PAST_MARKERS = re.compile(
     r"\b(?:went|was|were|had|did|got|made|took|saw|met|bought|gave|came|left|began|became|found|felt|"
     r"ran|wrote|read|won|lost|told|said|thought|brought|built|caught|taught|sold|spent|joined|\w{3,}ed)\b"
@@ -59,73 +77,106 @@ _VALUE_END = re.compile(
 )
 
 
-# A new first-person clause starts a new statement: 'I live in Lisbon and I work as a
-# designer' is two facts, so invalidating where Ana lives cannot take her job with it.
-_CLAUSE = re.compile(r"(?:,\s*|;\s*|\s+)(?:and|but|so|plus)\s+(?=(?:I|I'm|I've|I'll|I'd|my|My)\b)|;\s+")
-_LEAD_IN = re.compile(r"^(?:[A-Z][a-z]+(?: [a-z]+){0,2}): (?=\S)")  # 'Big news: I moved...'
-# Discourse markers carry nothing: 'Well, I'm off to...' is the fact 'I'm off to...'.
-_FILLER = re.compile(
-    r"^(?:(?:well|yeah|yes|yep|yup|oh|wow|so|hey|hi|haha|lol|aww|ah|ok|okay|um|hmm|honestly|anyway|by the way)"
-    r"(?-i: [A-Z][a-z]+)?[,!.]+\s+)+(?=\S)",
-    re.IGNORECASE,
-)
-
-
-def split_sentences(text: str) -> list[str]:
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
-    out: list[str] = []
-    for sentence in _SENTENCE_END.split(text):
-        for clause in _CLAUSE.split(sentence or ""):
-            clause = _FILLER.sub("", _LEAD_IN.sub("", clause.strip()))
-            if clause:
-                out.append(clause[0].upper() + clause[1:])
-    return out
-
-
 def _third_person(verb: str) -> str:
-    if verb in ("have",):
+    if verb == "have":
         return "has"
-    if verb in ("do", "go"):
-        return verb + "es"
-    if re.search(r"(?:s|sh|ch|x|z)$", verb):
+    if verb in ("do", "go") or re.search(r"(?:s|sh|ch|x|z)$", verb):
         return verb + "es"
     if re.search(r"[^aeiou]y$", verb):
         return verb[:-1] + "ies"
     return verb + "s"
 
 
+def _agree(word: str) -> str:
+    """The verb after a third-person subject: 'eat' -> 'eats'; past tense and modals stay."""
+    lowered = word.lower()
+    if lowered in _KEEP_FORMS or lowered.endswith("ed") or lowered.endswith("s") and lowered not in _PRESENT_VERBS:
+        return word
+    return _third_person(lowered)
+
+
+_POSSESSIVE = "\x00poss\x00"
+_OBJECT = "\x00obj\x00"
+_REFLEXIVE = "\x00self\x00"
+
+
 def to_third_person(sentence: str, name: str) -> str:
-    """Rewrite first person as the speaker's name: 'I love my dog' -> 'Ana loves Ana's dog'."""
+    """Rewrite first person as the speaker: 'I really love my dog' -> 'Ana really loves their dog'.
+
+    The first mention is the name; later possessives are 'their' (the name is already
+    there), so the sentence stays self-contained and grammatical.
+    """
     s = sentence
     subs: list[tuple[str, str]] = [
         (r"\bI'm not\b", f"{name} is not"),
         (r"\bI am not\b", f"{name} is not"),
         (r"\b(?:I'm|I am)\b", f"{name} is"),
-        (r"\b(?:I've|I have) (been|got|gotten|had|done|seen|made|taken|started|finished|never|always|just|already|recently|also)\b", f"{name} has \\1"),
+        (r"\b(?:I've|I have) (been|got|gotten|had|done|seen|made|taken|started|finished|never|always|just|already|recently|also)\b",
+         f"{name} has \\1"),
         (r"\bI've\b", f"{name} has"),
+        (r"\bI haven't\b", f"{name} hasn't"),
         (r"\bI'd (been|gone|done|seen|had|never|already)\b", f"{name} had \\1"),
         (r"\bI'd\b", f"{name} would"),
         (r"\bI'll\b", f"{name} will"),
         (r"\bI don't\b", f"{name} doesn't"),
         (r"\bI do not\b", f"{name} does not"),
         (r"\bI was\b", f"{name} was"),
-        (r"\bmyself\b", name),
-        (r"\b[Mm]y\b", f"{name}'s"),
-        (r"\b[Mm]ine\b", f"{name}'s"),
+        (r"\bmyself\b", _REFLEXIVE),
+        (r"\b[Mm]y\b", _POSSESSIVE),
+        (r"\b[Mm]ine\b", _POSSESSIVE),
     ]
     for pattern, repl in subs:
         s = re.sub(pattern, repl, s)
 
     def verb(m: re.Match[str]) -> str:
         adverbs, word = m.group(1), m.group(2)
-        if word.lower() in _PRESENT_VERBS:
-            word = _third_person(word.lower())
-        return f"{name} {adverbs}{word}"
+        return f"{name} {adverbs}{_agree(word)}"
 
-    s = re.sub(rf"\bI ({_ADVERBS})([A-Za-z]+)", verb, s)
+    s = re.sub(rf"\bI ({_ADVERBS})([A-Za-z]+)\b(?!')", verb, s)
     s = re.sub(r"\bI\b", name, s)
-    s = re.sub(r"(?<=\s)me\b|^me\b", name, s)
-    return s
+    s = re.sub(r"(?<=\s)me\b|^me\b", _OBJECT, s)
+    # 'I sold the car and no longer drive it': the second verb agrees with the same subject.
+    if name in s:
+        s = re.sub(rf"\b(and|but|or) ({_ADVERBS})([a-z]+)\b(?!')",
+                   lambda m: f"{m.group(1)} {m.group(2)}{_third_person(m.group(3)) if m.group(3) in _PRESENT_VERBS else m.group(3)}",
+                   s)
+    return _resolve_pronouns(s, name)
+
+
+def _resolve_pronouns(s: str, name: str) -> str:
+    """Placeholders to words: the name where it is the first mention, a pronoun after it."""
+    out: list[str] = []
+    mentioned = False
+    for part in re.split(f"({re.escape(_POSSESSIVE)}|{re.escape(_OBJECT)}|{re.escape(_REFLEXIVE)})", s):
+        if part == _POSSESSIVE:
+            out.append("their" if mentioned else f"{name}'s")
+        elif part == _OBJECT:
+            out.append("them" if mentioned else name)
+        elif part == _REFLEXIVE:
+            out.append("themselves" if mentioned else name)
+        else:
+            out.append(part)
+            mentioned = mentioned or name in part
+            continue
+        mentioned = True
+    text = "".join(out)
+    if name.startswith("The "):  # 'the user' inside a sentence
+        text = text[:1] + text[1:].replace(name, name.lower())
+    return text
+
+
+_LEADING_DATE = re.compile(r"^((?:on|in|during|since|around)\b[^,.!?]*?\b\d{4}),?\s+(?=\S)", re.I)
+
+
+def _date_last(text: str) -> str:
+    """'On 9 May 2024 Ana ran ...' -> 'Ana ran ... on 9 May 2024.': the subject first."""
+    m = _LEADING_DATE.match(text)
+    if not m:
+        return text
+    rest = text[m.end():].rstrip()
+    end = re.search(r"[.!?]*$", rest).group(0)  # type: ignore[union-attr]
+    rest = rest[:len(rest) - len(end)]
+    return f"{rest[:1].upper()}{rest[1:]} {m.group(1)[:1].lower()}{m.group(1)[1:]}{end}"
 
 
 def _attribute(sentence: str) -> tuple[str, str] | None:
@@ -141,14 +192,9 @@ def _attribute(sentence: str) -> tuple[str, str] | None:
     return None
 
 
-def is_small_talk(sentence: str) -> bool:
-    if sentence.rstrip().endswith("?"):
-        return True  # a question states nothing
-    meaningful = [t for t in content_tokens(sentence) if t not in SMALL_TALK_STEMS]
-    return len(meaningful) < 2
-
-
 def _importance(text: str, name: str, attribute: str | None, dated: bool) -> float:
+    if _CRITICAL.search(text):
+        return CRITICAL_IMPORTANCE
     score = 0.8 if attribute else 0.4
     lowered = text.lower()
     if re.search(r"\b(?:loves?|likes?|enjoys?|prefers?|hates?|favou?rite|allergic|always|never|dream)\b", lowered):
@@ -160,7 +206,7 @@ def _importance(text: str, name: str, attribute: str | None, dated: bool) -> flo
         score += 0.1
     if re.search(r"\d", text):
         score += 0.05
-    return round(min(1.0, score), 2)
+    return round(min(0.9, score), 2)  # above 0.9 is for the critical facts alone
 
 
 class RuleExtractor:
@@ -173,6 +219,7 @@ class RuleExtractor:
     """
 
     name = "rules"
+    uses_known = False  # rules phrase nothing against stored facts: skip fetching them
 
     def __init__(self, roles: Sequence[str] = ("user",)):
         self.roles = tuple(roles)
@@ -194,14 +241,13 @@ class RuleExtractor:
         if attribute is None and is_small_talk(sentence):
             return None
         dated, event_day = resolve_dates(sentence, turn.created_at)
-        text = clean_spaces(to_third_person(dated, name))
-        if name not in text:
+        text = _date_last(clean_spaces(to_third_person(dated, name)))
+        if name.lower() not in text.lower():
             text = f"{name} says {text[:1].lower() + text[1:] if not text[:2].isupper() else text}"
-        text = text[:1].upper() + text[1:]
-        if not text.endswith((".", "!", "?")):
-            text += "."
-        episodic = attribute is None and (event_day is not None or bool(_PAST_MARKERS.search(text)))
-        event_at = datetime.combine(event_day, time(), tzinfo=timezone.utc) if event_day else None
+        text = _as_statement(text)
+        critical = bool(_CRITICAL.search(text))
+        episodic = attribute is None and not critical and (event_day is not None or bool(_PAST_MARKERS.search(text)))
+        event_at = datetime.combine(event_day, time(), tzinfo=UTC) if event_day else None
         return Candidate(
             kind="episodic" if episodic else "semantic",
             text=text,
@@ -213,6 +259,56 @@ class RuleExtractor:
             valid_from=turn.created_at,
             event_at=event_at,
         )
+
+
+def _as_statement(text: str) -> str:
+    """Capitalized, ending in one full stop: a fact is stated, not exclaimed."""
+    text = text[:1].upper() + text[1:]
+    text = re.sub(r"[!.\s]*!+[!.\s]*$", ".", text.rstrip())
+    text = re.sub(r"\.{2,}$", ".", text)
+    if not text.endswith((".", "?")):
+        text += "."
+    return text
+
+
+_SUBJECT_VERBS = frozenset(
+    "is was has had lives lived works worked likes liked loves loved went goes wants needs prefers hates enjoys "
+    "plays owns uses eats drinks drives can will would does did visited moved got".split()
+)
+
+
+def statement(
+    text: str, *, user_id: str, at: datetime, kind: str | None = None, metadata: dict | None = None
+) -> Candidate:
+    """A caller's own statement as a candidate (`Memory.remember`): the text as given, with
+    the subject, attribute, kind and importance the rules can tell from it."""
+    words = text.split()
+    first = words[0].removesuffix("'s") if words else ""
+    possessive = bool(words) and words[0].endswith("'s")
+    subject = user_id
+    if first[:1].isupper() and (possessive or len(words) > 1 and words[1].lower() in _SUBJECT_VERBS) and first != "I":
+        subject = first
+    if text.startswith(("The user", "the user")):
+        subject = "The user"
+    first_person = re.sub(rf"^{re.escape(subject)}'s\b", "My", text) if possessive else text
+    first_person = re.sub(rf"^{re.escape(subject)} (is|lives|works|moved)\b",
+                          lambda m: {"is": "I am", "lives": "I live", "works": "I work", "moved": "I moved"}[m.group(1)],
+                          first_person)
+    attribute = _attribute(first_person)
+    critical = bool(_CRITICAL.search(text))
+    if kind is None:
+        kind = "semantic" if attribute or critical or not _PAST_MARKERS.search(text) else "episodic"
+    return Candidate(
+        kind=kind,  # type: ignore[arg-type]
+        text=text,
+        subject=subject,
+        attribute=attribute[0] if attribute else None,
+        value=attribute[1] if attribute else None,
+        importance=_importance(text, subject, attribute and attribute[0], False),
+        sources=[],
+        valid_from=at,
+        metadata=metadata or {},
+    )
 
 
 __all__ = ["RuleExtractor", "STOPWORDS", "is_small_talk", "split_sentences", "to_third_person"]

@@ -15,8 +15,8 @@ from .._text import SparseVec
 DENSE = "dense"
 SPARSE = "bm25"
 TENANT_KEY = "user_id"
-FAR_FUTURE = 32503680000.0
-DERIVED_KEYS = frozenset({"valid_from_ts", "invalid_at_ts", "event_ts"})  # year 3000: the 'still valid' end of the validity window
+FAR_FUTURE = 32503680000.0  # year 3000: the 'still valid' end of the validity window
+DERIVED_KEYS = frozenset({"valid_from_ts", "invalid_at_ts", "event_ts"})
 
 
 class IndexedFact(NamedTuple):
@@ -127,7 +127,9 @@ def to_payload(fact: Fact) -> dict[str, Any]:
     payload = fact.model_dump(mode="json", exclude={"access_count", "last_accessed_at"})
     # Numeric copies for range filters: Qdrant compares floats faster than date strings.
     payload["valid_from_ts"] = timestamp(fact.valid_from)
-    payload["invalid_at_ts"] = timestamp(fact.invalid_at if fact.expired_at is None else fact.expired_at)
+    # World time decides validity (`as_of`); a fact retracted without a world end time
+    # (expired_at only) stops at its record time.
+    payload["invalid_at_ts"] = timestamp(fact.invalid_at if fact.invalid_at is not None else fact.expired_at)
     payload["event_ts"] = timestamp(fact.event_at or fact.valid_from)
     return payload
 
@@ -172,6 +174,8 @@ class OpDispatch:
                     self._delete(op.fact_ids)
             elif isinstance(op, DeleteUser):
                 self._delete_user(op.user_id)
+            else:
+                raise TypeError(f"unknown index op {op!r}; expected Upsert, SetPayload, Delete or DeleteUser")
 
     def _upsert(self, points: Sequence[IndexedFact]) -> None:
         raise NotImplementedError

@@ -1,54 +1,208 @@
 """Schema migrations: an ordered list of functions and a version table.
 
 Append a function to MIGRATIONS for every schema change; never edit one that has shipped.
-Each runs in its own transaction together with the version row that records it.
+Each migration creates the tables of its own version from its own definitions (not from the
+current models in `_tables.py`, which always describe the latest schema).
+
+Several processes may open a fresh database at once (web workers starting together): the
+whole check-and-migrate runs in one transaction that first takes the database's write lock
+(SQLite: BEGIN IMMEDIATE) or an advisory lock (PostgreSQL), so exactly one of them migrates
+and the others see the result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    inspect,
+    select,
+    text,
+)
 
-from ._tables import EventRow, FactRow, MetaRow, ProfileRow, SchemaVersion, SummaryRow, TurnRow
+from .._errors import ConfigError
+from ._tables import SchemaVersion
+
+_MIGRATION_LOCK = 7_310_422_001  # PostgreSQL advisory lock key: any constant of our own
 
 
 def _v1_initial(conn: Connection) -> None:
-    for table in (MetaRow, TurnRow, FactRow, EventRow, SummaryRow, ProfileRow):
-        table.__table__.create(conn)  # type: ignore[attr-defined,union-attr]
+    md = MetaData()
+    Table("tm_meta", md, Column("key", String(200), primary_key=True), Column("value", Text, nullable=False))
+    Table(
+        "tm_turns", md,
+        Column("id", String(64), primary_key=True),
+        Column("user_id", String(256), nullable=False, index=True),
+        Column("session_id", String(256), nullable=False),
+        Column("seq", Integer, nullable=False),
+        Column("role", String(16), nullable=False),
+        Column("name", String(256)),
+        Column("content", Text, nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Column("token_count", Integer, nullable=False),
+        Column("external_id", String(256)),
+        UniqueConstraint("user_id", "session_id", "seq", name="uq_turn_seq"),
+        Index("ix_turn_session", "user_id", "session_id", "seq"),
+    )
+    Table(
+        "tm_facts", md,
+        Column("id", String(64), primary_key=True),
+        Column("user_id", String(256), nullable=False, index=True),
+        Column("kind", String(16), nullable=False),
+        Column("subject", String(256), nullable=False),
+        Column("attribute", String(256)),
+        Column("norm_hash", String(64), nullable=False),
+        Column("valid", Boolean, nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Column("access_count", Integer, nullable=False),
+        Column("last_accessed_at", DateTime),
+        Column("data", Text, nullable=False),
+        Index("ix_fact_key", "user_id", "subject", "attribute"),
+        Index("ix_fact_hash", "user_id", "norm_hash"),
+    )
+    Table(
+        "tm_fact_events", md,
+        Column("seq", Integer, primary_key=True, autoincrement=True),
+        Column("user_id", String(256), nullable=False, index=True),
+        Column("fact_id", String(64), nullable=False, index=True),
+        Column("op", String(16), nullable=False),
+        Column("at", DateTime, nullable=False),
+        Column("data", Text, nullable=False),
+    )
+    Table(
+        "tm_summaries", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("user_id", String(256), nullable=False),
+        Column("session_id", String(256), nullable=False),
+        Column("covers_seq", Integer, nullable=False),
+        Column("text", Text, nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Index("ix_summary_session", "user_id", "session_id", "covers_seq"),
+    )
+    Table(
+        "tm_profiles", md,
+        Column("user_id", String(256), primary_key=True),
+        Column("epoch", Integer, nullable=False),
+        Column("text", Text, nullable=False),
+        Column("fact_ids", Text, nullable=False),
+        Column("baked_at", DateTime, nullable=False),
+        Column("changes_since", Integer, nullable=False),
+        Column("stale", Boolean, nullable=False),
+    )
+    md.create_all(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial]
+def _v2_two_phase_add(conn: Connection) -> None:
+    """Two-phase add(): pending turns, their metadata, failed batches; per-session turn
+    counters (atomic seq allocation for concurrent writers)."""
+    conn.execute(text("ALTER TABLE tm_turns ADD COLUMN meta TEXT"))
+    # Existing turns were extracted inline before this version existed.
+    conn.execute(text("ALTER TABLE tm_turns ADD COLUMN extracted BOOLEAN NOT NULL DEFAULT TRUE"))
+    conn.execute(text("CREATE INDEX ix_turn_pending ON tm_turns (user_id) WHERE NOT extracted"))
+    md = MetaData()
+    Table(
+        "tm_session_seq", md,
+        Column("user_id", String(256), primary_key=True),
+        Column("session_id", String(256), primary_key=True),
+        Column("last_seq", Integer, nullable=False),
+    )
+    Table(
+        "tm_extraction_failures", md,
+        Column("batch_key", String(64), primary_key=True),
+        Column("user_id", String(256), nullable=False, index=True),
+        Column("turn_ids", Text, nullable=False),
+        Column("error", Text, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+    )
+    md.create_all(conn)
+    conn.execute(text(
+        "INSERT INTO tm_session_seq (user_id, session_id, last_seq) "
+        "SELECT user_id, session_id, MAX(seq) FROM tm_turns GROUP BY user_id, session_id"
+    ))
+    if conn.dialect.name == "sqlite":
+        _journal_seq_never_reused(conn)
+
+
+def _journal_seq_never_reused(conn: Connection) -> None:
+    """SQLite reuses the largest rowid once its row is deleted, and erasure deletes journal
+    rows: a new entry could then get a seq the index watermark has already passed. With
+    AUTOINCREMENT a seq is never handed out twice (PostgreSQL sequences never are)."""
+    conn.execute(text(
+        "CREATE TABLE tm_fact_events_v2 (seq INTEGER PRIMARY KEY AUTOINCREMENT, user_id VARCHAR(256) NOT NULL, "
+        "fact_id VARCHAR(64) NOT NULL, op VARCHAR(16) NOT NULL, at DATETIME NOT NULL, data TEXT NOT NULL)"
+    ))
+    conn.execute(text("INSERT INTO tm_fact_events_v2 SELECT seq, user_id, fact_id, op, at, data FROM tm_fact_events"))
+    conn.execute(text("DROP TABLE tm_fact_events"))
+    conn.execute(text("ALTER TABLE tm_fact_events_v2 RENAME TO tm_fact_events"))
+    conn.execute(text("CREATE INDEX ix_tm_fact_events_user_id ON tm_fact_events (user_id)"))
+    conn.execute(text("CREATE INDEX ix_tm_fact_events_fact_id ON tm_fact_events (fact_id)"))
+    # Start above every seq an index may already have applied, deleted rows included.
+    high = conn.execute(text(
+        "SELECT MAX(v) FROM (SELECT MAX(seq) AS v FROM tm_fact_events UNION ALL "
+        "SELECT CAST(value AS INTEGER) FROM tm_meta WHERE key LIKE 'index_seq:%')"
+    )).scalar()
+    conn.execute(text("DELETE FROM sqlite_sequence WHERE name = 'tm_fact_events'"))
+    conn.execute(text("INSERT INTO sqlite_sequence (name, seq) VALUES ('tm_fact_events', :high)"), {"high": int(high or 0)})
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_two_phase_add]
 LATEST = len(MIGRATIONS)
 
 
-def current_version(engine: Engine) -> int:
-    if not inspect(engine).has_table(SchemaVersion.__tablename__):
+def _version(conn: Connection) -> int:
+    if not inspect(conn).has_table(SchemaVersion.__tablename__):
         return 0
-    with engine.connect() as conn:
-        versions = conn.execute(select(SchemaVersion.version)).scalars().all()  # type: ignore[call-overload]
+    versions = conn.execute(select(SchemaVersion.version)).scalars().all()  # type: ignore[call-overload]
     return max(versions, default=0)
+
+
+def current_version(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return _version(conn)
+
+
+def _take_migration_lock(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        # The write lock now, before reading the version: a second opener waits here
+        # (busy_timeout) and then finds the schema already migrated.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
 
 
 def migrate(engine: Engine) -> int:
     """Bring the database to the latest schema; returns the version it is at."""
-    version = current_version(engine)
-    if version > LATEST:
-        from .._errors import ConfigError
-
-        raise ConfigError(
-            f"database schema is version {version}, newer than this tiermem ({LATEST}); upgrade tiermem"
-        )
-    if version == 0:
-        with engine.begin() as conn:
+    if current_version(engine) == LATEST:
+        return LATEST  # the common case: no lock, so a read-only opener is not blocked
+    with engine.connect() as conn:
+        _take_migration_lock(conn)
+        version = _version(conn)
+        if version > LATEST:
+            raise ConfigError(
+                f"database schema is version {version}, newer than this tiermem ({LATEST}); upgrade tiermem"
+            )
+        if version == 0:
             SchemaVersion.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
-    for number in range(version + 1, LATEST + 1):
-        with engine.begin() as conn:
+        for number in range(version + 1, LATEST + 1):
             MIGRATIONS[number - 1](conn)
             conn.execute(
                 SchemaVersion.__table__.insert().values(  # type: ignore[attr-defined]
-                    version=number, applied_at=datetime.now(timezone.utc)
+                    version=number, applied_at=datetime.now(UTC)
                 )
             )
+        conn.commit()
     return LATEST

@@ -11,54 +11,32 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, func, insert, update
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy import delete, func, insert, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from .._errors import ConfigError, MissingDependency, StoreUnavailable
-from .._models import Fact, FactEvent, Summary, Turn, as_utc
+from .._errors import StoreUnavailable
+from .._models import Fact, FactEvent, Profile, Turn, as_utc
 from .._text import norm_hash
+from ._engine import engine_for, upsert
 from ._migrations import migrate
-from ._tables import EventRow, FactRow, MetaRow, ProfileRow, SummaryRow, TurnRow
+from ._tables import (
+    EventRow,
+    ExtractionFailureRow,
+    FactRow,
+    MetaRow,
+    ProfileRow,
+    SessionSeqRow,
+    SummaryRow,
+    TurnRow,
+)
+from ._turns import TurnLog
+
+CRITICAL_IMPORTANCE = 0.95  # allergies, conditions, dietary and accessibility needs (RuleExtractor)
 
 
-def _engine_for(url: str) -> Engine:
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigError(
-            f"database_url {url!r} is not a database URL; use sqlite:///path/to/file.db or "
-            "postgresql://user:pass@host/db"
-        ) from exc
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        try:
-            import psycopg  # noqa: F401
-        except ImportError as exc:
-            raise MissingDependency(
-                "PostgreSQL needs a driver: pip install 'tiermem[postgres]'"
-            ) from exc
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ConfigError(f"database_url backend {parsed.get_backend_name()!r} is not supported; use sqlite or postgresql")
-    try:
-        engine = create_engine(parsed, pool_pre_ping=True)
-    except (ImportError, ModuleNotFoundError) as exc:
-        raise MissingDependency(f"no driver for {parsed.drivername}: {exc}") from exc
-    if parsed.get_backend_name() == "sqlite":
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
-            cursor.execute("PRAGMA busy_timeout=10000")
-            cursor.close()
-
-    return engine
-
-
-class SessionStore:
+class SessionStore(TurnLog):
     """Turns, summaries, profiles and the fact journal, in SQLite or PostgreSQL.
 
     Args:
@@ -71,7 +49,7 @@ class SessionStore:
 
     def __init__(self, url: str):
         self.url = url
-        self.engine = _engine_for(url)
+        self.engine = engine_for(url)
         try:
             migrate(self.engine)
         except OperationalError as exc:
@@ -94,57 +72,37 @@ class SessionStore:
 
     # -- the write path -------------------------------------------------------------------
     def commit(self, turns: Sequence[Turn], events: Sequence[FactEvent]) -> tuple[list[Turn], list[FactEvent]]:
-        """Store turns and the fact changes they caused in one transaction.
+        """Store turns and the fact changes they caused in one transaction (the turns count
+        as extracted: the events are what extraction made of them).
 
         Returns the turns with their session sequence numbers and the events with journal seqs.
         """
         with self.engine.begin() as conn:
-            stored_turns = self._insert_turns(conn, turns)
+            stored_turns = self._insert_turns(conn, turns, extracted=True)
             stored_events = self._insert_events(conn, events)
         return stored_turns, stored_events
 
-    def _insert_turns(self, conn: Any, turns: Sequence[Turn]) -> list[Turn]:
-        table = TurnRow.__table__  # type: ignore[attr-defined]
-        out: list[Turn] = []
-        next_seq: dict[tuple[str, str], int] = {}
-        for turn in turns:
-            key = (turn.user_id, turn.session_id)
-            if key not in next_seq:
-                last = conn.execute(
-                    select(func.max(table.c.seq)).where(table.c.user_id == key[0], table.c.session_id == key[1])
-                ).scalar()
-                next_seq[key] = (last or 0) + 1
-            out.append(turn.model_copy(update={"seq": next_seq[key]}))
-            next_seq[key] += 1
-        if out:
-            conn.execute(insert(table), [t.model_dump() for t in out])
-        return out
+    def commit_events(self, events: Sequence[FactEvent]) -> list[FactEvent]:
+        """Journal fact changes that came from no turn (remember, update, forget)."""
+        with self.engine.begin() as conn:
+            return self._insert_events(conn, events)
 
     def _insert_events(self, conn: Any, events: Sequence[FactEvent]) -> list[FactEvent]:
         if not events:
             return []
         latest = {e.fact.id: e.fact for e in events if e.op in ("add", "update", "invalidate") and e.fact is not None}
         if latest:
-            self._upsert(conn, FactRow.__table__, "id", [_fact_values(f) for f in latest.values()])  # type: ignore[attr-defined]
-        for user_id, invalidated in _profile_changes(events).items():
+            upsert(conn, FactRow.__table__, ["id"], [_fact_values(f) for f in latest.values()])  # type: ignore[attr-defined]
+        for user_id, (invalidated, critical) in _profile_changes(events).items():
             values: dict[str, Any] = {"changes_since": ProfileRow.changes_since + 1}
             baked = conn.execute(select(ProfileRow.fact_ids).where(col(ProfileRow.user_id) == user_id)).scalar()
-            if baked is not None and invalidated & set(json.loads(baked)):
-                values["stale"] = True  # the cached prefix states something no longer true
+            if critical or baked is not None and invalidated & set(json.loads(baked)):
+                values["stale"] = True  # the cached prefix states something no longer true, or misses a must
             conn.execute(update(ProfileRow).where(col(ProfileRow.user_id) == user_id).values(**values))
         table = EventRow.__table__  # type: ignore[attr-defined]
         rows = [{"user_id": e.user_id, "fact_id": e.fact_id, "op": e.op, "at": e.at, "data": e.model_dump_json()} for e in events]
         seqs = conn.execute(insert(table).returning(table.c.seq, sort_by_parameter_order=True), rows).scalars().all()
-        return [e.model_copy(update={"seq": seq}) for e, seq in zip(events, seqs)]
-
-    def _upsert(self, conn: Any, table: Any, key: str, rows: list[dict[str, Any]]) -> None:
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-        statement = dialect_insert(table)
-        columns = {c: statement.excluded[c] for c in rows[0] if c != key}
-        conn.execute(statement.on_conflict_do_update(index_elements=[key], set_=columns), rows)
+        return [e.model_copy(update={"seq": seq}) for e, seq in zip(events, seqs, strict=True)]
 
     # -- facts ----------------------------------------------------------------------------
     def get_fact(self, fact_id: str) -> Fact | None:
@@ -169,6 +127,7 @@ class SessionStore:
         kind: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        newest_first: bool = False,
     ) -> list[Fact]:
         query = select(FactRow)
         if user_id is not None:
@@ -177,7 +136,10 @@ class SessionStore:
             query = query.where(col(FactRow.valid).is_(True))
         if kind is not None:
             query = query.where(FactRow.kind == kind)
-        query = query.order_by(col(FactRow.created_at), col(FactRow.id)).offset(offset)
+        if newest_first:
+            query = query.order_by(col(FactRow.created_at).desc(), col(FactRow.id).desc()).offset(offset)
+        else:
+            query = query.order_by(col(FactRow.created_at), col(FactRow.id)).offset(offset)
         if limit is not None:
             query = query.limit(limit)
         with Session(self.engine) as s:
@@ -260,7 +222,7 @@ class SessionStore:
 
     def forget_user(self, user_id: str, at: datetime) -> FactEvent:
         with Session(self.engine) as s:
-            for table in (FactRow, EventRow, TurnRow, SummaryRow, ProfileRow):
+            for table in (FactRow, EventRow, TurnRow, SummaryRow, ProfileRow, SessionSeqRow, ExtractionFailureRow):
                 s.exec(delete(table).where(col(table.user_id) == user_id))  # type: ignore[call-overload,attr-defined]
             [stored] = self._insert_events(s.connection(), [FactEvent(op="forget_user", fact_id="*", user_id=user_id, at=at)])
             s.commit()
@@ -272,18 +234,6 @@ class SessionStore:
             s.delete(profile)  # erased facts must leave the cached prefix now, not at the next epoch
 
     # -- turns and summaries --------------------------------------------------------------
-    def turns(
-        self, user_id: str, session_id: str | None = None, *, after_seq: int = 0, limit: int | None = None
-    ) -> list[Turn]:
-        query = select(TurnRow).where(TurnRow.user_id == user_id)
-        if session_id is not None:
-            query = query.where(TurnRow.session_id == session_id, col(TurnRow.seq) > after_seq)
-        query = query.order_by(col(TurnRow.created_at), col(TurnRow.session_id), col(TurnRow.seq))
-        if limit is not None:
-            query = query.limit(limit)
-        with Session(self.engine) as s:
-            return [Turn.model_validate(r.model_dump()) for r in s.exec(query).all()]
-
     def has_user(self, user_id: str) -> bool:
         with Session(self.engine) as s:
             return any(
@@ -302,40 +252,22 @@ class SessionStore:
             turns = dict(s.exec(select(TurnRow.user_id, func.count()).group_by(TurnRow.user_id)).all())
         return [(u, facts.get(u, 0), turns.get(u, 0)) for u in sorted(set(facts) | set(turns))]
 
-    def latest_summary(self, user_id: str, session_id: str) -> Summary | None:
-        with Session(self.engine) as s:
-            row = s.exec(
-                select(SummaryRow)
-                .where(SummaryRow.user_id == user_id, SummaryRow.session_id == session_id)
-                .order_by(col(SummaryRow.covers_seq).desc())
-                .limit(1)
-            ).first()
-        if row is None:
-            return None
-        return Summary(user_id=row.user_id, session_id=row.session_id, covers_seq=row.covers_seq, text=row.text, created_at=row.created_at)
-
-    def save_summary(self, summary: Summary) -> None:
-        with Session(self.engine) as s:
-            s.add(SummaryRow(**{**summary.model_dump(), "created_at": as_utc(summary.created_at)}))
-            s.commit()
-
     # -- the cached profile ----------------------------------------------------------------
-    def get_profile(self, user_id: str) -> ProfileRow | None:
+    def get_profile(self, user_id: str) -> Profile | None:
         with Session(self.engine) as s:
             row = s.get(ProfileRow, user_id)
-            if row is not None:
-                s.expunge(row)
-            return row
+            return _profile(row) if row is not None else None
 
-    def save_profile(self, user_id: str, text: str, fact_ids: list[str], at: datetime) -> ProfileRow:
+    def save_profile(self, user_id: str, text: str, fact_ids: list[str], at: datetime) -> Profile:
         """Store a newly baked profile (an upsert: two processes baking at once both succeed)."""
         with self.engine.begin() as conn:
             old = conn.execute(select(ProfileRow.epoch, ProfileRow.text).where(col(ProfileRow.user_id) == user_id)).first()
             # A new epoch only when the bytes change: the provider's cache key is the text.
             epoch = 1 if old is None else old.epoch + (old.text != text)
             row = ProfileRow(user_id=user_id, epoch=epoch, text=text, fact_ids=json.dumps(fact_ids), baked_at=as_utc(at))
-            self._upsert(conn, ProfileRow.__table__, "user_id", [row.model_dump()])  # type: ignore[attr-defined]
-        return row
+            upsert(conn, ProfileRow.__table__, ["user_id"], [row.model_dump()])  # type: ignore[attr-defined]
+        return _profile(row)
+
 
 def _fact_values(fact: Fact) -> dict[str, Any]:
     return {
@@ -351,12 +283,19 @@ def _fact_values(fact: Fact) -> dict[str, Any]:
     }
 
 
-def _profile_changes(events: Sequence[FactEvent]) -> dict[str, set[str]]:
-    """Users whose semantic facts changed, with the ids of the facts they invalidated."""
-    out: dict[str, set[str]] = {}
+def _profile_changes(events: Sequence[FactEvent]) -> dict[str, tuple[set[str], bool]]:
+    """Users whose semantic facts changed: the ids of the facts that no longer say what the
+    profile may say (invalidated, rewritten), and whether a critical fact arrived (an
+    allergy must reach the cached profile now, not 50 changes later)."""
+    out: dict[str, tuple[set[str], bool]] = {}
     for e in events:
         if e.fact is not None and e.fact.kind == "semantic" and e.op in ("add", "update", "invalidate"):
-            out.setdefault(e.user_id, set()).update([e.fact_id] if e.op == "invalidate" else [])
+            ids, critical = out.get(e.user_id, (set(), False))
+            rewritten = e.op == "update" and e.previous is not None and e.previous.text != e.fact.text
+            if e.op == "invalidate" or rewritten:
+                ids.add(e.fact_id)
+            critical = critical or (e.op == "add" and e.fact.is_valid and e.fact.importance >= CRITICAL_IMPORTANCE)
+            out[e.user_id] = (ids, critical)
     return out
 
 
@@ -366,6 +305,11 @@ def _fact(row: FactRow) -> Fact:
         fact.access_count = row.access_count
         fact.last_accessed_at = as_utc(row.last_accessed_at) if row.last_accessed_at else None
     return fact
+
+
+def _profile(row: ProfileRow) -> Profile:
+    return Profile(user_id=row.user_id, epoch=row.epoch, text=row.text, fact_ids=json.loads(row.fact_ids),
+                   baked_at=row.baked_at, changes_since=row.changes_since, stale=row.stale)
 
 
 def _event(row: EventRow) -> FactEvent:

@@ -40,6 +40,34 @@ class TurnRow(SQLModel, table=True):
     created_at: datetime
     token_count: int = 0
     external_id: str | None = Field(default=None, max_length=256)
+    # Caller metadata of add(), carried onto the facts extracted from the turn (JSON).
+    meta: str | None = Field(default=None, sa_column=Column("meta", Text, nullable=True))
+    # Phase 2 of add() (extract, reconcile, index) has committed for this turn. Turns committed
+    # by phase 1 wait here with False, so a crash between the phases loses nothing.
+    extracted: bool = True
+
+
+class SessionSeqRow(SQLModel, table=True):
+    """The last turn number of each conversation. Allocating numbers is one atomic upsert,
+    so concurrent writers (processes, threads) never collide on (user, session, seq)."""
+
+    __tablename__ = "tm_session_seq"
+    user_id: str = Field(primary_key=True, max_length=256)
+    session_id: str = Field(primary_key=True, max_length=256)
+    last_seq: int = 0
+
+
+class ExtractionFailureRow(SQLModel, table=True):
+    """A batch whose phase 2 failed: what went wrong and how often. Its turns stay pending
+    (extracted=False) and are retried; the row goes when they are extracted."""
+
+    __tablename__ = "tm_extraction_failures"
+    batch_key: str = Field(primary_key=True, max_length=64)  # the id of the batch's first turn
+    user_id: str = Field(index=True, max_length=256)
+    turn_ids: str = Field(sa_column=Column(Text, nullable=False))
+    error: str = Field(sa_column=Column(Text, nullable=False))
+    attempts: int = 0
+    updated_at: datetime
 
 
 class FactRow(SQLModel, table=True):
@@ -65,6 +93,7 @@ class FactRow(SQLModel, table=True):
 
 class EventRow(SQLModel, table=True):
     __tablename__ = "tm_fact_events"
+    __table_args__ = {"sqlite_autoincrement": True}  # a journal seq is never reused (erasure deletes rows)
     seq: int | None = Field(default=None, primary_key=True)
     user_id: str = Field(index=True, max_length=256)
     fact_id: str = Field(index=True, max_length=64)

@@ -72,7 +72,7 @@ def test_cost_smoke(tmp_path: Path) -> None:
     assert cost.main(["--turns", "12", "--embedder", "hash", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "cost.json").read_text())
     assert set(result["summary"]) == {"tiermem", "full-history", "mem0-style"}
-    for name, s in result["summary"].items():
+    for s in result["summary"].values():
         assert 0.0 <= s["cache_read_share"] <= 1.0 and s["cost_units"] > 0
     for row in result["per_turn"]:
         assert row["uncached"] + row["written"] + row["read"] == row["total"]

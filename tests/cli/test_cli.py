@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.conftest import T0, say
 from tiermem import HashEmbedder, Memory
 from tiermem.cli import app
-from tests.conftest import T0, say
 
 runner = CliRunner()
 

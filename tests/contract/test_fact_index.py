@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import T0
 from tiermem import EmbeddingMismatch, Fact, HashEmbedder
 from tiermem._text import sparse_document, sparse_query
 from tiermem.index import (
@@ -22,7 +23,6 @@ from tiermem.index import (
     SetPayload,
     Upsert,
 )
-from tests.conftest import T0
 
 EMB = HashEmbedder(32)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from qdrant_client import QdrantClient
 
-from tiermem import HashEmbedder, Memory, QdrantFactIndex, SessionStore
 from tests.conftest import T0, say
+from tiermem import HashEmbedder, Memory, QdrantFactIndex, SessionStore
 
 SCRIPT = [
     ("I live in Lisbon. I love hiking in the mountains.", 0),

@@ -11,8 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from tiermem import EdgeFactIndex, HashEmbedder, Memory, SessionStore
 from tests.conftest import T0, say
+from tiermem import EdgeFactIndex, HashEmbedder, Memory, SessionStore
 
 WRITER = textwrap.dedent(
     """
@@ -56,35 +56,52 @@ def test_sigkill_mid_stream_loses_nothing_returned(home: Path) -> None:
 
 
 class IndexThatFails:
-    """A FactIndex of our own whose writes fail, as a full disk or a killed server would."""
+    """A FactIndex of our own whose writes fail while `failing`, as a full disk or a killed server would."""
 
     def __init__(self, inner: EdgeFactIndex):
         self.inner = inner
         self.dims = inner.dims
         self.location = inner.location
+        self.failing = True
 
     def apply(self, ops) -> None:
-        raise OSError("no space left on device")
+        if self.failing:
+            raise OSError("no space left on device")
+        self.inner.apply(ops)
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
 
 
-def test_journal_first_then_replay_after_a_failed_index_write(home: Path) -> None:
+def test_a_failed_index_write_fails_no_add_and_the_index_catches_up(home: Path) -> None:
     embedder = HashEmbedder(64)
     home.mkdir(parents=True)
     session = SessionStore(f"sqlite:///{home / 'tiermem.db'}")
     index = IndexThatFails(EdgeFactIndex(home / "facts", embedder.dims))
     mem = Memory(session=session, index=index, embedder=embedder)
-    try:
-        mem.add([say("I love hiking in the Alps.", id="m-1")], user_id="ana", at=T0)
-    except OSError:
-        pass
-    else:
-        raise AssertionError("the failing index should have surfaced its error")
+    # The journal committed the turn and the fact: add() reports success, not the index's error.
+    result = mem.add([say("I love hiking in the Alps.", id="m-1")], user_id="ana", at=T0)
+    assert [e.op for e in result.events] == ["add"] and not result.pending
     assert [f.text for f in session.list_facts("ana")] == ["Ana loves hiking in the Alps."]  # journal first
+    assert mem.verify()["missing"] == {result.events[0].fact_id}
+
+    index.failing = False  # the disk has room again: the worker catches the index up while idle
+    deadline = time.monotonic() + 10
+    while mem.verify()["missing"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert mem.verify() == {"missing": set(), "extra": set()}
+    assert mem.search("hiking", user_id="ana")[0].fact.sources == ["m-1"]
     mem.close()
 
+
+def test_journal_entries_an_index_missed_are_replayed_on_open(home: Path) -> None:
+    embedder = HashEmbedder(64)
+    home.mkdir(parents=True)
+    session = SessionStore(f"sqlite:///{home / 'tiermem.db'}")
+    index = IndexThatFails(EdgeFactIndex(home / "facts", embedder.dims))
+    mem = Memory(session=session, index=index, embedder=embedder)
+    mem.add([say("I love hiking in the Alps.", id="m-1")], user_id="ana", at=T0)
+    mem.close()
     with Memory.open(home, embedder=embedder) as reopened:  # replay on open
         assert reopened.verify() == {"missing": set(), "extra": set()}
         assert reopened.search("hiking", user_id="ana")[0].fact.sources == ["m-1"]
@@ -93,7 +110,7 @@ def test_journal_first_then_replay_after_a_failed_index_write(home: Path) -> Non
 def test_the_same_folder_by_another_path_is_not_replayed(home: Path, monkeypatch) -> None:
     with Memory.open(home, embedder=HashEmbedder(64)) as mem:
         mem.add([say("I love hiking in the Alps.")], user_id="ana", at=T0)
-        key = mem._watermark_key
+        key = mem.sync._key
     monkeypatch.chdir(home.parent)
     with Memory.open(Path(home.name), embedder=HashEmbedder(64)) as mem:  # relative this time
-        assert mem._watermark_key == key and mem.index.count() == 1
+        assert mem.sync._key == key and mem.index.count() == 1

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tiermem import Memory
 from tests.conftest import T0, say
+from tiermem import Memory
 
 pytestmark = pytest.mark.minilm
 

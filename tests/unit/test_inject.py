@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tiermem import Fact, Turn, approx_tokens
 from tiermem.inject import (
@@ -11,7 +11,7 @@ from tiermem.inject import (
     plan_window,
 )
 
-AT = datetime(2024, 5, 2, tzinfo=timezone.utc)
+AT = datetime(2024, 5, 2, tzinfo=UTC)
 
 
 def turn(seq: int, role: str, text: str) -> Turn:
@@ -27,7 +27,7 @@ def test_messages_alternate_start_with_user_and_end_with_the_new_message() -> No
     messages, dropped = build_messages(history, "<memories>m</memories>", "new")
     roles = [m["role"] for m in messages]
     assert roles == ["user", "assistant", "user"]
-    assert all(x != y for x, y in zip(roles, roles[1:]))
+    assert all(x != y for x, y in zip(roles, roles[1:], strict=False))
     assert messages[0]["content"][0]["text"] == "a\nb"  # merged, not dropped
     last = [b["text"] for b in messages[-1]["content"]]
     assert last == ["<memories>m</memories>", "d", "new"]  # the new message is last

@@ -1,11 +1,11 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from tiermem import InvalidInput
 from tiermem._messages import MAX_MESSAGE_CHARS, to_turns
 
-AT = datetime(2024, 5, 2, tzinfo=timezone.utc)
+AT = datetime(2024, 5, 2, tzinfo=UTC)
 
 
 def turns(messages):

@@ -1,11 +1,11 @@
 """reconcile() is pure: plain lists in, events out."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from tiermem import Candidate, Fact, reconcile
 from tiermem.reconcile import Neighbour
 
-NOW = datetime(2024, 5, 2, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 2, tzinfo=UTC)
 V1, V2 = [1.0, 0.0], [0.0, 1.0]
 
 
@@ -49,7 +49,7 @@ def test_near_duplicate_needs_the_threshold_and_the_same_subject() -> None:
 
 
 def test_same_sentence_about_different_days_is_two_events() -> None:
-    day = lambda d: datetime(2024, 4, d, tzinfo=timezone.utc)  # noqa: E731
+    day = lambda d: datetime(2024, 4, d, tzinfo=UTC)  # noqa: E731
     old = stored("Ana went hiking.", kind="episodic", event_at=day(1))
     [e] = reconcile("ana", [cand("Ana went hiking.", kind="episodic", event_at=day(20))], [V1], [[Neighbour(old, 1.0)]], now=NOW)
     assert e.op == "add"

@@ -1,11 +1,11 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tiermem import Fact
 from tiermem.index import IndexHit, QueryResult
 from tiermem.index._base import to_payload
 from tiermem.retrieve import RetrievalPolicy, drop_near_duplicates, fuse, has_content, is_relevant
 
-NOW = datetime(2024, 5, 2, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 2, tzinfo=UTC)
 
 
 def hit(text: str, score: float, vector=None, **kw) -> IndexHit:
@@ -30,8 +30,8 @@ def test_sparse_only_hits_get_a_dense_score_from_their_vector() -> None:
 
 
 def test_recency_breaks_ties_for_episodic_facts_only() -> None:
-    old = hit("old", 0.5, kind="episodic", event_at=datetime(2023, 1, 1, tzinfo=timezone.utc))
-    new = hit("new", 0.5, kind="episodic", event_at=datetime(2024, 5, 1, tzinfo=timezone.utc))
+    old = hit("old", 0.5, kind="episodic", event_at=datetime(2023, 1, 1, tzinfo=UTC))
+    new = hit("new", 0.5, kind="episodic", event_at=datetime(2024, 5, 1, tzinfo=UTC))
     ranked = fuse(QueryResult([old, new], []), [1.0], now=NOW, policy=RetrievalPolicy(recency_weight=1.0))
     assert ranked[0].fact.text == "new" and ranked[0].explain["recency"] > 0.9
     assert ranked[1].explain["recency"] < 0.01

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from tests.conftest import T0
 from tiermem import ConfigError, Fact, FactEvent, StoreUnavailable, Turn
 from tiermem.session import SCHEMA_VERSION, SessionStore
-from tests.conftest import T0
 
 POSTGRES = os.environ.get("TIERMEM_TEST_POSTGRES_URL")
 
@@ -26,7 +26,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path):
             pytest.skip("set TIERMEM_TEST_POSTGRES_URL to run against PostgreSQL (.ci/run does)")
         s = SessionStore(POSTGRES)
         with s.engine.begin() as conn:  # a clean slate per test
-            for table in ("tm_fact_events", "tm_facts", "tm_turns", "tm_summaries", "tm_profiles", "tm_meta"):
+            for table in ("tm_fact_events", "tm_facts", "tm_turns", "tm_summaries", "tm_profiles", "tm_meta",
+                          "tm_session_seq", "tm_extraction_failures"):
                 conn.execute(text(f"DELETE FROM {table}"))
     yield s
     s.close()
@@ -79,7 +80,7 @@ def test_schema_is_migrated_once_and_versioned(tmp_path: Path) -> None:
     SessionStore(url).close()
     SessionStore(url).close()
     db = sqlite3.connect(tmp_path / "tm.db")
-    assert db.execute("SELECT version FROM tm_schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    assert db.execute("SELECT version FROM tm_schema_version").fetchall() == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

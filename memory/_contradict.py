@@ -1,0 +1,123 @@
+"""Telling a contradiction from a near-duplicate.
+
+Embeddings put "Ana is allergic to peanuts" and "Ana is not allergic to peanuts" at cosine
+0.96, and "PIN 1234" next to "PIN 5678": similarity alone merges statements whose whole
+point is the part that differs. Two statements are compared on what makes them different
+facts: negation, numbers, dates and named entities. Pure functions over text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ._text import content_tokens, stem
+
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|none|nobody|nothing|neither|nor|without|cannot|no longer|any ?more)\b|n't\b", re.I
+)
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+_NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred thousand "
+    "first second third fourth fifth".split()
+)
+_DATE_WORDS = frozenset(
+    """monday tuesday wednesday thursday friday saturday sunday january february march april may june july
+    august september october november december yesterday today tomorrow tonight morning afternoon evening
+    weekend spring summer autumn fall winter""".split()
+)
+_CAPITALIZED = re.compile(r"\b[A-Z][\w'-]*")
+_IGNORED_CAPS = frozenset({"I", "The", "A", "An", "On", "In", "At", "My"})
+
+
+@dataclass(frozen=True)
+class Difference:
+    """How two statements about the same subject differ.
+
+    replaced: something (a number, date or name) on one side stands where the other side
+        has another one: the statements disagree about a value.
+    negated: one side is negated and the other is not.
+    added: one side only adds detail (a name, a number) the other lacks.
+    """
+
+    negated: bool = False
+    replaced: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    frame_similarity: float = 1.0  # content-word overlap once the differing values are set aside
+    replaced_kinds: frozenset[str] = frozenset()  # of "number", "date", "name"
+
+    def contradicts(self, episodic: bool = False, same_known_day: bool = False) -> bool:
+        """Whether the two statements cannot both be true.
+
+        For events, only a negation, or another number or date for an event of the same
+        known day: two undated events that differ in a value are two events, and two
+        events of one day may name different places or people (both happened).
+        """
+        if self.frame_similarity < 0.6:
+            return False
+        if not episodic:
+            return self.negated or bool(self.replaced_kinds)
+        return self.negated or same_known_day and bool(self.replaced_kinds - {"name"})
+
+    @property
+    def same(self) -> bool:
+        return not (self.negated or self.replaced or self.added)
+
+    def describe(self) -> str:
+        parts = []
+        if self.negated:
+            parts.append("negation")
+        if self.replaced:
+            parts.append(", ".join(self.replaced))
+        return " and ".join(parts) or "detail"
+
+
+def _negated(text: str) -> bool:
+    return bool(_NEGATION.search(text))
+
+
+def _values(text: str, subject: str) -> dict[str, set[str]]:
+    """The parts of a statement that make it a different fact when they change."""
+    subject_words = {w.lower() for w in re.findall(r"\w+", subject)}
+    words = re.findall(r"[A-Za-z']+", text)
+    lowered = [w.lower() for w in words]
+    numbers = set(_NUMBER.findall(text)) | {w for w in lowered if w in _NUMBER_WORDS}
+    dates = {w for w in lowered if w in _DATE_WORDS}
+    names = set()
+    for i, match in enumerate(_CAPITALIZED.finditer(text)):
+        word = match.group(0).removesuffix("'s")
+        start = match.start()
+        at_sentence_start = start == 0 or text[:start].rstrip().endswith((".", "!", "?", ":"))
+        if word in _IGNORED_CAPS or word.lower() in subject_words or word.lower() in _DATE_WORDS:
+            continue
+        if at_sentence_start and i == 0 and word.lower() not in subject_words:
+            # A sentence's first word is capitalized whatever it is; only a name if it recurs
+            # capitalized later, which one word can't: keep it out.
+            continue
+        names.add(word.lower())
+    return {"number": numbers, "date": dates, "name": names}
+
+
+def compare(a: str, b: str, subject: str = "") -> Difference:
+    """How statement `b` differs from statement `a` (both about `subject`)."""
+    va, vb = _values(a, subject), _values(b, subject)
+    replaced: list[str] = []
+    kinds: set[str] = set()
+    added: list[str] = []
+    for kind in ("number", "date", "name"):
+        only_a, only_b = va[kind] - vb[kind], vb[kind] - va[kind]
+        if only_a and only_b:
+            replaced.append(f"{kind} {', '.join(sorted(only_a))} -> {', '.join(sorted(only_b))}")
+            kinds.add(kind)
+        elif only_a or only_b:
+            added.append(f"{kind} {', '.join(sorted(only_a | only_b))}")
+    valued = set().union(*va.values(), *vb.values())
+    valued |= {stem(v) for v in valued}
+    frame_a = {t for t in content_tokens(_NEGATION.sub(" ", a)) if t not in valued}
+    frame_b = {t for t in content_tokens(_NEGATION.sub(" ", b)) if t not in valued}
+    union = frame_a | frame_b
+    frame = len(frame_a & frame_b) / len(union) if union else 1.0
+    return Difference(
+        negated=_negated(a) != _negated(b), replaced=tuple(replaced), added=tuple(added), frame_similarity=frame,
+        replaced_kinds=frozenset(kinds),
+    )

@@ -1,0 +1,47 @@
+"""Sentences and small talk: the text units that extraction, summaries and page-in share."""
+
+from __future__ import annotations
+
+import re
+
+from ._text import content_tokens
+
+SMALL_TALK = frozenset(
+    """thank thanks hey hi hello bye goodbye wow cool awesome great nice amazing glad lol haha
+    congrat congrats congratulation congratulations sound sounds good totally agree sure definitely
+    absolutely hear heard see talk soon later care take chat catch luck appreciate mean means
+    wonderful fantastic incredible sweet fun yay omg gosh welcome true exactly right hope keep
+    cheer cheers glad happy proud inspiring awesome super tell know feel thought think
+    yep yup nope hmm aww ooh oops""".split()
+)
+SMALL_TALK_STEMS = frozenset(content_tokens(" ".join(SMALL_TALK)))
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+# A new first-person clause starts a new statement: 'I live in Lisbon and I work as a
+# designer' is two facts, so invalidating where Ana lives cannot take her job with it.
+_CLAUSE = re.compile(r"(?:,\s*|;\s*|\s+)(?:and|but|so|plus)\s+(?=(?:I|I'm|I've|I'll|I'd|my|My)\b)|;\s+")
+_LEAD_IN = re.compile(r"^(?:[A-Z][a-z]+(?: [a-z]+){0,2}): (?=\S)")  # 'Big news: I moved...'
+# Discourse markers carry nothing: 'Well, I'm off to...' is the fact 'I'm off to...'.
+_FILLER = re.compile(
+    r"^(?:(?:well|yeah|yes|yep|yup|oh|wow|so|hey|hi|haha|lol|aww|ah|ok|okay|um|hmm|honestly|anyway|by the way)"
+    r"(?-i: [A-Z][a-z]+)?[,!.]+\s+)+(?=\S)",
+    re.IGNORECASE,
+)
+
+
+def split_sentences(text: str) -> list[str]:
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    out: list[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        for clause in _CLAUSE.split(sentence or ""):
+            clause = _FILLER.sub("", _LEAD_IN.sub("", clause.strip()))
+            if clause:
+                out.append(clause[0].upper() + clause[1:])
+    return out
+
+
+def is_small_talk(sentence: str) -> bool:
+    if sentence.rstrip().endswith("?"):
+        return True  # a question states nothing
+    meaningful = [t for t in content_tokens(sentence) if t not in SMALL_TALK_STEMS]
+    return len(meaningful) < 2

@@ -1,0 +1,139 @@
+"""Keeping the long-term index in step with the journal (the source of truth).
+
+Every fact change is journaled first; the index follows by journal sequence number. A
+watermark (per index location, in the session tier) records the last journal entry the
+index has applied, so entries it missed (a crash, an index write that failed, another
+process writing to the same database) are replayed in order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+from ._models import Fact, FactEvent
+from ._retriever import Retriever
+from .index import Delete, DeleteUser, IndexedFact, IndexOp, SetPayload, Upsert
+from .session import SessionStore
+
+logger = logging.getLogger("tiermem")
+
+Vectors = Mapping[str, Sequence[float]]  # embedded text (Fact.index_text) -> its vector
+
+
+class IndexSync:
+    def __init__(self, session: SessionStore, retriever: Retriever):
+        self.session = session
+        self.retriever = retriever
+        self.index = retriever.index
+        self.lock = retriever.lock
+        self._key = f"index_seq:{self.index.location}"
+        self._watermark = int(session.get_meta(self._key) or 0)
+        self.behind = False  # an index write failed: catch_up() is owed
+
+    @property
+    def watermark(self) -> int:
+        return self._watermark
+
+    def _advance(self, seq: int) -> None:
+        self._watermark = seq
+        self.session.set_meta(self._key, str(seq))
+
+    def apply(self, events: Sequence[FactEvent], vectors: Vectors) -> None:
+        """Bring the index up to (at least) these just-journaled events.
+
+        When nothing was journaled since the watermark but these events, they are applied
+        directly with the vectors just computed; otherwise (another writer, an earlier
+        failure) the journal is replayed from the watermark. A failure leaves the index
+        behind, to be caught up later: the events are safe in the journal either way.
+        """
+        stored = [e for e in events if e.seq is not None]
+        if not stored:
+            return
+        with self.lock:
+            try:
+                seqs = [e.seq for e in stored]
+                if not self.behind and seqs == list(range(self._watermark + 1, self._watermark + 1 + len(seqs))):
+                    self.index.apply(self._ops(stored, vectors))
+                    self._advance(seqs[-1])  # type: ignore[arg-type]
+                else:
+                    self.catch_up(vectors)
+            except Exception as exc:  # the journal has the events; the index is repaired later
+                self.behind = True
+                logger.warning("tiermem: index update failed (%r); the journal has it and the index will catch up", exc)
+
+    def _ops(self, events: Sequence[FactEvent], vectors: Vectors) -> list[IndexOp]:
+        ops: list[IndexOp] = []
+        for e in events:
+            fact = e.fact
+            if e.op in ("add", "update", "invalidate") and fact is not None:
+                vector = vectors.get(fact.index_text)
+                if e.op == "add" or vector is not None:
+                    ops.append(Upsert(self.retriever.indexed([fact], [vector] if vector is not None else None)))
+                else:
+                    ops.append(SetPayload([fact]))
+            elif e.op == "forget":
+                ops.append(Delete([e.fact_id]))
+            elif e.op == "forget_user":
+                ops.append(DeleteUser(e.user_id))
+        return ops
+
+    def catch_up(self, vectors: Vectors | None = None) -> int:
+        """Replay journal entries the index has not applied; returns how many."""
+        vectors = vectors or {}
+        applied = 0
+        with self.lock:
+            last = self.session.last_event_seq()
+            if self._watermark > 0 and self.index.count() == 0 and self.session.count_facts(include_invalid=True) > 0:
+                self.reindex()  # the index folder was lost: rebuild it whole
+                self.behind = False
+                return last
+            while self._watermark < last:
+                events = self.session.events_after(self._watermark)
+                if not events:
+                    break
+                ops: list[IndexOp] = [DeleteUser(e.user_id) for e in events if e.op == "forget_user"]
+                touched = list(dict.fromkeys(e.fact_id for e in events if e.op != "forget_user"))
+                current = {f.id: f for f in self.session.get_facts(touched)}
+                ops.append(Delete([i for i in touched if i not in current]))
+                ops.append(Upsert(self._points(list(current.values()), vectors)))
+                self.index.apply(ops)
+                applied += len(events)
+                self._advance(events[-1].seq or self._watermark)
+            self.index.flush()
+            self.behind = False
+        return applied
+
+    def _points(self, facts: Sequence[Fact], vectors: Vectors) -> list[IndexedFact]:
+        known = [f for f in facts if f.index_text in vectors]
+        unknown = [f for f in facts if f.index_text not in vectors]
+        return self.retriever.indexed(known, [vectors[f.index_text] for f in known]) + self.retriever.indexed(unknown)
+
+    def reindex(self, *, batch_size: int = 512, progress: Callable[[int, int], None] | None = None) -> int:
+        """Rebuild the index from the journal (all facts, valid or not, so `as_of` works)."""
+        with self.lock:
+            # Every point goes, not just those of users still in the journal: a user erased
+            # while the index was unreachable must not survive a rebuild.
+            self.index.apply([Delete(sorted(self.index.ids()))])
+            total = self.session.count_facts(include_invalid=True)
+            done = 0
+            last = self.session.last_event_seq()
+            while done < total:
+                facts = self.session.list_facts(include_invalid=True, limit=batch_size, offset=done)
+                if not facts:
+                    break
+                self.index.apply([Upsert(self.retriever.indexed(facts))])
+                done += len(facts)
+                if progress:
+                    progress(done, total)
+            self.index.flush()
+            self._advance(last)
+            self.behind = False
+        return done
+
+    def verify(self) -> dict[str, set[str]]:
+        """Ids missing from, or extra in, the index compared with the journal."""
+        journal = {f.id for f in self.session.list_facts(include_invalid=True)}
+        with self.lock:
+            indexed = self.index.ids()
+        return {"missing": journal - indexed, "extra": indexed - journal}

@@ -1,0 +1,53 @@
+"""Session upkeep on the write path: rolling a session's window into its summary, and
+re-baking a user's cached profile. context() only ever reads what these store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from ._models import Profile, Summary, Turn
+from ._tokens import TokenCounter
+from .inject import ContextBudget, bake_profile, plan_window, render_turn
+from .session import SessionStore
+from .summarize import Summarizer
+
+
+class SessionUpkeep:
+    def __init__(
+        self, session: SessionStore, budget: ContextBudget, count_tokens: TokenCounter, summarizer: Summarizer,
+        clock: Callable[[], datetime],
+    ):
+        self.session = session
+        self.budget = budget
+        self.count_tokens = count_tokens
+        self.summarizer = summarizer
+        self.clock = clock
+
+    def turn_cost(self, turn: Turn) -> int:
+        return self.count_tokens(render_turn(turn))
+
+    def roll_window(self, user_id: str, session_id: str) -> int:
+        """Once a session's unsummarized turns pass the window size, fold the oldest into
+        the summary (down to the low-water mark). Returns how many turns were rolled."""
+        b = self.budget
+        summary = self.session.latest_summary(user_id, session_id)
+        turns = self.session.turns(user_id, session_id, after_seq=summary.covers_seq if summary else 0)
+        _, evicted = plan_window(turns, b.window_tokens, b.window_low_water, self.turn_cost)
+        if not evicted:
+            return 0
+        text = self.summarizer.summarize(summary.text if summary else "", evicted, b.summary_tokens)
+        self.session.save_summary(Summary(user_id=user_id, session_id=session_id, covers_seq=evicted[-1].seq, text=text,
+                                          created_at=self.clock()))
+        return len(evicted)
+
+    def rebake_profile(self, user_id: str, *, force: bool = False) -> Profile:
+        """Bake the profile when there is none, it states something no longer true, or
+        enough semantic facts changed since (the epoch rule that keeps the prefix cached)."""
+        current = self.session.get_profile(user_id)
+        if not force and current is not None and not current.stale and current.changes_since < self.budget.rebake_every:
+            return current
+        facts = self.session.list_facts(user_id, kind="semantic")
+        text, ids = bake_profile(user_id, facts, self.budget.profile_tokens, self.count_tokens,
+                                 self.budget.profile_min_importance)
+        return self.session.save_profile(user_id, text, ids, self.clock())

@@ -1,0 +1,199 @@
+"""Phase 2 of add() and the other fact writes: extract -> embed -> reconcile -> journal -> index.
+
+Every write reads its neighbours, reconciles and commits under one lock, so two batches of
+this process never reconcile against a stale view of each other. What happens after the
+journal commit (the index, the window roll, the profile bake) can fail without undoing or
+failing the write: the journal is the source of truth, and each of those is redone later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from ._errors import FactNotFound
+from ._models import Candidate, Fact, FactEvent, Turn
+from ._retriever import Retriever
+from ._sync import IndexSync, Vectors
+from ._text import norm_hash
+from ._upkeep import SessionUpkeep
+from .extract import Extractor
+from .reconcile import Neighbour, Reconciler
+from .session import SessionStore
+
+logger = logging.getLogger("tiermem")
+NEIGHBOURS = 5
+KNOWN_FACTS = 200  # how many of the user's facts a model-backed extractor is shown
+
+
+class WritePipeline:
+    def __init__(
+        self,
+        session: SessionStore,
+        retriever: Retriever,
+        sync: IndexSync,
+        upkeep: SessionUpkeep,
+        extractor: Extractor,
+        reconciler: Reconciler,
+        lock: threading.RLock,
+        clock: Callable[[], datetime],
+    ):
+        self.session = session
+        self.retriever = retriever
+        self.sync = sync
+        self.upkeep = upkeep
+        self.extractor = extractor
+        self.reconciler = reconciler
+        self.lock = lock
+        self.clock = clock
+
+    # -- phase 2 ------------------------------------------------------------------------------
+    def extract(self, user_id: str, turns: Sequence[Turn]) -> list[FactEvent] | None:
+        """Extract facts from committed turns and store what they change.
+
+        Returns the events (noops included), or None when another worker or process had
+        already extracted these turns (nothing is written twice).
+        """
+        known: Sequence[Fact] = ()
+        if getattr(self.extractor, "uses_known", True):
+            known = self.session.list_facts(user_id, limit=KNOWN_FACTS, newest_first=True)
+        candidates = _with_turn_metadata(self.extractor.extract(turns, known=known), turns)
+        turn_ids = [t.id for t in turns]
+        events = self._reconcile_and_commit(user_id, candidates, lambda evs: self.session.commit_extraction(turn_ids, evs))
+        if events is not None:
+            self._upkeep(user_id, {(t.user_id, t.session_id) for t in turns})
+        return events
+
+    def remember(self, user_id: str, candidate: Candidate) -> list[FactEvent]:
+        """Store one statement as given (no extraction), still deduplicated and reconciled."""
+        events = self._reconcile_and_commit(user_id, [candidate], self.session.commit_events)
+        assert events is not None  # commit_events never declines
+        self._upkeep(user_id, set())
+        return events
+
+    def _reconcile_and_commit(
+        self, user_id: str, candidates: Sequence[Candidate],
+        commit: Callable[[list[FactEvent]], list[FactEvent] | None],
+    ) -> list[FactEvent] | None:
+        vectors = self.retriever.embed([c.index_text for c in candidates])
+        with self.lock:
+            neighbours = self._neighbours(user_id, candidates, vectors)
+            events = self.reconciler.reconcile(user_id, candidates, vectors, neighbours, now=self.clock())
+            stored = commit([e for e in events if e.op != "noop"])
+            if stored is None:
+                return None
+            self.sync.apply(stored, _vectors_of(candidates, vectors))
+        seqs = iter(stored)
+        return [e if e.op == "noop" else next(seqs) for e in events]
+
+    def _neighbours(
+        self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]]
+    ) -> list[list[Neighbour]]:
+        """Stored facts each candidate may repeat or contradict: its nearest vectors, an exact
+        text match, and facts on the same subject and attribute (found by key, not vector)."""
+        found = self.retriever.nearest(user_id, vectors, NEIGHBOURS)
+        by_hash = self.session.facts_by_hash(user_id, (norm_hash(c.text) for c in candidates))
+        by_key = self.session.facts_by_key(user_id, ((c.subject.lower(), c.attribute) for c in candidates if c.attribute))
+        out = []
+        for candidate, hits in zip(candidates, found, strict=True):
+            near = [Neighbour(h.fact, h.score) for h in hits]
+            if norm_hash(candidate.text) in by_hash:
+                near.append(Neighbour(by_hash[norm_hash(candidate.text)], None))
+            near += [Neighbour(f, None) for f in by_key.get((candidate.subject.lower(), candidate.attribute or ""), [])]
+            out.append(near)
+        return out
+
+    def _upkeep(self, user_id: str, sessions: set[tuple[str, str]]) -> None:
+        """Roll windows and re-bake the profile. A failure here is retried by the next write."""
+        try:
+            with self.lock:
+                for user, session_id in sorted(sessions):
+                    self.upkeep.roll_window(user, session_id)
+                self.upkeep.rebake_profile(user_id)
+        except Exception as exc:
+            logger.warning("tiermem: session upkeep for %r failed (%r); the next write retries it", user_id, exc)
+
+    # -- corrections and erasure ------------------------------------------------------------
+    def correct(self, fact: Fact, text: str) -> FactEvent:
+        """A caller's correction: the fact keeps its id, the old version stays in its history."""
+        attribute, value = fact.attribute, _corrected_value(fact, text)
+        if value is None:
+            attribute = None
+        new = fact.model_copy(update={"text": text, "attribute": attribute, "value": value})
+        [vector] = self.retriever.embed([new.index_text])
+        event = FactEvent(op="update", fact_id=fact.id, user_id=fact.user_id, fact=new, previous=fact, at=self.clock(),
+                          reason="corrected by the caller")
+        with self.lock:
+            [stored] = self.session.commit_events([event])
+            self.sync.apply([stored], {new.index_text: vector})
+        self._upkeep(fact.user_id, set())
+        return stored
+
+    def forget(self, fact_id: str, user_id: str | None) -> FactEvent:
+        with self.lock:
+            fact = self.session.get_fact(fact_id)
+            if fact is None or (user_id is not None and fact.user_id != user_id):
+                raise FactNotFound(f"no fact {fact_id!r} to forget")
+            event = self.session.forget_fact(fact_id, self.clock())
+            if event is None:
+                raise FactNotFound(f"no fact {fact_id!r} to forget")
+            self.sync.apply([event], {})
+        self._upkeep(fact.user_id, set())
+        return event
+
+    def forget_user(self, user_id: str) -> FactEvent:
+        with self.lock:
+            event = self.session.forget_user(user_id, self.clock())
+            self.sync.apply([event], {})
+        return event
+
+
+def _with_turn_metadata(candidates: Sequence[Candidate], turns: Sequence[Turn]) -> list[Candidate]:
+    """Carry the caller's add(metadata=...) from the source turns onto each candidate."""
+    by_ref = {t.ref: t.metadata for t in turns if t.metadata}
+    if not by_ref:
+        return list(candidates)
+    out = []
+    for c in candidates:
+        merged: dict = {}
+        for source in c.sources:
+            merged.update(by_ref.get(source, {}))
+        out.append(c.model_copy(update={"metadata": {**merged, **c.metadata}}) if merged else c)
+    return out
+
+
+def _vectors_of(candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]]) -> Vectors:
+    """Vectors by embedded text: a new fact copies its text from its candidate, so the sync
+    finds the vector of every added fact without embedding it again."""
+    return {c.index_text: v for c, v in zip(candidates, vectors, strict=True)}
+
+
+def _corrected_value(fact: Fact, text: str) -> str | None:
+    """The attribute value a correction states: what replaced the old value in the text
+    ('Ana lives in Berlin.' -> 'Ana lives in Hamburg.' gives 'Hamburg'), else None."""
+    if not fact.attribute or not fact.value:
+        return None
+    old = fact.text
+    prefix = 0
+    while prefix < min(len(old), len(text)) and old[prefix] == text[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < min(len(old), len(text)) - prefix and old[-1 - suffix] == text[-1 - suffix]:
+        suffix += 1
+    replaced_old = old[prefix:len(old) - suffix]
+    replaced_new = text[prefix:len(text) - suffix]
+    # Widen to whole words on both sides.
+    start_old = old.rfind(" ", 0, prefix) + 1
+    start_new = text.rfind(" ", 0, prefix) + 1
+    end_old = len(old) - suffix
+    end_new = len(text) - suffix
+    while end_old < len(old) and old[end_old].isalnum():
+        end_old += 1
+    while end_new < len(text) and text[end_new].isalnum():
+        end_new += 1
+    replaced_old, replaced_new = old[start_old:end_old], text[start_new:end_new]
+    if replaced_old.strip(" .") == fact.value and replaced_new.strip(" ."):
+        return replaced_new.strip(" .")
+    return None

@@ -1,0 +1,58 @@
+"""Engines for the session tier: URL checks, SQLite pragmas, and the upsert both dialects share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
+
+from .._errors import ConfigError, MissingDependency
+
+
+def engine_for(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"database_url {url!r} is not a database URL; use sqlite:///path/to/file.db or "
+            "postgresql://user:pass@host/db"
+        ) from exc
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependency("PostgreSQL needs a driver: pip install 'tiermem[postgres]'") from exc
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(f"database_url backend {parsed.get_backend_name()!r} is not supported; use sqlite or postgresql")
+    try:
+        engine = create_engine(parsed, pool_pre_ping=True)
+    except (ImportError, ModuleNotFoundError) as exc:
+        raise MissingDependency(f"no driver for {parsed.drivername}: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            # The busy timeout first: switching a fresh file to WAL needs a lock that a
+            # concurrent first opener may hold.
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
+            cursor.close()
+
+    return engine
+
+
+def upsert(conn: Any, table: Any, keys: list[str], rows: list[dict[str, Any]], *, returning: Any = None) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE with the new values (SQLite and PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    statement = dialect_insert(table)
+    columns = {c: statement.excluded[c] for c in rows[0] if c not in keys}
+    statement = statement.on_conflict_do_update(index_elements=keys, set_=columns)
+    return conn.execute(statement, rows)

@@ -1,0 +1,183 @@
+"""Turns, their extraction state and the rolling summaries: the conversation half of the
+session tier (mixed into `SessionStore`).
+
+add() has two phases. Phase 1 (`append_turns`) commits the turns with `extracted=False`;
+phase 2 (`commit_extraction`) commits the fact events and flips the turns to extracted in
+ONE transaction, after claiming them: a batch whose turns another worker or process already
+extracted commits nothing. Turns left pending by a crash are found by `pending_turns()`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, insert, update
+from sqlmodel import Session, col, select
+
+from .._models import ExtractionFailure, FactEvent, Summary, Turn, as_utc
+from ._engine import upsert
+from ._tables import ExtractionFailureRow, SessionSeqRow, SummaryRow, TurnRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+
+class AlreadyExtracted(Exception):
+    """Internal: another worker committed phase 2 for some of these turns first."""
+
+
+class TurnLog:
+    engine: Engine
+
+    def _insert_events(self, conn: Any, events: Sequence[FactEvent]) -> list[FactEvent]:
+        raise NotImplementedError
+
+    # -- phase 1 ----------------------------------------------------------------------------
+    def append_turns(self, turns: Sequence[Turn]) -> list[Turn]:
+        """Commit turns, numbered in their session, waiting for phase 2. Returns them numbered."""
+        with self.engine.begin() as conn:
+            return self._insert_turns(conn, turns, extracted=False)
+
+    def _insert_turns(self, conn: Any, turns: Sequence[Turn], *, extracted: bool) -> list[Turn]:
+        if not turns:
+            return []
+        counts: dict[tuple[str, str], int] = {}
+        for turn in turns:
+            key = (turn.user_id, turn.session_id)
+            counts[key] = counts.get(key, 0) + 1
+        next_seq = {key: self._allocate(conn, key, n) for key, n in counts.items()}
+        out: list[Turn] = []
+        for turn in turns:
+            key = (turn.user_id, turn.session_id)
+            out.append(turn.model_copy(update={"seq": next_seq[key]}))
+            next_seq[key] += 1
+        conn.execute(insert(TurnRow.__table__), [_turn_values(t, extracted) for t in out])  # type: ignore[attr-defined]
+        return out
+
+    def _allocate(self, conn: Any, key: tuple[str, str], n: int) -> int:
+        """Reserve n turn numbers for a session; returns the first. One atomic upsert, so two
+        writers never get the same numbers (it also takes the write lock first on SQLite)."""
+        table = SessionSeqRow.__table__  # type: ignore[attr-defined]
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+        statement = (
+            dialect_insert(table)
+            .values(user_id=key[0], session_id=key[1], last_seq=n)
+            .on_conflict_do_update(index_elements=["user_id", "session_id"], set_={"last_seq": table.c.last_seq + n})
+            .returning(table.c.last_seq)
+        )
+        last = int(conn.execute(statement).scalar_one())
+        return last - n + 1
+
+    # -- phase 2 ----------------------------------------------------------------------------
+    def commit_extraction(self, turn_ids: Sequence[str], events: Sequence[FactEvent]) -> list[FactEvent] | None:
+        """Mark turns extracted and journal what extraction made of them, atomically.
+
+        Returns the events with journal seqs, or None when some of the turns were already
+        extracted (or erased) by someone else: then nothing is written.
+        """
+        table = TurnRow.__table__  # type: ignore[attr-defined]
+        try:
+            with self.engine.begin() as conn:
+                # The claim is the first statement, so it takes the write lock before any read.
+                claimed = conn.execute(
+                    update(table).where(table.c.id.in_(list(turn_ids)), table.c.extracted.is_(False)).values(extracted=True)
+                ).rowcount
+                if claimed != len(set(turn_ids)):
+                    raise AlreadyExtracted
+                stored = self._insert_events(conn, events)
+                conn.execute(delete(ExtractionFailureRow).where(col(ExtractionFailureRow.batch_key).in_(list(turn_ids))))
+                return stored
+        except AlreadyExtracted:
+            return None
+
+    def pending_turns(self, user_id: str | None = None, limit: int | None = None) -> list[Turn]:
+        """Committed turns whose phase 2 has not committed, in the order they were said."""
+        query = select(TurnRow).where(col(TurnRow.extracted).is_(False))
+        if user_id is not None:
+            query = query.where(TurnRow.user_id == user_id)
+        query = query.order_by(col(TurnRow.user_id), col(TurnRow.created_at), col(TurnRow.session_id), col(TurnRow.seq))
+        if limit is not None:
+            query = query.limit(limit)
+        with Session(self.engine) as s:
+            return [_turn(r) for r in s.exec(query).all()]
+
+    def record_failure(self, user_id: str, turn_ids: Sequence[str], error: str, at: datetime) -> int:
+        """Note that phase 2 failed for a batch; returns how many times it has failed."""
+        key = turn_ids[0]
+        with self.engine.begin() as conn:
+            before = conn.execute(
+                select(ExtractionFailureRow.attempts).where(col(ExtractionFailureRow.batch_key) == key)
+            ).scalar()
+            attempts = int(before or 0) + 1
+            row = {"batch_key": key, "user_id": user_id, "turn_ids": json.dumps(list(turn_ids)), "error": error[:2000],
+                   "attempts": attempts, "updated_at": as_utc(at)}
+            upsert(conn, ExtractionFailureRow.__table__, ["batch_key"], [row])  # type: ignore[attr-defined]
+        return attempts
+
+    def failures(self, user_id: str | None = None) -> list[ExtractionFailure]:
+        query = select(ExtractionFailureRow).order_by(col(ExtractionFailureRow.updated_at))
+        if user_id is not None:
+            query = query.where(ExtractionFailureRow.user_id == user_id)
+        with Session(self.engine) as s:
+            rows = s.exec(query).all()
+        return [ExtractionFailure(batch_key=r.batch_key, user_id=r.user_id, turn_ids=json.loads(r.turn_ids),
+                                  error=r.error, attempts=r.attempts, updated_at=r.updated_at) for r in rows]
+
+    # -- reading turns ----------------------------------------------------------------------
+    def turns(
+        self, user_id: str, session_id: str | None = None, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Turn]:
+        """A session's turns in turn order (the order key of the summary's cursor), or all of
+        a user's turns by time."""
+        query = select(TurnRow).where(TurnRow.user_id == user_id)
+        if session_id is not None:
+            query = query.where(TurnRow.session_id == session_id, col(TurnRow.seq) > after_seq).order_by(col(TurnRow.seq))
+        else:
+            query = query.order_by(col(TurnRow.created_at), col(TurnRow.session_id), col(TurnRow.seq))
+        if limit is not None:
+            query = query.limit(limit)
+        with Session(self.engine) as s:
+            return [_turn(r) for r in s.exec(query).all()]
+
+    def sessions_of(self, turn_ids: Sequence[str]) -> list[tuple[str, str]]:
+        with Session(self.engine) as s:
+            rows = s.exec(select(TurnRow.user_id, TurnRow.session_id).where(col(TurnRow.id).in_(list(turn_ids)))).all()
+        return sorted(set(rows))  # type: ignore[arg-type]
+
+    # -- summaries --------------------------------------------------------------------------
+    def latest_summary(self, user_id: str, session_id: str) -> Summary | None:
+        with Session(self.engine) as s:
+            row = s.exec(
+                select(SummaryRow)
+                .where(SummaryRow.user_id == user_id, SummaryRow.session_id == session_id)
+                .order_by(col(SummaryRow.covers_seq).desc())
+                .limit(1)
+            ).first()
+        if row is None:
+            return None
+        return Summary(user_id=row.user_id, session_id=row.session_id, covers_seq=row.covers_seq, text=row.text,
+                       created_at=row.created_at)
+
+    def save_summary(self, summary: Summary) -> None:
+        with Session(self.engine) as s:
+            s.add(SummaryRow(**{**summary.model_dump(), "created_at": as_utc(summary.created_at)}))
+            s.commit()
+
+
+def _turn_values(turn: Turn, extracted: bool) -> dict[str, Any]:
+    values = turn.model_dump(exclude={"metadata"})
+    values["meta"] = json.dumps(turn.metadata) if turn.metadata else None
+    values["extracted"] = extracted
+    return values
+
+
+def _turn(row: TurnRow) -> Turn:
+    values = row.model_dump(exclude={"meta", "extracted"})
+    values["metadata"] = json.loads(row.meta) if row.meta else {}
+    return Turn.model_validate(values)
