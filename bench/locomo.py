@@ -278,6 +278,7 @@ def run(data: Path, budgets: Sequence[int], embedder: Embedder, limit_conversati
                    "facts": fact_counts,
                    "mem0_turns_per_s": ingest_turns / mem0_ingest_seconds if mem0_ingest_seconds else None},
         "questions": len(rows and {(r["conversation"], r["question"]) for r in rows}),
+        "rows": rows,  # every question's score per system and budget, for diffing two runs
     }
 
 

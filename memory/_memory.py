@@ -86,6 +86,7 @@ class Memory:
         clock: Callable[[], datetime] = utcnow,
         queue_size: int = 256,
         retry_delays: Sequence[float] = (0.5, 2.0, 8.0, 30.0),
+        reembed: bool = False,
     ):
         if extraction not in ("inline", "background"):
             raise InvalidInput(f"extraction must be 'inline' or 'background', got {extraction!r}")
@@ -102,7 +103,7 @@ class Memory:
         self.clock = clock
         self._lock = threading.RLock()
         self._closed = False
-        self._check_embedder()
+        changed_embedder = self._check_embedder(reembed)
         budget = budget or ContextBudget()
         self.retriever = Retriever(embedder, index, retrieval or RetrievalPolicy(), self._lock, clock)
         self.sync = IndexSync(session, self.retriever)
@@ -112,24 +113,31 @@ class Memory:
         self._stats = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiermem-stats")
         self.contexts = ContextBuilder(session, self.retriever, budget, model, count_tokens, clock,
                                        record_access=lambda facts: self._off_hot_path(session.record_access, facts, clock()))
-        self.sync.catch_up()
+        self.reembedded = False
+        if changed_embedder:
+            self.sync.reindex()  # every stored vector again, with the new embedder
+            self.reembedded = True
+        else:
+            self.sync.catch_up()
         self.worker = ExtractionWorker(self.writes.extract, self._record_failure, idle=self._idle,
                                        queue_size=queue_size, retry_delays=retry_delays)
         self._recover_pending()
 
-    def _check_embedder(self) -> None:
-        """The index records which embedder made its vectors; another one would make
-        vectors the stored ones cannot be compared with."""
+    def _check_embedder(self, reembed: bool) -> bool:
+        """The index records which embedder made its vectors; another one makes vectors the
+        stored ones cannot be compared with. Returns whether the facts must be re-embedded."""
         identity = f"{self.embedder.name}:{self.embedder.dims}"
         stored = self.session.get_meta("embedder")
-        if stored is not None and stored != identity and self.session.count_facts(include_invalid=True) > 0:
+        mismatch = stored is not None and stored != identity and self.session.count_facts(include_invalid=True) > 0
+        if mismatch and not reembed:
             raise EmbeddingMismatch(
-                f"the facts in this memory were embedded with {stored.rsplit(':', 1)[0]}, not {self.embedder.name}; "
-                f"open it with that embedder, or re-embed every fact with `tiermem reindex --embedder ...` "
-                "(Memory.reembed())"
+                f"the facts in this memory were embedded with {stored.rsplit(':', 1)[0]}, not {self.embedder.name}; "  # type: ignore[union-attr]
+                "open it with that embedder, or re-embed every fact with `tiermem reindex --embedder NAME` "
+                "(Memory.open(..., reembed=True))"
             )
         if stored != identity:
             self.session.set_meta("embedder", identity)
+        return mismatch
 
     def _recover_pending(self) -> None:
         """Turns committed by phase 1 whose phase 2 never committed (a crash, a close that

@@ -34,7 +34,7 @@ class ReconcilePolicy:
     """Thresholds for near-duplicates. The cosine threshold is embedder-specific."""
 
     near_duplicate: float = 0.92
-    related: float = 0.6  # below this cosine, a statement is neither a duplicate nor a contradiction
+    related: float = 0.6  # facts added earlier in the same batch are compared from this cosine up
 
 
 @dataclass
@@ -215,11 +215,9 @@ def _decide(
                 return changed(f, f"same {candidate.attribute}")
             return _conflict(user_id, candidate, f, now, f"{candidate.attribute} changed from {f.value!r} to {candidate.value!r}")
 
-    comparable = [
-        n for n in pool
-        if n.fact.subject.lower() == subject and _same_event_day(candidate, n.fact)
-        and (n.similarity is None or n.similarity >= policy.related)
-    ]
+    # Contradiction is judged on the words (compare() needs the rest of the statement to
+    # match), not on a cosine threshold: embedders disagree on how close "1234" and "5678" are.
+    comparable = [n for n in pool if n.fact.subject.lower() == subject and _same_event_day(candidate, n.fact)]
     comparable.sort(key=lambda n: -(n.similarity or 0.0))
     differences = [(n, compare(n.fact.text, candidate.text, candidate.subject)) for n in comparable]
     for n, diff in differences:

@@ -90,11 +90,19 @@ def _third_person(verb: str) -> str:
 def _agree(word: str) -> str:
     """The verb after a third-person subject: 'eat' -> 'eats'; past tense and modals stay."""
     lowered = word.lower()
-    if lowered in _KEEP_FORMS or lowered.endswith("ed") or lowered.endswith("s") and lowered not in _PRESENT_VERBS:
+    if lowered in _PRESENT_VERBS:
+        return _third_person(lowered)
+    past = lowered.endswith("ed") and not lowered.endswith("eed")  # 'planted', but 'need', 'succeed'
+    already = lowered.endswith("s") and not lowered.endswith("ss")  # 'Ana loves' (a repeated subject)
+    if lowered in _KEEP_FORMS or past or already:
         return word
     return _third_person(lowered)
 
 
+_COORDINATED = re.compile(
+    rf"\b(and|but|or) ({_ADVERBS})({'|'.join(sorted(_PRESENT_VERBS))})\b"
+    r"(?= (?:(?:the|a|an|it|them|this|that|these|those|to|in|on|at|with|for|about|every|some|more|lots)\b|\x00))"
+)
 _POSSESSIVE = "\x00poss\x00"
 _OBJECT = "\x00obj\x00"
 _REFLEXIVE = "\x00self\x00"
@@ -134,12 +142,12 @@ def to_third_person(sentence: str, name: str) -> str:
 
     s = re.sub(rf"\bI ({_ADVERBS})([A-Za-z]+)\b(?!')", verb, s)
     s = re.sub(r"\bI\b", name, s)
-    s = re.sub(r"(?<=\s)me\b|^me\b", _OBJECT, s)
+    s = re.sub(r"(?:(?<=\s)|^)me\b(?![-'])", _OBJECT, s)  # not 'me-time'
     # 'I sold the car and no longer drive it': the second verb agrees with the same subject.
+    # Only a known verb, followed by what starts an object or complement ('and love theme'
+    # is a noun phrase, 'and love the theme' a verb phrase).
     if name in s:
-        s = re.sub(rf"\b(and|but|or) ({_ADVERBS})([a-z]+)\b(?!')",
-                   lambda m: f"{m.group(1)} {m.group(2)}{_third_person(m.group(3)) if m.group(3) in _PRESENT_VERBS else m.group(3)}",
-                   s)
+        s = _COORDINATED.sub(lambda m: f"{m.group(1)} {m.group(2)}{_third_person(m.group(3))}", s)
     return _resolve_pronouns(s, name)
 
 

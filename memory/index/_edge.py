@@ -11,12 +11,13 @@ folder at a time; a lock file with our pid turns the engine's bare WAL error int
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import portalocker
 
 from .._errors import EmbeddingMismatch, IndexLocked
 from .._models import Fact
@@ -40,28 +41,38 @@ LOCK_NAME = ".tiermem.lock"
 
 
 class _FolderLock:
+    """An exclusive lock on the index folder, held while it is open (portalocker: flock on
+    POSIX, LockFileEx on Windows). The holder's pid is written into the lock file so a
+    second opener can say who has it."""
+
     def __init__(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / LOCK_NAME
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._file: Any = open(self.path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(self._fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(self._fd)
+            portalocker.lock(self._file, portalocker.LOCK_EX | portalocker.LOCK_NB)
+        except portalocker.LockException:
+            try:
+                self._file.seek(0)
+                holder = self._file.read(32).strip() or "unknown"
+            except OSError:  # Windows locks reads of a locked file too
+                holder = "unknown"
+            self._file.close()
             raise IndexLocked(
                 f"memory index at {folder} is open in another process (pid {holder}); stop it, "
                 "or point this process at a Qdrant server with TIERMEM_QDRANT_URL / qdrant_url=. "
                 "Read-only commands (tiermem facts list) work without the index."
             ) from None
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, str(os.getpid()).encode(), 0)
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(str(os.getpid()))
+        self._file.flush()
 
     def release(self) -> None:
-        if self._fd >= 0:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = -1
+        if self._file is not None:
+            portalocker.unlock(self._file)
+            self._file.close()
+            self._file = None
 
 
 class EdgeFactIndex(OpDispatch):

@@ -114,3 +114,49 @@ def test_the_same_folder_by_another_path_is_not_replayed(home: Path, monkeypatch
     monkeypatch.chdir(home.parent)
     with Memory.open(Path(home.name), embedder=HashEmbedder(64)) as mem:  # relative this time
         assert mem.sync._key == key and mem.index.count() == 1
+
+
+BACKGROUND_WRITER = textwrap.dedent(
+    """
+    import json, sys, threading
+    from datetime import datetime, timezone
+    from tiermem import HashEmbedder, Memory, RuleExtractor
+
+    class Stuck(RuleExtractor):
+        # phase 2 never finishes in this process: every returned add() is still pending
+        def extract(self, turns, *, known=()):
+            threading.Event().wait()
+
+    mem = Memory.open(sys.argv[1], embedder=HashEmbedder(64), extractor=Stuck(), extraction="background")
+    at = datetime(2024, 5, 2, tzinfo=timezone.utc)
+    for i in range(40):
+        res = mem.add([{"role": "user", "name": "Ana", "id": f"m-{i}", "content": f"I planted an oak tree in park number {i}."}],
+                      user_id="ana", session_id="s", at=at)
+        assert res.pending
+        print(json.dumps({"i": i}), flush=True)
+    print("all", flush=True)
+    threading.Event().wait()
+    """
+)
+
+
+def test_sigkill_after_background_adds_returned_loses_no_extraction(home: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    child = subprocess.Popen([sys.executable, "-c", BACKGROUND_WRITER, str(home)], stdout=subprocess.PIPE, env=env, text=True)
+    assert child.stdout is not None
+    deadline = time.monotonic() + 120
+    line = ""
+    while line.strip() != "all" and time.monotonic() < deadline:
+        line = child.stdout.readline()
+        if not line:
+            break
+    child.send_signal(signal.SIGKILL)  # every add() returned; no batch was extracted
+    child.wait(timeout=30)
+    assert line.strip() == "all", "the writer did not get going"
+
+    with Memory.open(home, embedder=HashEmbedder(64)) as mem:  # a default (inline) open recovers them
+        assert mem.flush(timeout=60)
+        sources = {s for f in mem.facts(user_id="ana") for s in f.sources}
+        assert sources == {f"m-{i}" for i in range(40)}
+        assert mem.backlog() == {"pending_turns": 0, "failures": []}
+        assert mem.verify() == {"missing": set(), "extra": set()}

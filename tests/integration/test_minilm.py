@@ -50,3 +50,46 @@ def test_the_readme_quickstart_runs(home: Path) -> None:
     assert lines[1] == "Ana moved to Berlin in the week before 2 May 2024."
     assert lines[2].startswith("Ana moved to Berlin")
     assert lines[-1] == "['add', 'invalidate']"
+
+
+CONTRADICTIONS = [
+    ("I am allergic to peanuts.", "I am not allergic to peanuts.", "peanuts"),
+    ("My PIN is 1234.", "My PIN is 5678.", "PIN"),
+    ("My flight is on Monday.", "My flight is on Tuesday.", "flight"),
+    ("I live in Lisbon.", "I no longer live in Lisbon.", "Lisbon"),
+    ("My daughter is 7 years old.", "My daughter is 8 years old.", "daughter"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "topic"), CONTRADICTIONS)
+def test_the_newer_of_two_contradicting_statements_is_current(home: Path, minilm, old: str, new: str, topic: str) -> None:
+    from datetime import timedelta
+
+    with Memory.open(home, embedder=minilm) as mem:
+        [first] = mem.add([say(old)], user_id="ana", at=T0).facts
+        res = mem.add([say(new)], user_id="ana", at=T0 + timedelta(days=30))
+        assert [e.op for e in res.events] == ["invalidate", "add"], [e.reason for e in res.events]
+        current = [f.text for f in mem.facts(user_id="ana")]
+        assert current == [res.events[-1].fact.text]
+        assert [e.op for e in mem.history(first.id)] == ["add", "invalidate"]  # the old value is history
+        assert mem.search(topic, user_id="ana", as_of=T0 + timedelta(days=1))[0].fact.id == first.id
+
+
+def test_backfilled_older_messages_do_not_overturn_a_newer_fact(home: Path, minilm) -> None:
+    from datetime import timedelta
+
+    with Memory.open(home, embedder=minilm) as mem:
+        mem.add([say("I live in Berlin.")], user_id="ana", at=T0)
+        mem.add([say("I live in Lisbon.")], user_id="ana", at=T0 - timedelta(days=60))  # an import of old chats
+        assert [f.text for f in mem.facts(user_id="ana")] == ["Ana lives in Berlin."]
+        assert mem.search("where does Ana live", user_id="ana", as_of=T0 + timedelta(days=30))[0].fact.text == "Ana lives in Berlin."
+        assert mem.search("where does Ana live", user_id="ana", as_of=T0 - timedelta(days=30))[0].fact.text == "Ana lives in Lisbon."
+
+
+def test_an_allergy_reaches_the_cached_profile_and_every_request(home: Path, minilm) -> None:
+    with Memory.open(home, embedder=minilm) as mem:
+        mem.add([say("My favourite colour is purple. I love baking cakes on weekends.")], user_id="ana", at=T0)
+        mem.context("hello", user_id="ana")
+        mem.add([say("Oh, and I'm allergic to peanuts.")], user_id="ana", at=T0)
+        ctx = mem.context("What cake should I bake for Lea's birthday?", user_id="ana", system="You help with recipes.")
+        assert "allergic to peanuts" in ctx.system[1]["text"]  # the profile: cached, and in every request
