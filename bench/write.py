@@ -1,6 +1,7 @@
 """The write path: add() latency with extraction inline vs in the background, on the same load.
 
-    python -m bench.write                  # 300 add() calls of a user and an assistant turn, 3 users, MiniLM
+    python -m bench.write                  # 200 add() calls of a user and an assistant turn, 3 users, MiniLM
+    python -m bench.write --adds 600       # a burst longer than the queue: add() waits (back-pressure)
     python -m bench.write --smoke          # tiny, hash embedder: CI checks the output shape
 
 Both modes get a fresh home and the same messages. For each, every add() call is timed (in
@@ -36,11 +37,11 @@ def messages_for(i: int, rng: random.Random, users: int) -> tuple[str, list[dict
     ]
 
 
-def run_mode(mode: str, embedder: Embedder, adds: int, users: int) -> dict[str, Any]:
+def run_mode(mode: str, embedder: Embedder, adds: int, users: int, queue_size: int) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix=f"tiermem-write-{mode}-"))
     rng = random.Random(11)
     try:
-        mem = Memory.open(home, embedder=embedder, extraction=mode)  # type: ignore[arg-type]
+        mem = Memory.open(home, embedder=embedder, extraction=mode, queue_size=queue_size)  # type: ignore[arg-type]
         add_ms: list[float] = []
         start = time.perf_counter()
         for i in range(adds):
@@ -84,7 +85,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--adds", type=int, default=300)
+    parser.add_argument("--adds", type=int, default=200, help="a burst of add() calls (beyond --queue-size, add() waits)")
+    parser.add_argument("--queue-size", type=int, default=256, help="Memory(queue_size=): batches queued before add() waits")
     parser.add_argument("--users", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2, help="inline/background rounds (medians reported per mode)")
     parser.add_argument("--smoke", action="store_true", help="tiny, hash embedder (CI)")
@@ -98,11 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: dict[str, list[dict[str, Any]]] = {"inline": [], "background": []}
     for _ in range(rounds):
         for mode in ("inline", "background"):
-            runs[mode].append(run_mode(mode, embedder, adds, args.users))
+            runs[mode].append(run_mode(mode, embedder, adds, args.users, args.queue_size))
     modes = [sorted(rs, key=lambda r: r["add_ms"]["p95"])[len(rs) // 2] for rs in runs.values()]
     inline, background = modes
     result = {
-        "parameters": {"adds": adds, "users": args.users, "rounds": rounds, "embedder": embedder.name},
+        "parameters": {"adds": adds, "users": args.users, "rounds": rounds, "queue_size": args.queue_size,
+                       "embedder": embedder.name},
         "modes": modes,
         "runs": runs,
         "background_p95_over_inline_p95": round(background["add_ms"]["p95"] / (inline["add_ms"]["p95"] or 1e-9), 3),

@@ -1,7 +1,8 @@
 """The background worker of add()'s phase 2.
 
 One thread takes batches from a bounded queue, in the order they were added, and merges
-consecutive batches of the same user into one (fewer model calls, one embedding pass). A
+the queued batches of the same user into one (fewer model calls, one embedding pass); each
+user's batches keep their order. A
 full queue blocks add() (back-pressure) instead of growing without bound. A batch that
 fails is recorded by the caller's `on_failure` and retried after a delay; once its
 retries are spent its turns stay pending in the session tier and the next open retries
@@ -123,9 +124,7 @@ class ExtractionWorker:
                     batch = heapq.heappop(self._retries)[2]
                 elif self._queue:
                     batch = self._queue.popleft()
-                    while (self._queue and self._queue[0].user_id == batch.user_id
-                           and len(batch.turns) + len(self._queue[0].turns) <= self._max_batch):
-                        batch.turns += self._queue.popleft().turns
+                    self._gather(batch)
                 else:
                     wait = self._retries[0][0] - now if self._retries else 1.0
                     if not self._cond.wait(timeout=min(wait, 1.0)) and not self._retries and self._idle:
@@ -138,6 +137,21 @@ class ExtractionWorker:
                 self._busy += 1
                 self._cond.notify_all()  # room in the queue: wake a blocked submit()
                 return batch
+
+    def _gather(self, batch: _Batch) -> None:
+        """Merge the user's other queued batches into this one, in their order (other users'
+        batches keep theirs): one extraction call and one embedding pass for all of them."""
+        rest: deque[_Batch] = deque()
+        while self._queue:
+            item = self._queue.popleft()
+            if item.user_id == batch.user_id and len(batch.turns) + len(item.turns) <= self._max_batch:
+                batch.turns += item.turns
+            else:
+                rest.append(item)
+                if item.user_id == batch.user_id:
+                    break  # full: later batches of this user must wait behind this one
+        rest.extend(self._queue)
+        self._queue = rest
 
     def _run_idle(self) -> None:
         try:

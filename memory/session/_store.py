@@ -7,6 +7,7 @@ transaction as the turns it came from; the long-term index is rebuilt from here.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -49,6 +50,7 @@ class SessionStore(TurnLog):
 
     def __init__(self, url: str):
         self.url = url
+        self._write_gate = threading.RLock()
         self.engine = engine_for(url)
         try:
             migrate(self.engine)
@@ -66,7 +68,7 @@ class SessionStore(TurnLog):
             return row.value if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        with Session(self.engine) as s:
+        with self._write_gate, Session(self.engine) as s:
             s.merge(MetaRow(key=key, value=value))
             s.commit()
 
@@ -77,14 +79,14 @@ class SessionStore(TurnLog):
 
         Returns the turns with their session sequence numbers and the events with journal seqs.
         """
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             stored_turns = self._insert_turns(conn, turns, extracted=True)
             stored_events = self._insert_events(conn, events)
         return stored_turns, stored_events
 
     def commit_events(self, events: Sequence[FactEvent]) -> list[FactEvent]:
         """Journal fact changes that came from no turn (remember, update, forget)."""
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             return self._insert_events(conn, events)
 
     def _insert_events(self, conn: Any, events: Sequence[FactEvent]) -> list[FactEvent]:
@@ -198,7 +200,7 @@ class SessionStore(TurnLog):
     def record_access(self, facts: Sequence[Fact], at: datetime) -> None:
         if not facts:
             return
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             conn.execute(
                 update(FactRow)
                 .where(col(FactRow.id).in_([f.id for f in facts]))
@@ -208,7 +210,7 @@ class SessionStore(TurnLog):
     # -- erasure --------------------------------------------------------------------------
     def forget_fact(self, fact_id: str, at: datetime) -> FactEvent | None:
         """Erase a fact and its journal rows; leave a tombstone so the index follows."""
-        with Session(self.engine) as s:
+        with self._write_gate, Session(self.engine) as s:
             row = s.get(FactRow, fact_id)
             if row is None:
                 return None
@@ -221,7 +223,7 @@ class SessionStore(TurnLog):
         return self.history(fact_id)[-1]
 
     def forget_user(self, user_id: str, at: datetime) -> FactEvent:
-        with Session(self.engine) as s:
+        with self._write_gate, Session(self.engine) as s:
             for table in (FactRow, EventRow, TurnRow, SummaryRow, ProfileRow, SessionSeqRow, ExtractionFailureRow):
                 s.exec(delete(table).where(col(table.user_id) == user_id))  # type: ignore[call-overload,attr-defined]
             [stored] = self._insert_events(s.connection(), [FactEvent(op="forget_user", fact_id="*", user_id=user_id, at=at)])
@@ -260,7 +262,7 @@ class SessionStore(TurnLog):
 
     def save_profile(self, user_id: str, text: str, fact_ids: list[str], at: datetime) -> Profile:
         """Store a newly baked profile (an upsert: two processes baking at once both succeed)."""
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             old = conn.execute(select(ProfileRow.epoch, ProfileRow.text).where(col(ProfileRow.user_id) == user_id)).first()
             # A new epoch only when the bytes change: the provider's cache key is the text.
             epoch = 1 if old is None else old.epoch + (old.text != text)

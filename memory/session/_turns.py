@@ -10,7 +10,9 @@ extracted commits nothing. Turns left pending by a crash are found by `pending_t
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,15 @@ class AlreadyExtracted(Exception):
 
 class TurnLog:
     engine: Engine
+    # Writers of this process (callers, the background worker) queue on a lock of their own
+    # rather than on SQLite's busy handler, which polls with sleeps of up to 100 ms.
+    _write_gate: threading.RLock
+
+    @contextmanager
+    def writing(self) -> Iterator[Any]:
+        """A write transaction (committed on exit), after this process's other writers."""
+        with self._write_gate, self.engine.begin() as conn:
+            yield conn
 
     def _insert_events(self, conn: Any, events: Sequence[FactEvent]) -> list[FactEvent]:
         raise NotImplementedError
@@ -38,7 +49,7 @@ class TurnLog:
     # -- phase 1 ----------------------------------------------------------------------------
     def append_turns(self, turns: Sequence[Turn]) -> list[Turn]:
         """Commit turns, numbered in their session, waiting for phase 2. Returns them numbered."""
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             return self._insert_turns(conn, turns, extracted=False)
 
     def _insert_turns(self, conn: Any, turns: Sequence[Turn], *, extracted: bool) -> list[Turn]:
@@ -83,7 +94,7 @@ class TurnLog:
         """
         table = TurnRow.__table__  # type: ignore[attr-defined]
         try:
-            with self.engine.begin() as conn:
+            with self.writing() as conn:
                 # The claim is the first statement, so it takes the write lock before any read.
                 claimed = conn.execute(
                     update(table).where(table.c.id.in_(list(turn_ids)), table.c.extracted.is_(False)).values(extracted=True)
@@ -110,7 +121,7 @@ class TurnLog:
     def record_failure(self, user_id: str, turn_ids: Sequence[str], error: str, at: datetime) -> int:
         """Note that phase 2 failed for a batch; returns how many times it has failed."""
         key = turn_ids[0]
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             before = conn.execute(
                 select(ExtractionFailureRow.attempts).where(col(ExtractionFailureRow.batch_key) == key)
             ).scalar()
@@ -165,7 +176,7 @@ class TurnLog:
                        created_at=row.created_at)
 
     def save_summary(self, summary: Summary) -> None:
-        with Session(self.engine) as s:
+        with self._write_gate, Session(self.engine) as s:
             s.add(SummaryRow(**{**summary.model_dump(), "created_at": as_utc(summary.created_at)}))
             s.commit()
 

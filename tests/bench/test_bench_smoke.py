@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import locomo, scale
+from bench import locomo, scale, write
 
 
 def tiny_locomo(path: Path) -> Path:
@@ -102,3 +102,13 @@ def test_benchmarks_are_reachable_from_the_cli(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     assert (tmp_path / "locomo.json").exists() and "tiermem" in out.output
     assert CliRunner().invoke(app, ["bench", "nope"]).exit_code == 1
+
+
+def test_write_smoke_compares_inline_and_background_add(tmp_path: Path) -> None:
+    assert write.main(["--smoke", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "write.json").read_text())
+    assert [m["mode"] for m in result["modes"]] == ["inline", "background"]
+    for mode in result["modes"]:
+        assert mode["add_ms"]["n"] == result["parameters"]["adds"] and mode["facts"] > 0 and mode["turns_per_s"] > 0
+    assert result["modes"][0]["facts"] == result["modes"][1]["facts"]  # the same load, the same facts
+    assert result["background_p95_over_inline_p95"] > 0

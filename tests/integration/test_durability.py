@@ -73,12 +73,15 @@ class IndexThatFails:
         return getattr(self.inner, name)
 
 
-def test_a_failed_index_write_fails_no_add_and_the_index_catches_up(home: Path) -> None:
-    embedder = HashEmbedder(64)
+def memory_with_a_failing_index(home: Path) -> tuple[Memory, SessionStore, IndexThatFails]:
     home.mkdir(parents=True)
     session = SessionStore(f"sqlite:///{home / 'tiermem.db'}")
-    index = IndexThatFails(EdgeFactIndex(home / "facts", embedder.dims))
-    mem = Memory(session=session, index=index, embedder=embedder)
+    index = IndexThatFails(EdgeFactIndex(home / "facts", 64))
+    return Memory(session=session, index=index, embedder=HashEmbedder(64)), session, index
+
+
+def test_a_failed_index_write_fails_no_add_and_the_index_catches_up(home: Path) -> None:
+    mem, session, index = memory_with_a_failing_index(home)
     # The journal committed the turn and the fact: add() reports success, not the index's error.
     result = mem.add([say("I love hiking in the Alps.", id="m-1")], user_id="ana", at=T0)
     assert [e.op for e in result.events] == ["add"] and not result.pending
@@ -95,14 +98,10 @@ def test_a_failed_index_write_fails_no_add_and_the_index_catches_up(home: Path) 
 
 
 def test_journal_entries_an_index_missed_are_replayed_on_open(home: Path) -> None:
-    embedder = HashEmbedder(64)
-    home.mkdir(parents=True)
-    session = SessionStore(f"sqlite:///{home / 'tiermem.db'}")
-    index = IndexThatFails(EdgeFactIndex(home / "facts", embedder.dims))
-    mem = Memory(session=session, index=index, embedder=embedder)
+    mem, _, _ = memory_with_a_failing_index(home)
     mem.add([say("I love hiking in the Alps.", id="m-1")], user_id="ana", at=T0)
     mem.close()
-    with Memory.open(home, embedder=embedder) as reopened:  # replay on open
+    with Memory.open(home, embedder=HashEmbedder(64)) as reopened:  # replay on open
         assert reopened.verify() == {"missing": set(), "extra": set()}
         assert reopened.search("hiking", user_id="ana")[0].fact.sources == ["m-1"]
 
