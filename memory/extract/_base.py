@@ -13,9 +13,12 @@ class Extractor(Protocol):
 
     A model-based extractor makes one call per batch and returns `Candidate` values (the
     pydantic schema doubles as the tool-use schema); `known` carries facts already stored
-    about the user, so a model can phrase updates against them.
+    about the user, so a model can phrase updates against them. An extractor that never
+    looks at them sets `uses_known = False`, and the write path skips fetching them.
     """
 
     name: str
 
     def extract(self, turns: Sequence[Turn], *, known: Sequence[Fact] = ()) -> list[Candidate]: ...
+
+    async def aextract(self, turns: Sequence[Turn], *, known: Sequence[Fact] = ()) -> list[Candidate]: ...

@@ -244,6 +244,9 @@ class RuleExtractor:
                     out.append(candidate)
         return out
 
+    async def aextract(self, turns: Sequence[Turn], *, known: Sequence[Fact] = ()) -> list[Candidate]:
+        return self.extract(turns, known=known)
+
     def _sentence(self, sentence: str, turn: Turn, name: str) -> Candidate | None:
         attribute = _attribute(sentence)
         if attribute is None and is_small_talk(sentence):
