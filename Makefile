@@ -9,8 +9,11 @@ export TRANSFORMERS_OFFLINE := 1
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	# torch is pinned (in the embed extra) to the CPU build: unpinned, pip picks a multi-GB CUDA one.
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[embed,dev]'
+	# torch is pinned (in the export extra) to the CPU build: unpinned, pip picks a multi-GB CUDA one.
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[embed,export,dev]'
+	# Export MiniLM to ONNX once (into $$TIERMEM_MODELS, default ~/.cache/tiermem/models): at run
+	# time the embedder needs onnxruntime only, never torch.
+	$(VENV)/bin/tiermem models export
 	touch $(STAMP)
 
 setup: $(STAMP)

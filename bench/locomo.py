@@ -358,14 +358,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="LoCoMo JSON (e.g. locomo10.json)")
     parser.add_argument("--budgets", type=int, nargs="+", default=[500, 1000, 2000])
     parser.add_argument("--limit-conversations", type=int, default=None)
-    parser.add_argument("--embedder", choices=["minilm", "hash"], default="minilm", help="hash: a smoke run without torch")
+    parser.add_argument("--embedder", choices=["minilm", "minilm-int8", "minilm-torch", "hash"], default="minilm",
+                        help="minilm: onnxruntime (default); minilm-int8: the quantized model; minilm-torch: "
+                             "sentence-transformers; hash: a smoke run without a model")
     parser.add_argument("--mem0", action="store_true", help="add mem0 (pip install 'tiermem[mem0]') as a peer")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/results)")
     parser.add_argument("--name", default="locomo")
     args = parser.parse_args(argv)
     if not args.data.exists():
         parser.error(f"{args.data} does not exist; download LoCoMo's data/locomo10.json and pass its path")
-    embedder: Embedder = MiniLMEmbedder() if args.embedder == "minilm" else HashEmbedder(128)
+    embedder: Embedder = {
+        "minilm": lambda: MiniLMEmbedder(),
+        "minilm-int8": lambda: MiniLMEmbedder(quantized=True),
+        "minilm-torch": lambda: MiniLMEmbedder("sentence-transformers"),
+        "hash": lambda: HashEmbedder(128),
+    }[args.embedder]()
     result = run(args.data, args.budgets, embedder, args.limit_conversations, with_mem0=args.mem0)
     print_table(result)
     save(args.name, result, args.out, plot)

@@ -3,20 +3,28 @@
     python -m bench.scale                      # 10k facts / 1 user and 100k facts / 100 users
     python -m bench.scale --sizes 1000 10000 100000 --users 1 --part index   # backends side by side
     python -m bench.scale --smoke              # tiny, hash embedder: CI checks the output shape
+    python -m bench.scale --part embedders     # MiniLM on onnxruntime vs sentence-transformers, cold starts
 
 Part `memory` loads facts through `Memory.add()` (extraction, dedup, journal, index) and
 times `search()` and `context()` against the time of embedding the query alone. Part
 `index` times the fact-index backends alone (qdrant-edge vs qdrant-client's local mode) at
 growing sizes. Document vectors come from a pool of real MiniLM vectors (so loading 100k
-facts does not spend minutes embedding); every query is embedded for real.
+facts does not spend minutes embedding); every query is embedded for real. Part `embedders`
+runs both MiniLM backends in one process on the same texts (queries, documents, add()
+ingest with real embedding) and times cold starts of the CLI (`tiermem search` against
+`tiermem facts list`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import zlib
@@ -145,6 +153,78 @@ def memory_scenario(embedder: Embedder, total: int, users: int, queries: int) ->
         shutil.rmtree(home, ignore_errors=True)
 
 
+def embedder_scenario(queries: int, documents: int = 1024, ingest_messages: int = 1000) -> dict[str, Any]:
+    """Both MiniLM backends on the same texts, interleaved per query so noise hits both."""
+    rng = random.Random(3)
+    backends: dict[str, Embedder] = {name: MiniLMEmbedder(name) for name in ("onnx", "sentence-transformers")}
+    load_s = {}
+    for name, emb in backends.items():
+        t = time.perf_counter()
+        emb.embed(["load the model"])
+        load_s[name] = round(time.perf_counter() - t, 2)
+    query_ms: dict[str, list[float]] = {name: [] for name in backends}
+    for i in range(queries):
+        text = QUERIES[i % len(QUERIES)].format(n=NAMES[i % len(NAMES)]) + f" (q{i})"
+        for name, emb in backends.items():
+            query_ms[name] += time_calls(emb.embed_query, [f"{text} {name}"])
+    docs = [sentence(rng, i) for i in range(documents)]
+    rows: dict[str, Any] = {}
+    for name, emb in backends.items():
+        t = time.perf_counter()
+        emb.embed(docs)
+        docs_per_s = documents / (time.perf_counter() - t)
+        rows[name] = {"first_embed_s": load_s[name], "query_ms": stats(query_ms[name]), "documents_per_s": round(docs_per_s, 1),
+                      "add_facts_per_s": round(_ingest(emb, ingest_messages, per_call=50), 1),
+                      "chat_add_facts_per_s": round(_ingest(emb, ingest_messages // 4, per_call=1), 1)}
+    onnx, st = rows["onnx"], rows["sentence-transformers"]
+    return {
+        "backends": rows,
+        "query_p50_onnx_over_st": round(onnx["query_ms"]["p50"] / (st["query_ms"]["p50"] or 1e-9), 3),
+        "ingest_onnx_over_st": round(onnx["add_facts_per_s"] / (st["add_facts_per_s"] or 1e-9), 2),
+        "chat_ingest_onnx_over_st": round(onnx["chat_add_facts_per_s"] / (st["chat_add_facts_per_s"] or 1e-9), 2),
+        "cold_start": cold_starts(),
+    }
+
+
+def _ingest(embedder: Embedder, messages: int, per_call: int) -> float:
+    """Facts per second through Memory.add() with real embedding (inline extraction): bulk
+    (many messages per call: the embedder's batch speed) or chat-like (one per call)."""
+    home = Path(tempfile.mkdtemp(prefix="tiermem-ingest-"))
+    rng = random.Random(9)
+    try:
+        with Memory.open(home, embedder=embedder) as mem:
+            start = time.perf_counter()
+            for offset in range(0, messages, per_call):
+                mem.add([{"role": "user", "name": "Ana", "content": sentence(rng, offset + j)} for j in range(per_call)],
+                        user_id="ana", session_id="ingest")
+            seconds = time.perf_counter() - start
+            return mem.session.count_facts(include_invalid=True) / seconds
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def cold_starts(runs: int = 5) -> dict[str, Any]:
+    """Wall time of a fresh `tiermem search` and `tiermem facts list` process on a small home."""
+    home = Path(tempfile.mkdtemp(prefix="tiermem-cold-"))
+    env = {**os.environ, "TIERMEM_HOME": str(home)}
+    cli = [sys.executable, "-m", "tiermem.cli"]
+    try:
+        with Memory.open(home, embedder=MiniLMEmbedder()) as mem:
+            mem.add([{"role": "user", "name": "Ana", "content": "I live in Lisbon and I love hiking."}], user_id="ana")
+        timings: dict[str, list[float]] = {"search": [], "facts_list": []}
+        for _ in range(runs):
+            for key, args in (("search", ["search", "where does Ana live", "--user", "ana"]),
+                              ("facts_list", ["facts", "list", "--user", "ana"])):
+                t = time.perf_counter()
+                subprocess.run(cli + args, env=env, check=True, capture_output=True)
+                timings[key].append(time.perf_counter() - t)
+        search, listing = statistics.median(timings["search"]), statistics.median(timings["facts_list"])
+        return {"search_s": round(search, 3), "facts_list_s": round(listing, 3), "search_over_list": round(search / listing, 2),
+                "runs": runs}
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def index_scenario(kind: str, embedder: Embedder, total: int, users: int, queries: int, optimize: bool = False) -> dict[str, Any]:
     from tiermem import Fact
 
@@ -259,7 +339,7 @@ def mem0_scenario(total: int, users: int, queries: int) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=["memory", "index", "both"], default="memory")
+    parser.add_argument("--part", choices=["memory", "index", "both", "embedders", "all"], default="memory")
     parser.add_argument("--sizes", type=int, nargs="+", default=None)
     parser.add_argument("--users", type=int, nargs="+", default=None)
     parser.add_argument("--queries", type=int, default=200)
@@ -278,7 +358,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         embedder = PooledEmbedder(MiniLMEmbedder())
         sizes, users, queries = args.sizes or [10_000, 100_000], args.users or [1, 100], args.queries
     result: dict[str, Any] = {"parameters": {"sizes": sizes, "users": users, "queries": queries, "embedder": embedder.name}}
-    if args.part in ("memory", "both"):
+    if args.part in ("embedders", "all") and not args.smoke:
+        result["embedders"] = row = embedder_scenario(queries)
+        for name, b in row["backends"].items():
+            print(f"{name:>22}: query p50 {b['query_ms']['p50']:.2f} / p95 {b['query_ms']['p95']:.2f} ms | "
+                  f"{b['documents_per_s']:.0f} docs/s | add() bulk {b['add_facts_per_s']:.0f} facts/s, chat "
+                  f"{b['chat_add_facts_per_s']:.0f} facts/s | first embed {b['first_embed_s']} s")
+        print(f"query p50 onnx / sentence-transformers = {row['query_p50_onnx_over_st']}; ingest bulk x{row['ingest_onnx_over_st']}, "
+              f"chat x{row['chat_ingest_onnx_over_st']}; "
+              f"cold start {row['cold_start']}", flush=True)
+    if args.part in ("memory", "both", "all"):
         result["memory"] = []
         for n, u in zip(sizes, users, strict=True):
             row = memory_scenario(embedder, n, u, queries)
@@ -288,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{row['retrieval_only_ms']['p95']:.1f} ms | context p95 {row['context_ms']['p95']:.1f} ms "
                   f"({row['context_p95_over_embed_p95']}x) | add {row['add_facts_per_s']:.0f} facts/s | "
                   f"reopen {row['reopen_s']} s | {row['disk_mb']} MB", flush=True)
-    if args.part in ("index", "both"):
+    if args.part in ("index", "both", "all"):
         result["index"] = []
         for n, u in zip(sizes, users, strict=True):
             for kind in ("edge", "qdrant-local"):

@@ -126,8 +126,10 @@ class Memory:
     def _check_embedder(self, reembed: bool) -> bool:
         """The index records which embedder made its vectors; another one makes vectors the
         stored ones cannot be compared with. Returns whether the facts must be re-embedded."""
-        identity = f"{self.embedder.name}:{self.embedder.dims}"
+        identity = f"{getattr(self.embedder, 'identity', self.embedder.name)}:{self.embedder.dims}"
         stored = self.session.get_meta("embedder")
+        if stored is not None and "@" not in stored and stored == f"{identity.split('@')[0]}:{self.embedder.dims}":
+            stored = identity  # recorded before model hashes were: the same model by name
         mismatch = stored is not None and stored != identity and self.session.count_facts(include_invalid=True) > 0
         if mismatch and not reembed:
             raise EmbeddingMismatch(
@@ -135,7 +137,7 @@ class Memory:
                 "open it with that embedder, or re-embed every fact with `tiermem reindex --embedder NAME` "
                 "(Memory.open(..., reembed=True))"
             )
-        if stored != identity:
+        if self.session.get_meta("embedder") != identity:
             self.session.set_meta("embedder", identity)
         return mismatch
 

@@ -22,11 +22,14 @@ from ..session import SessionStore
 app = typer.Typer(help="Inspect and manage tiermem memory stores.", no_args_is_help=True, add_completion=False)
 facts_app = typer.Typer(help="List, show and erase stored facts.", no_args_is_help=True)
 app.add_typer(facts_app, name="facts")
+models_app = typer.Typer(help="The embedding model: export it once, inspect it.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 console = Console()
 
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="memory folder (default $TIERMEM_HOME, else ./.tiermem)")]
 DbOpt = Annotated[str | None, typer.Option("--database-url", help="SQLite/PostgreSQL URL (default $TIERMEM_DATABASE_URL)")]
-EmbedderOpt = Annotated[str, typer.Option("--embedder", help="minilm (default) or hash (tests, no torch)")]
+EmbedderOpt = Annotated[str, typer.Option(
+    "--embedder", help="minilm (default, onnxruntime), sentence-transformers (torch), or hash (tests)")]
 
 
 def _fail(message: str) -> None:
@@ -50,10 +53,11 @@ def _store(home: Path | None, database_url: str | None) -> SessionStore:
 def _memory(home: Path | None, database_url: str | None, embedder: str, reembed: bool = False) -> Any:
     from .. import HashEmbedder, Memory, MiniLMEmbedder
 
-    if embedder not in ("hash", "minilm"):
-        _fail(f"--embedder must be minilm or hash, got {embedder!r}")
-    chosen = HashEmbedder() if embedder == "hash" else MiniLMEmbedder()
+    if embedder not in ("hash", "minilm", "sentence-transformers"):
+        _fail(f"--embedder must be minilm, sentence-transformers or hash, got {embedder!r}")
     try:
+        chosen = HashEmbedder() if embedder == "hash" else MiniLMEmbedder(
+            "sentence-transformers" if embedder == "sentence-transformers" else None)
         return Memory.open(home, database_url, embedder=chosen, reembed=reembed)
     except TieredMemoryError as exc:
         _fail(str(exc))
@@ -217,6 +221,36 @@ def bench(
     except ImportError:
         _fail("the benchmarks live in the repository's bench/ folder: run this from a checkout of tiermem")
     raise typer.Exit(code=module.main(ctx.args))
+
+
+@models_app.command("export")
+def models_export(
+    int8: Annotated[bool, typer.Option("--int8", help="also a dynamically quantized int8 model (other vectors)")] = False,
+    force: Annotated[bool, typer.Option("--force", help="export again even if a valid one is there")] = False,
+) -> None:
+    """Export MiniLM to ONNX once (needs torch: pip install 'tiermem[export]'); checked by hash
+    and against sentence-transformers. Where: $TIERMEM_MODELS, else ~/.cache/tiermem/models."""
+    from ..embed._models import export_minilm
+
+    with console.status("exporting all-MiniLM-L6-v2 to ONNX (a few seconds, once)"):
+        export_minilm(int8=int8, force=force, log=lambda line: console.print(line, markup=False, highlight=False))
+
+
+@models_app.command("info")
+def models_info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Where the model cache is and what it holds (reads the manifest; imports no model)."""
+    import json
+
+    from ..embed._models import load_manifest, model_dir
+
+    folder = model_dir()
+    manifest = load_manifest(folder)
+    if as_json:
+        sys.stdout.write(json.dumps({"folder": str(folder), **manifest}) + "\n")
+        return
+    console.print(f"{folder}", markup=False)
+    for key, entry in manifest["files"].items():
+        console.print(f"  {key}: {entry['file']}  sha256 {entry['sha256'][:16]}…  cosine >= {entry['min_cosine']}", markup=False)
 
 
 def main() -> None:

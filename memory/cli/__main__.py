@@ -1,0 +1,5 @@
+"""`python -m tiermem.cli`: the same as the `tiermem` command."""
+
+from . import main
+
+main()
