@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tiermem import ConfigError, EmbeddingMismatch, Memory, MiniLMEmbedder, MissingDependency
-from tiermem.embed._models import model_dir, models_dir
 from tests.conftest import T0, say
+from tiermem import ConfigError, EmbeddingMismatch, Memory, MiniLMEmbedder, MissingDependency
+from tiermem.embed._models import model_dir
 
 pytestmark = pytest.mark.minilm
 ROOT = Path(__file__).parents[2]
