@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from ._documents import Document, block_tokens
+from ._documents import fit as fit_documents
+from ._documents import without as shrink_documents
 from ._models import Context, ContextReport, Dropped, Fact, Profile, Turn
 from ._retriever import Retriever
 from ._tokens import TokenCounter
@@ -19,9 +22,11 @@ from .inject import (
     build_system,
     cache_min_tokens,
     memory_block,
+    order_for_attention,
     plan_window,
     render_turn,
     summary_block,
+    tool_result_stub,
 )
 from .retrieve import Scored, drop_near_duplicates, has_content, is_relevant
 from .session import SessionStore
@@ -101,57 +106,79 @@ class ContextBuilder:
             dropped.append(Dropped(what=f"{len(fresh) - len(fitting)} facts", why="memory budget"))
         return kept, dropped
 
-    def build(self, message: str, user_id: str, session_id: str, system: str | None, budget: int) -> Context:
+    def build(
+        self, message: str, user_id: str, session_id: str, system: str | None, budget: int,
+        documents: Sequence[Document] = (),
+    ) -> Context:
         count = self.count_tokens
         b = self.budget
         profile = self.profile(user_id)
-        profile_text, profile_ids, epoch = profile.text, set(profile.fact_ids), profile.epoch
         reserve = min(b.reply_reserve, budget // 8)
-        # The system prompt, the profile and the new message are never dropped; the rest
-        # shares what they leave, so the request never exceeds the budget unless those three
-        # alone do. The summary is the last thing to go (DESIGN.md's degrade order); the memory block keeps
-        # its share of the budget, and recent turns get the rest, newest first.
-        available = budget - reserve - count(system or "") - count(profile_text) - count(message)
+        # The system prompt, the profile and the new message are never dropped; everything
+        # else shares what they leave. Each part first takes what it wants within its share;
+        # if the total is still over, parts give back in the documented degrade order:
+        # lowest-priority documents, then the memory block, then older turns, then the summary.
+        fixed = count(system or "") + count(profile.text) + count(message)
+        available = budget - reserve - fixed
+        room = max(available, 0)
         window, summary_text = self.window(user_id, session_id)
         dropped: list[Dropped] = []
-        summary_budget = count(summary_block(summary_text)) if summary_text else 0
-        if summary_budget > max(available, 0):
-            dropped.append(Dropped(what="session summary", why="over this request's budget", tokens=summary_budget))
-            summary_text, summary_budget = "", 0
-        memory_budget = max(0, min(int(budget * b.memory_share), available - summary_budget))
-        history_budget = max(0, available - summary_budget - memory_budget)
 
-        def shown(turn: Turn) -> int:
-            return count(render_turn(turn)) + 1  # +1: the newline that joins same-role turns
+        summary_tokens = count(summary_block(summary_text)) if summary_text else 0
+        turns, stubbed = self._elide_old_tool_results(window)
+        history, hidden = list(turns), []  # all of the window; older turns go only after memory
+        placed, doc_notes = fit_documents(documents, min(int(budget * b.documents_share), room), count)
+        memory_cap = min(int(budget * b.memory_share), room)
+        hits, paging_notes = self.page_in(message, user_id, set(profile.fact_ids), {t.ref for t in history}, memory_cap)
+        dropped += paging_notes
+        block, paged, over = memory_block([s.fact for s in hits], memory_cap, count)
+        dropped += over
 
-        history, hidden = plan_window(window, history_budget, 1.0, shown)
+        def excess() -> int:
+            return summary_tokens + sum(self._shown(t) for t in history) + count(block) + sum(p.tokens for p in placed) - room
+
+        if excess() > 0 and placed:
+            placed, given_back = shrink_documents(placed, excess(), count)
+            doc_notes += given_back
+        if excess() > 0 and block:
+            block, paged, over = memory_block([s.fact for s in hits], max(0, count(block) - excess()), count)
+            dropped += [d.model_copy(update={"why": "memory block shrunk: the request was over budget"}) for d in over]
+        if excess() > 0 and history:
+            history, more_hidden = plan_window(history, max(0, sum(self._shown(t) for t in history) - excess()), 1.0, self._shown)
+            hidden += more_hidden
+        if excess() > 0 and summary_text:
+            dropped.append(Dropped(what="session summary", why="over this request's budget (dropped last)", tokens=summary_tokens))
+            summary_text, summary_tokens = "", 0
         if hidden:
             dropped.append(Dropped(what=f"{len(hidden)} older turns", why="over this request's history budget",
-                                   tokens=sum(shown(t) for t in hidden)))
+                                   tokens=sum(self._shown(t) for t in hidden)))
+        shown_ids = {t.id for t in history}
+        dropped += [Dropped(what=f"tool result {t.id}", why=f"outside the recent turns: replaced by a stub ({why})", tokens=saved)
+                    for t, why, saved in stubbed if t.id in shown_ids]
+        dropped += [Dropped(what=f"document {d.label}", why=why, tokens=tokens) for d, why, tokens in doc_notes]
 
-        hits, paging_notes = self.page_in(message, user_id, profile_ids, {t.ref for t in history}, memory_budget)
-        dropped += paging_notes
-        block, paged, over = memory_block([s.fact for s in hits], memory_budget, count)
-        dropped += over
         paged_ids = {f.id for f in paged}
         paged_hits = [s.hit() for s in hits if s.fact_id in paged_ids]
         self.record_access(paged)  # stats, recorded off the hot path
 
-        messages, alternation = build_messages(history, block, message)
+        stable = [p.block for p in placed if p.doc.stable]
+        volatile = [p.block for p in placed if not p.doc.stable]
+        messages, alternation = build_messages(history, block, message, order_for_attention(volatile))
         dropped += alternation
-        system_blocks = build_system(system, profile_text, summary_text)
-        final = messages[-1]["content"]
+        system_blocks = build_system(system, profile.text, summary_text, stable)
+        final = messages[-1]["content"][len(volatile):-1]  # after the documents, before the message
         history_tokens = sum(count(c["text"]) for msg in messages[:-1] for c in msg["content"])
-        history_tokens += sum(count(c["text"]) for c in final[:-1] if not (block and c["text"] == block))
+        history_tokens += sum(count(c["text"]) for c in final if not (block and c["text"] == block))
         tokens = {
             "system": count(system or ""),
-            "profile": count(profile_text),
+            "profile": count(profile.text),
+            "documents": sum(block_tokens(d, count) for d in stable + volatile),
             "summary": count(summary_block(summary_text)) if summary_text else 0,
             "memory": count(block),
             "history": history_tokens,
             "message": count(message),
         }
-        prefix = tokens["system"] + tokens["profile"]
+        prefix = tokens["system"] + tokens["profile"] + sum(block_tokens(d, count) for d in stable)
         minimum = cache_min_tokens(self.model)
         notes = []
         if prefix < minimum:
@@ -162,13 +189,34 @@ class ContextBuilder:
                          f"over the budget less the reply reserve ({budget - reserve}); nothing else was added")
         report = ContextReport(
             tokens=tokens,
-            budget={"total": budget, "reply_reserve": reserve, "memory": memory_budget,
-                    "summary": summary_budget, "history": history_budget},
+            budget={"total": budget, "reply_reserve": reserve, "memory": memory_cap,
+                    "documents": min(int(budget * b.documents_share), room), "summary": summary_tokens,
+                    "history": max(0, room - summary_tokens - memory_cap)},
             dropped=dropped,
             prefix_tokens=prefix,
             cache_min_tokens=minimum,
             cacheable=prefix >= minimum,
-            profile_epoch=epoch,
+            profile_epoch=profile.epoch,
             notes=notes,
         )
         return Context(system=system_blocks, messages=messages, facts=paged_hits, report=report)
+
+    def _shown(self, turn: Turn) -> int:
+        return self.count_tokens(render_turn(turn)) + 1  # +1: the newline that joins same-role turns
+
+    def _elide_old_tool_results(self, turns: Sequence[Turn]) -> tuple[list[Turn], list[tuple[Turn, str, int]]]:
+        """Large tool results stay whole while among the last few turns; older ones are
+        replaced by a stub in the request (the full text stays in the session tier)."""
+        b = self.budget
+        recent = set(range(max(0, len(turns) - b.tool_result_recent_turns), len(turns)))
+        out: list[Turn] = []
+        stubbed: list[tuple[Turn, str, int]] = []
+        for i, turn in enumerate(turns):
+            size = self.count_tokens(turn.content)
+            if turn.kind == "tool_result" and size > b.tool_result_stub_over and i not in recent:
+                stub = tool_result_stub(turn, size)
+                out.append(turn.model_copy(update={"content": stub}))
+                stubbed.append((turn, f"{size:,} tokens", size - self.count_tokens(stub)))
+            else:
+                out.append(turn)
+        return out, stubbed

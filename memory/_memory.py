@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from ._config import resolve
 from ._context import ContextBuilder
+from ._documents import to_documents
 from ._errors import EmbeddingMismatch, FactNotFound, InvalidInput, MemoryClosed, UnknownUser
 from ._messages import check_id, check_metadata, to_turns
 from ._models import AddResult, Context, ExtractionFailure, Fact, FactEvent, Hit, Turn, as_utc, utcnow
@@ -392,6 +393,7 @@ class Memory:
         session_id: str = "default",
         system: str | None = None,
         budget: int = 8000,
+        documents: Sequence[Any] | None = None,
     ) -> Context:
         """Build a provider-ready request for the next turn (no model call, no network).
 
@@ -400,6 +402,15 @@ class Memory:
             user_id / session_id: whose memory, which conversation's recent turns.
             system: the system prompt (never dropped).
             budget: total tokens for the request, the reply reserve included.
+            documents: caller documents (RAG chunks, a file, ...): strings, dicts with
+                `text` and optional `id`, `title`, `priority` (higher stays longer) and
+                `stable` (same text every turn: cached in the prefix), or Anthropic
+                text/document blocks. They get `ContextBudget.documents_share` of the budget.
+
+        When the request is over budget, parts give back in this order: lowest-priority
+        documents (trimmed at a sentence boundary, then dropped), the memory block, older
+        turns, the summary. The system prompt, profile and new message are never dropped;
+        `report.dropped` says what went and why.
 
         Returns:
             Context with Anthropic `system` blocks (stable ones carry cache_control),
@@ -416,7 +427,9 @@ class Memory:
             raise InvalidInput(f"budget must be an integer of at least 256 tokens, got {budget!r}")
         if system is not None and not isinstance(system, str):
             raise InvalidInput(f"system must be a string, got {type(system).__name__}")
-        return self.contexts.build(message, check_id(user_id, "user_id"), check_id(session_id, "session_id"), system, budget)
+        docs = to_documents(documents)
+        return self.contexts.build(message, check_id(user_id, "user_id"), check_id(session_id, "session_id"), system, budget,
+                                   docs)
 
     # -- inspection and erasure ---------------------------------------------------------------
     def facts(self, *, user_id: str, include_invalid: bool = False, limit: int | None = None, offset: int = 0) -> list[Fact]:

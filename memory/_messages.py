@@ -11,13 +11,16 @@ from datetime import datetime
 from typing import Any
 
 from ._errors import InvalidInput
-from ._models import Role, Turn, as_utc
+from ._models import Role, Turn, TurnKind, as_utc
 from ._tokens import TokenCounter, approx_tokens
 
-MAX_MESSAGE_CHARS = 100_000
+MAX_MESSAGE_CHARS = 400_000  # ~100k tokens: a large tool result fits, a whole book does not
+MAX_CALL_CHARS = 2_000_000  # one add() call, all messages together: checked before any work
 MAX_ID_CHARS = 256
 _ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant", "human": "user", "ai": "assistant"}
-_SKIPPED_ROLES = {"system", "tool", "function", "developer"}
+_SKIPPED_ROLES = {"system", "developer"}  # instructions, not conversation turns
+_TOOL_ROLES = {"tool", "function"}  # OpenAI tool results: stored as user-side tool_result turns
+_TEXT_BLOCKS = ("text", "input_text", "output_text")
 
 
 def check_id(value: Any, what: str) -> str:
@@ -43,22 +46,65 @@ def check_metadata(metadata: Any) -> dict[str, Any]:
     return dict(metadata)
 
 
-def _content_text(content: Any, index: int) -> str:
-    """Anthropic content blocks or OpenAI parts: keep the text parts, in order."""
+def _text_of(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{where}: text must be a string, got {type(value).__name__}")
+    return value
+
+
+def _tool_result_text(block: Mapping[str, Any], where: str) -> str:
+    content = block.get("content", "")
     if isinstance(content, str):
-        return content
-    if isinstance(content, Sequence):
-        parts = []
+        body = content
+    elif isinstance(content, Sequence):
+        body = "\n".join(_text_of(b.get("text"), where) if isinstance(b, Mapping) and b.get("type") == "text"
+                         else f"[{b.get('type', 'block') if isinstance(b, Mapping) else 'block'} omitted]" for b in content)
+    else:
+        raise InvalidInput(f"{where}: tool_result content must be a string or a list of blocks")
+    error = " (error)" if block.get("is_error") else ""
+    return f"[tool result {block.get('tool_use_id', '')}{error}]\n{body}"
+
+
+def _tool_call_text(name: Any, arguments: Any) -> str:
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments, sort_keys=True, ensure_ascii=False, default=str)
+    return f"[tool call {name}({arguments})]"
+
+
+def _content(message: Mapping[str, Any], index: int) -> tuple[str, TurnKind]:
+    """The text a turn stores, and its kind: Anthropic blocks (text, tool_use, tool_result)
+    or OpenAI parts and tool calls. Tool calls and results are kept, rendered as text."""
+    where = f"message {index}"
+    content = message.get("content")
+    parts: list[str] = []
+    kind: TurnKind = "text"
+    if isinstance(content, str):
+        parts.append(content)
+    elif isinstance(content, Sequence):
         for block in content:
             if isinstance(block, str):
                 parts.append(block)
-            elif isinstance(block, Mapping) and block.get("type") in ("text", "input_text", "output_text"):
-                parts.append(str(block.get("text", "")))
-        if parts:
-            return "\n".join(parts)
-    raise InvalidInput(
-        f"message {index}: content must be a string or a list of text blocks, got {type(content).__name__}"
-    )
+            elif not isinstance(block, Mapping):
+                raise InvalidInput(f"{where}: a content block must be a dict, got {type(block).__name__}")
+            elif block.get("type") in _TEXT_BLOCKS:
+                parts.append(_text_of(block.get("text"), where))
+            elif block.get("type") == "tool_use":
+                parts.append(_tool_call_text(block.get("name"), block.get("input", {})))
+                kind = "tool_call"
+            elif block.get("type") == "tool_result":
+                parts.append(_tool_result_text(block, where))
+                kind = "tool_result"
+            # Images, documents and other blocks carry no text to store: skipped.
+    elif content is not None:
+        raise InvalidInput(f"{where}: content must be a string or a list of blocks, got {type(content).__name__}")
+    for call in message.get("tool_calls") or ():  # OpenAI: the assistant's calls, content often None
+        function = call.get("function", {}) if isinstance(call, Mapping) else {}
+        parts.append(_tool_call_text(function.get("name"), function.get("arguments", "")))
+        kind = "tool_call"
+    if message.get("role") in _TOOL_ROLES:
+        call_id = message.get("tool_call_id") or message.get("name") or ""
+        return f"[tool result {call_id}]\n" + "\n".join(parts), "tool_result"
+    return "\n".join(parts), kind
 
 
 def to_turns(
@@ -70,7 +116,8 @@ def to_turns(
     metadata: Mapping[str, Any] | None = None,
     count_tokens: TokenCounter = approx_tokens,
 ) -> list[Turn]:
-    """Validate and convert messages; system/tool messages are not conversation turns.
+    """Validate and convert messages. System and developer messages are not conversation
+    turns; tool calls and tool results are (kind "tool_call" / "tool_result"), rendered as text.
 
     Raises:
         InvalidInput: with the index of the offending message and how to fix it.
@@ -83,17 +130,25 @@ def to_turns(
     if not isinstance(messages, Sequence) or not messages:
         raise InvalidInput("messages must be a non-empty list of {'role', 'content'} dicts")
     at = as_utc(at)
+    checked: list[Mapping[str, Any]] = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, Mapping):
+            raise InvalidInput(f"message {i} must be a dict with 'role' and 'content', got {type(m).__name__}")
+        checked.append(m)
+    total = sum(len(str(m.get("content") or "")) for m in checked)
+    if total > MAX_CALL_CHARS:
+        raise InvalidInput(f"messages hold {total:,} characters, over the {MAX_CALL_CHARS:,} limit of one add() call; "
+                           "send them in several calls")
     turns: list[Turn] = []
-    for i, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise InvalidInput(f"message {i} must be a dict with 'role' and 'content', got {type(message).__name__}")
+    for i, message in enumerate(checked):
         raw_role = message.get("role")
         if raw_role in _SKIPPED_ROLES:
             continue
-        role = _ROLES.get(raw_role) if isinstance(raw_role, str) else None
+        role = "user" if raw_role in _TOOL_ROLES else _ROLES.get(raw_role) if isinstance(raw_role, str) else None
         if role is None:
-            raise InvalidInput(f"message {i}: role must be 'user' or 'assistant', got {raw_role!r}")
-        text = _content_text(message.get("content"), i).strip()
+            raise InvalidInput(f"message {i}: role must be 'user', 'assistant' or 'tool', got {raw_role!r}")
+        text, kind = _content(message, i)
+        text = text.strip()
         if not text:
             raise InvalidInput(f"message {i}: content is empty")
         if len(text) > MAX_MESSAGE_CHARS:
@@ -106,6 +161,8 @@ def to_turns(
             name = check_id(name, f"message {i}: name").strip()
         external = message.get("id")
         if external is not None:
+            if not isinstance(external, str | int) or isinstance(external, bool):
+                raise InvalidInput(f"message {i}: id must be a string or an integer, got {type(external).__name__}")
             external = check_id(str(external), f"message {i}: id")
         turns.append(
             Turn(
@@ -114,6 +171,7 @@ def to_turns(
                 role=role,
                 name=name,
                 content=text,
+                kind=kind,
                 created_at=at,
                 token_count=count_tokens(text),
                 external_id=external,

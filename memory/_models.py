@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Role = Literal["user", "assistant"]
+TurnKind = Literal["text", "tool_call", "tool_result"]
 FactKind = Literal["semantic", "episodic"]
 EventOp = Literal["add", "update", "invalidate", "noop", "forget", "forget_user"]
 
@@ -54,6 +55,7 @@ class Turn(_Model):
     role: Role
     name: str | None = None
     content: str
+    kind: TurnKind = "text"  # tool calls and results are turns too, stored as text
     created_at: datetime = Field(default_factory=utcnow)
     token_count: int = 0
     external_id: str | None = None

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from ._models import Profile, Summary, Turn
 from ._tokens import TokenCounter
-from .inject import ContextBudget, bake_profile, plan_window, render_turn
+from .inject import ContextBudget, bake_profile, plan_window, render_turn, tool_result_stub
 from .session import SessionStore
 from .summarize import Summarizer
 
@@ -25,7 +25,12 @@ class SessionUpkeep:
         self.clock = clock
 
     def turn_cost(self, turn: Turn) -> int:
-        return self.count_tokens(render_turn(turn))
+        """A turn's weight in the window. A large tool result weighs what its stub does: it
+        is shown whole only while recent, so it must not push the conversation out."""
+        cost = self.count_tokens(render_turn(turn))
+        if turn.kind == "tool_result" and cost > self.budget.tool_result_stub_over:
+            return self.count_tokens(tool_result_stub(turn, cost))
+        return cost
 
     def roll_window(self, user_id: str, session_id: str) -> int:
         """Once a session's unsummarized turns pass the window size, fold the oldest into

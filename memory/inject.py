@@ -54,6 +54,9 @@ class ContextBudget:
     summary_tokens: int = 600  # size of the rolling summary
     profile_min_importance: float = 0.7
     rebake_every: int = 50  # semantic changes before the profile is re-baked
+    documents_share: float = 0.3  # of the call's budget, for caller documents
+    tool_result_recent_turns: int = 4  # tool results among the last N turns are shown whole
+    tool_result_stub_over: int = 500  # older tool results larger than this become a stub
 
 
 def bake_profile(user_id: str, facts: Sequence[Fact], max_tokens: int, count: TokenCounter, min_importance: float) -> tuple[str, list[str]]:
@@ -142,8 +145,20 @@ def render_turn(turn: Turn) -> str:
     return f"{turn.name}: {turn.content}" if turn.name else turn.content
 
 
-def build_messages(history: Sequence[Turn], memory_text: str, message: str) -> tuple[list[dict[str, Any]], list[Dropped]]:
-    """Strictly alternating messages, starting with the user and ending with the new message."""
+def tool_result_stub(turn: Turn, tokens: int) -> str:
+    first = turn.content.split("\n", 1)[0]  # '[tool result <id>]'
+    return f"{first.removesuffix(']')} of {tokens:,} tokens elided]"
+
+
+def build_messages(
+    history: Sequence[Turn], memory_text: str, message: str, documents: Sequence[dict[str, Any]] = ()
+) -> tuple[list[dict[str, Any]], list[Dropped]]:
+    """Strictly alternating messages, starting with the user and ending with the new message.
+
+    The last user message holds, in order: the caller's documents (before the question,
+    the most relevant first and last), the memory block, an unanswered user turn if any,
+    and the new message.
+    """
     merged: list[dict[str, Any]] = []
     dropped: list[Dropped] = []
     for turn in history:
@@ -163,6 +178,7 @@ def build_messages(history: Sequence[Turn], memory_text: str, message: str) -> t
         messages[-1]["content"][-1]["cache_control"] = EPHEMERAL
     if memory_text:
         final_blocks.insert(0, {"type": "text", "text": memory_text})
+    final_blocks[0:0] = [dict(d) for d in documents]
     final_blocks.append({"type": "text", "text": message})
     messages.append({"role": "user", "content": final_blocks})
     return messages, dropped
@@ -172,13 +188,21 @@ def summary_block(summary: str) -> str:
     return f"<earlier_in_this_session>\n{summary}\n</earlier_in_this_session>"
 
 
-def build_system(system: str | None, profile: str, summary: str) -> list[dict[str, Any]]:
+def build_system(
+    system: str | None, profile: str, summary: str, stable_documents: Sequence[dict[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    """System blocks, most stable first, each group closed by a breakpoint: the system prompt
+    and profile; stable documents; the summary. With the one on the last history turn that
+    is 4, Anthropic's maximum."""
     blocks: list[dict[str, Any]] = []
     if system:
         blocks.append({"type": "text", "text": system})
     if profile:
         blocks.append({"type": "text", "text": profile})
     if blocks:
+        blocks[-1]["cache_control"] = EPHEMERAL
+    if stable_documents:
+        blocks += [dict(d) for d in stable_documents]
         blocks[-1]["cache_control"] = EPHEMERAL
     if summary:
         blocks.append({"type": "text", "text": summary_block(summary), "cache_control": EPHEMERAL})

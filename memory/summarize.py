@@ -50,6 +50,8 @@ class ExtractiveSummarizer:
     def summarize(self, previous: str, turns: Sequence[Turn], budget_tokens: int) -> str:
         lines: list[str] = [line for line in (previous or "").splitlines() if line.strip()]
         for turn in turns:
+            if turn.kind != "text":
+                continue  # a tool's output is data, not conversation: it stays in the session tier
             for sentence in split_sentences(turn.content):
                 if not is_small_talk(sentence):
                     lines.append(f"{turn.speaker}: {sentence}")

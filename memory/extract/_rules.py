@@ -235,6 +235,8 @@ class RuleExtractor:
     def extract(self, turns: Sequence[Turn], *, known: Sequence[Fact] = ()) -> list[Candidate]:
         out: list[Candidate] = []
         for turn in turns:
+            if turn.kind != "text":
+                continue  # tool calls and results are what tools said, not what the user said
             if turn.role not in self.roles and turn.name is None:
                 continue
             name = turn.name or ("The user" if turn.role == "user" else "The assistant")

@@ -159,7 +159,12 @@ def _journal_seq_never_reused(conn: Connection) -> None:
     conn.execute(text("INSERT INTO sqlite_sequence (name, seq) VALUES ('tm_fact_events', :high)"), {"high": int(high or 0)})
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_two_phase_add]
+def _v3_turn_kinds(conn: Connection) -> None:
+    """Tool calls and tool results are turns too (stored as text, marked by kind)."""
+    conn.execute(text("ALTER TABLE tm_turns ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'text'"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_two_phase_add, _v3_turn_kinds]
 LATEST = len(MIGRATIONS)
 
 

@@ -68,9 +68,8 @@ class SessionStore(TurnLog):
             return row.value if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._write_gate, Session(self.engine) as s:
-            s.merge(MetaRow(key=key, value=value))
-            s.commit()
+        with self.writing() as conn:  # an upsert: two processes opening a fresh database both set keys
+            upsert(conn, MetaRow.__table__, ["key"], [{"key": key, "value": value}])  # type: ignore[attr-defined]
 
     # -- the write path -------------------------------------------------------------------
     def commit(self, turns: Sequence[Turn], events: Sequence[FactEvent]) -> tuple[list[Turn], list[FactEvent]]:

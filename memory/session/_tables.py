@@ -37,6 +37,7 @@ class TurnRow(SQLModel, table=True):
     role: str = Field(max_length=16)
     name: str | None = Field(default=None, max_length=256)
     content: str = Field(sa_column=Column(Text, nullable=False))
+    kind: str = Field(default="text", max_length=16)
     created_at: datetime
     token_count: int = 0
     external_id: str | None = Field(default=None, max_length=256)

@@ -170,7 +170,7 @@ def test_forget_user(mem: Memory) -> None:
 
 @pytest.mark.parametrize(
     "messages",
-    [[], [{"role": "user", "content": ""}], [{"role": "wizard", "content": "hi"}], [{"role": "user", "content": "x" * 200_001}]],
+    [[], [{"role": "user", "content": ""}], [{"role": "wizard", "content": "hi"}], [{"role": "user", "content": "x" * 400_001}]],
 )
 def test_bad_input_changes_nothing(mem: Memory, messages) -> None:
     mem.add([say("I love hiking.")], user_id="ana", at=T0)

@@ -27,7 +27,7 @@ def test_anthropic_and_openai_shapes() -> None:
     [
         ([], "non-empty list"),
         ([{"role": "user", "content": "   "}], "content is empty"),
-        ([{"role": "robot", "content": "x"}], "role must be 'user' or 'assistant'"),
+        ([{"role": "robot", "content": "x"}], "role must be 'user', 'assistant' or 'tool'"),
         ([{"role": "user", "content": "x" * (MAX_MESSAGE_CHARS + 1)}], "over the"),
         ([{"role": "user", "content": 42}], "content must be a string"),
         (["not a dict"], "must be a dict"),

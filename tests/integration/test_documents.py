@@ -1,0 +1,140 @@
+"""Caller documents and tool results in the working context: budgeted as their own tier,
+placed before the question, trimmed at sentence boundaries, degraded in the documented
+order, and stable documents byte-identical in the cached prefix."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import T0, say
+from tiermem import InvalidInput, Memory
+
+LONG = " ".join(f"Sentence number {i} of the travel guide says the old town gate opens at {i % 12 + 1} am." for i in range(400))
+EPHEMERAL = {"type": "ephemeral"}
+
+
+def sent_tokens(ctx, count) -> int:
+    texts = [b["text"] for b in ctx.system]
+    for m in ctx.messages:
+        for c in m["content"]:
+            texts.append(c["source"]["data"] if c["type"] == "document" else c["text"])
+            texts += [c.get("title") or ""] if c["type"] == "document" else []
+    return sum(count(t) for t in texts)
+
+
+def breakpoints(ctx) -> int:
+    return sum("cache_control" in b for b in ctx.system) + sum(
+        "cache_control" in c for m in ctx.messages for c in m["content"])
+
+
+def filled(mem: Memory) -> None:
+    for i in range(12):
+        mem.add([say(f"On trip {i} I visited the harbour of town number {i} and ate grilled sardines there."),
+                 {"role": "assistant", "content": f"Trip {i} sounds wonderful, tell me more!"}],
+                user_id="ana", session_id="s", at=T0)
+
+
+@pytest.mark.parametrize("budget", [600, 1500, 4000, 12000])
+def test_documents_never_push_a_request_over_budget_and_every_token_is_accounted(mem: Memory, budget: int) -> None:
+    filled(mem)
+    docs = [{"text": LONG, "id": "guide", "title": "Guide", "priority": 1},
+            {"text": "The ferry leaves at 9. Tickets cost 12 euros.", "id": "ferry", "priority": 5},
+            {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": LONG[:3000]}, "title": "Excerpt"}]
+    ctx = mem.context("when does the gate open?", user_id="ana", session_id="s", system="You plan trips.", budget=budget,
+                      documents=docs)
+    total = sent_tokens(ctx, mem.count_tokens)
+    assert total <= budget - ctx.report.budget["reply_reserve"]
+    assert ctx.report.total == total  # the report accounts for every token, by tier
+    assert ctx.report.tokens["documents"] > 0
+    final = ctx.messages[-1]["content"]
+    assert final[-1]["text"] == "when does the gate open?"  # the question stays last
+    kinds = [("memory" if c.get("text", "").startswith("<memories>") else
+              "doc" if c["type"] == "document" or c.get("text", "").startswith("<document") else "other") for c in final[:-1]]
+    assert kinds == sorted(kinds, key=lambda k: {"doc": 0, "memory": 1, "other": 2}[k])  # documents before the rest
+    assert breakpoints(ctx) <= 4
+
+
+def test_trimming_happens_at_a_sentence_boundary_with_a_marker(mem: Memory) -> None:
+    ctx = mem.context("gate?", user_id="ana", budget=2000, documents=[{"text": LONG, "id": "guide"}])
+    [doc] = [c["text"] for c in ctx.messages[-1]["content"] if c["text"].startswith("<document")]
+    body = doc.split("\n", 1)[1].rsplit("\n", 2)[0]
+    assert body.endswith("am.")  # the last kept sentence is whole
+    assert "[… trimmed:" in doc
+    assert any(d.what == "document guide" and "trimmed" in d.why for d in ctx.report.dropped)
+
+
+def test_the_lowest_priority_document_goes_first(mem: Memory) -> None:
+    docs = [{"text": LONG[:4000], "id": "low", "priority": 0}, {"text": LONG[:4000], "id": "high", "priority": 9}]
+    ctx = mem.context("gate?", user_id="ana", budget=5000, documents=docs)  # room for one and a half
+    texts = " ".join(c["text"] for c in ctx.messages[-1]["content"])
+    assert 'id="high"' in texts
+    notes = {d.what: d.why for d in ctx.report.dropped}
+    assert "document low" in notes and "document high" not in notes
+
+
+def test_degrade_order_documents_then_memory_then_older_turns_then_summary(mem: Memory) -> None:
+    filled(mem)
+    mem.add([say(f"I ate grilled sardines at the harbour of Porto on my trip number {i}.") for i in range(6)],
+            user_id="ana", session_id="old", at=T0)  # facts from another session: the memory block's
+    kwargs = dict(user_id="ana", session_id="s", system="You plan trips.", documents=[{"text": LONG[:6000], "id": "guide"}])
+    order = ["documents", "memory", "history", "summary"]
+    reports = [mem.context("what did I eat at the harbour?", budget=b, **kwargs).report for b in range(3000, 300, -100)]
+    assert reports[0].tokens["documents"] > 0 and reports[0].tokens["memory"] > 0 and reports[0].tokens["history"] > 0
+    full = reports[0].tokens
+    for r in reports:
+        cut = [part for part in order if r.tokens[part] < full[part]]
+        # a part is cut only once every part before it in the order is gone entirely
+        for part in cut:
+            for earlier in order[: order.index(part)]:
+                assert r.tokens[earlier] == 0 or earlier == "documents" and part == "documents", (r.budget, r.tokens)
+        assert r.tokens["system"] == full["system"] and r.tokens["message"] == full["message"]
+
+
+def test_a_stable_document_is_cached_and_byte_identical_across_turns(mem: Memory) -> None:
+    spec = {"text": "def main():\n    return 42\n" * 40, "id": "main.py", "title": "main.py", "stable": True}
+    first = mem.context("what does main return?", user_id="ana", session_id="s", system="You code.", documents=[spec])
+    mem.add([say("I prefer tabs over spaces."), {"role": "assistant", "content": "Noted."}], user_id="ana", session_id="s", at=T0)
+    second = mem.context("and what else?", user_id="ana", session_id="s", system="You code.", documents=[spec])
+    stable_first = [b for b in first.system if "main.py" in b["text"]]
+    stable_second = [b for b in second.system if "main.py" in b["text"]]
+    assert stable_first == stable_second and stable_first[-1]["cache_control"] == EPHEMERAL
+    assert first.system[: first.system.index(stable_first[0]) + 1] == second.system[: second.system.index(stable_second[0]) + 1]
+    assert first.report.prefix_tokens >= first.report.tokens["documents"]
+    assert breakpoints(second) <= 4
+
+
+def test_bad_documents_name_the_argument(mem: Memory) -> None:
+    for bad, match in [("just text", "list"), ([5], r"documents\[0\]"), ([{"text": None}], r"documents\[0\]: text"),
+                       ([{"text": "x", "priority": "high"}], "priority"),
+                       ([{"type": "document", "source": {"type": "base64", "data": "x"}}], "text source")]:
+        with pytest.raises(InvalidInput, match=match):
+            mem.context("hi there", user_id="ana", documents=bad)
+
+
+def test_tool_transcripts_are_turns_and_old_large_results_become_stubs(mem: Memory) -> None:
+    big = "row " * 8000  # ~8k tokens
+    mem.add([
+        {"role": "user", "content": "I live in Paris. Can you check the weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function",
+                                                               "function": {"name": "weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny " + big},
+        {"role": "assistant", "content": "It is sunny."},
+    ], user_id="ana", session_id="s", at=T0)
+    turns = mem.session.turns("ana", "s")
+    assert [t.kind for t in turns] == ["text", "tool_call", "tool_result", "text"]
+    assert big.strip() in turns[2].content  # the full text stays in the session tier
+    assert [f.text for f in mem.facts(user_id="ana")] == ["The user lives in Paris."]  # tools' words are not facts
+    recent = mem.context("thanks, and tomorrow?", user_id="ana", session_id="s", budget=20000)
+    assert "row row" in str(recent.messages)  # recent: whole
+    for i in range(3):
+        mem.add([say(f"Another question number {i} about museums in the city.", name="Ana"),
+                 {"role": "assistant", "content": f"Answer {i}."}], user_id="ana", session_id="s", at=T0)
+    later = mem.context("what about the weekend?", user_id="ana", session_id="s", budget=20000)
+    assert "row row" not in str(later.messages)
+    assert "[tool result c1 of" in str(later.messages) and "tokens elided]" in str(later.messages)
+    assert any("stub" in d.why for d in later.report.dropped)
+    mem.add([{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "42"}]},
+             {"role": "assistant", "content": [{"type": "text", "text": "Let me look."},
+                                               {"type": "tool_use", "id": "t2", "name": "lookup", "input": {"q": 1}}]}],
+            user_id="ana", session_id="s2", at=T0)
+    assert [t.kind for t in mem.session.turns("ana", "s2")] == ["tool_result", "tool_call"]
