@@ -102,13 +102,21 @@ def _values(text: str, subject: str) -> dict[str, frozenset[str]]:
 
 
 @lru_cache(maxsize=4096)
-def _frame_tokens(text: str) -> frozenset[str]:
-    return frozenset(content_tokens(_NEGATION.sub(" ", text)))
+def _frame(text: str, subject: str) -> tuple[frozenset[str], frozenset[str], bool]:
+    """(content tokens, the stems of its values, negated) of one statement: computed once
+    per text, since reconcile compares each stored fact with many candidates."""
+    values = set().union(*_values(text, subject).values())
+    stems = frozenset(values | {stem(v) for v in values})
+    shared = {stem(w.lower()) for w in re.findall(r"\w+", subject)} | _REPORTING
+    return frozenset(content_tokens(_NEGATION.sub(" ", text))) - shared, stems, _negated(text)
 
 
 def compare(a: str, b: str, subject: str = "") -> Difference:
     """How statement `b` differs from statement `a` (both about `subject`)."""
     va, vb = _values(a, subject), _values(b, subject)
+    (tokens_a, stems_a, neg_a), (tokens_b, stems_b, neg_b) = _frame(a, subject), _frame(b, subject)
+    if va == vb and neg_a == neg_b:
+        return Difference()  # nothing that makes them different facts (the common case)
     replaced: list[str] = []
     kinds: set[str] = set()
     added: list[str] = []
@@ -119,16 +127,11 @@ def compare(a: str, b: str, subject: str = "") -> Difference:
             kinds.add(kind)
         elif only_a or only_b:
             added.append(f"{kind} {', '.join(sorted(only_a | only_b))}")
-    valued: set[str] = set().union(*va.values(), *vb.values())
-    valued |= {stem(v) for v in valued}
-    # The frame is what the statement says about its subject: the subject itself and the
-    # reporting verb are shared by construction and would make any two short lines alike.
-    shared = {stem(w.lower()) for w in re.findall(r"\w+", subject)} | _REPORTING
-    frame_a = _frame_tokens(a) - valued - shared
-    frame_b = _frame_tokens(b) - valued - shared
+    # The frame is what the statement says about its subject, its values set aside (the
+    # subject itself and the reporting verb are shared by construction and left out).
+    valued = stems_a | stems_b
+    frame_a, frame_b = tokens_a - valued, tokens_b - valued
     union = frame_a | frame_b
     frame = len(frame_a & frame_b) / len(union) if union else 1.0
-    return Difference(
-        negated=_negated(a) != _negated(b), replaced=tuple(replaced), added=tuple(added), frame_similarity=frame,
-        replaced_kinds=frozenset(kinds),
-    )
+    return Difference(negated=neg_a != neg_b, replaced=tuple(replaced), added=tuple(added), frame_similarity=frame,
+                      replaced_kinds=frozenset(kinds))
