@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import InvalidInput
+from ._messages import check_text
 from ._tokens import TokenCounter
 
 TRIM_MARKER = "[… trimmed: {shown:,} of {total:,} tokens shown]"
@@ -54,7 +55,7 @@ def to_documents(documents: Sequence[Any] | None) -> list[Document]:
     for i, raw in enumerate(documents):
         where = f"documents[{i}]"
         if isinstance(raw, str):
-            out.append(Document(text=raw, position=i))
+            out.append(Document(text=check_text(raw, where, allow_empty=True), position=i))
             continue
         if not isinstance(raw, Mapping):
             raise InvalidInput(f"{where} must be a string or a dict, got {type(raw).__name__}")
@@ -71,12 +72,13 @@ def to_documents(documents: Sequence[Any] | None) -> list[Document]:
             raise InvalidInput(f"{where}: type must be 'text' or 'document', got {raw.get('type')!r}")
         if not isinstance(text, str):
             raise InvalidInput(f"{where}: text must be a string, got {type(text).__name__}")
+        check_text(text, f"{where}: text", allow_empty=True)
         priority = raw.get("priority", 0.0)
         if isinstance(priority, bool) or not isinstance(priority, int | float):
             raise InvalidInput(f"{where}: priority must be a number, got {priority!r}")
         for key in ("id", "title", "context"):
-            if raw.get(key) is not None and not isinstance(raw.get(key), str):
-                raise InvalidInput(f"{where}: {key} must be a string")
+            if raw.get(key) is not None:
+                check_text(raw.get(key), f"{where}: {key}", allow_empty=True)
         if not isinstance(raw.get("stable", False), bool):
             raise InvalidInput(f"{where}: stable must be true or false")
         out.append(Document(text=text, id=raw.get("id"), title=raw.get("title"), priority=float(priority),

@@ -22,8 +22,8 @@ from ._config import resolve
 from ._context import ContextBuilder
 from ._documents import to_documents
 from ._errors import EmbeddingMismatch, FactNotFound, InvalidInput, MemoryClosed, UnknownUser
-from ._messages import check_id, check_metadata, to_turns
-from ._models import AddResult, Context, ExtractionFailure, Fact, FactEvent, Hit, Turn, as_utc, utcnow
+from ._messages import check_id, check_metadata, check_text, check_time, to_turns
+from ._models import AddResult, Context, ExtractionFailure, Fact, FactEvent, Hit, Turn, utcnow
 from ._retriever import Retriever
 from ._sync import IndexSync
 from ._tokens import TokenCounter, approx_tokens
@@ -259,7 +259,7 @@ class Memory:
         self._check_open()
         user_id = check_id(user_id, "user_id")
         session_id = check_id(session_id, "session_id")
-        turns = to_turns(messages, user_id=user_id, session_id=session_id, at=as_utc(at) if at else self.clock(),
+        turns = to_turns(messages, user_id=user_id, session_id=session_id, at=self.clock() if at is None else at,
                          metadata=metadata, count_tokens=self.count_tokens)
         stored = self.session.append_turns(turns)
         if self.extraction == "background":
@@ -301,11 +301,11 @@ class Memory:
         """
         self._check_open()
         user_id = check_id(user_id, "user_id")
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidInput("text must be a non-empty string")
+        check_text(text, "text")
         if kind is not None and kind not in ("semantic", "episodic"):
             raise InvalidInput(f"kind must be 'semantic' or 'episodic', got {kind!r}")
-        candidate = statement(text.strip(), user_id=user_id, at=as_utc(at) if at else self.clock(), kind=kind,
+        when = self.clock() if at is None else check_time(at, "at")
+        candidate = statement(text.strip(), user_id=user_id, at=when, kind=kind,
                               metadata=check_metadata(metadata))
         return AddResult(turns=[], events=self.writes.remember(user_id, candidate))
 
@@ -316,8 +316,7 @@ class Memory:
             FactNotFound: no such fact (or it belongs to another user than `user_id`).
         """
         self._check_open()
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidInput("text must be a non-empty string")
+        check_text(text, "text")
         return self.writes.correct(self.get(fact_id, user_id=user_id), text.strip())
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -377,12 +376,12 @@ class Memory:
             >>> [h.fact.text for h in mem.search("where does Ana live?", user_id="ana", limit=3)]
         """
         self._check_open()
-        if not isinstance(query, str) or not query.strip():
-            raise InvalidInput("query must be a non-empty string")
+        check_text(query, "query")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
-        if as_of is not None and not isinstance(as_of, datetime):
-            raise InvalidInput(f"as_of must be a datetime, got {type(as_of).__name__}")
+        as_of = check_time(as_of, "as_of") if as_of is not None else None
+        if kinds is not None and (isinstance(kinds, str) or not all(isinstance(k, str) for k in kinds)):
+            raise InvalidInput(f"kinds must be a list of 'semantic' and/or 'episodic', got {kinds!r}")
         return [s.hit() for s in self.retriever.scored(query, check_id(user_id, "user_id"), limit, as_of, kinds)[:limit]]
 
     def context(
@@ -421,12 +420,11 @@ class Memory:
             >>> client.messages.create(model=..., system=ctx.system, messages=ctx.messages, max_tokens=1024)
         """
         self._check_open()
-        if not isinstance(message, str) or not message.strip():
-            raise InvalidInput("message must be a non-empty string")
+        check_text(message, "message")
         if not isinstance(budget, int) or budget < 256:
             raise InvalidInput(f"budget must be an integer of at least 256 tokens, got {budget!r}")
-        if system is not None and not isinstance(system, str):
-            raise InvalidInput(f"system must be a string, got {type(system).__name__}")
+        if system is not None:
+            check_text(system, "system", allow_empty=True)
         docs = to_documents(documents)
         return self.contexts.build(message, check_id(user_id, "user_id"), check_id(session_id, "session_id"), system, budget,
                                    docs)

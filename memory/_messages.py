@@ -6,6 +6,7 @@ Everything is checked before anything is stored, so a bad message rejects the wh
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,12 +24,50 @@ _TOOL_ROLES = {"tool", "function"}  # OpenAI tool results: stored as user-side t
 _TEXT_BLOCKS = ("text", "input_text", "output_text")
 
 
+def check_text(value: Any, what: str, *, allow_empty: bool = False) -> str:
+    """A string that every backend can store: no NUL character (PostgreSQL refuses them,
+    SQLite would keep them), no lone surrogate (not encodable as UTF-8)."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a string, got {type(value).__name__}")
+    if not allow_empty and not value.strip():
+        raise InvalidInput(f"{what} must not be empty")
+    if "\x00" in value:
+        raise InvalidInput(f"{what} contains a NUL character (\\x00); remove it")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{what} is not valid Unicode text (a lone surrogate at position {exc.start})") from None
+    return value
+
+
 def check_id(value: Any, what: str) -> str:
+    """An id (user, session, fact, message): a non-empty string, compared exactly after
+    Unicode NFC normalization; case matters, and leading or trailing whitespace and control
+    characters are refused rather than silently stripped (so 'alice' and 'alice ' can never
+    be two tenants by accident)."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{what} must be a non-empty string, got {value!r}")
+    check_text(value, what)
+    if value != value.strip():
+        raise InvalidInput(f"{what} {value!r} has leading or trailing whitespace; strip it")
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise InvalidInput(f"{what} {value!r} contains a control character")
     if len(value) > MAX_ID_CHARS:
         raise InvalidInput(f"{what} is longer than {MAX_ID_CHARS} characters")
-    return value
+    return unicodedata.normalize("NFC", value)
+
+
+def check_time(value: Any, what: str) -> datetime:
+    """A datetime (naive = UTC) between the years 1900 and 9000, as UTC."""
+    if not isinstance(value, datetime):
+        raise InvalidInput(f"{what} must be a datetime (naive is taken as UTC), got {type(value).__name__} {value!r}")
+    try:
+        utc = as_utc(value)
+    except (OverflowError, ValueError):
+        raise InvalidInput(f"{what} {value!r} is out of range") from None
+    if not 1900 <= utc.year <= 9000:
+        raise InvalidInput(f"{what} must be between the years 1900 and 9000, got {value.isoformat()}")
+    return utc
 
 
 def check_metadata(metadata: Any) -> dict[str, Any]:
@@ -47,9 +86,7 @@ def check_metadata(metadata: Any) -> dict[str, Any]:
 
 
 def _text_of(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput(f"{where}: text must be a string, got {type(value).__name__}")
-    return value
+    return check_text(value, f"{where}: text", allow_empty=True)
 
 
 def _tool_result_text(block: Mapping[str, Any], where: str) -> str:
@@ -79,11 +116,11 @@ def _content(message: Mapping[str, Any], index: int) -> tuple[str, TurnKind]:
     parts: list[str] = []
     kind: TurnKind = "text"
     if isinstance(content, str):
-        parts.append(content)
+        parts.append(check_text(content, f"{where}: content", allow_empty=True))
     elif isinstance(content, Sequence):
         for block in content:
             if isinstance(block, str):
-                parts.append(block)
+                parts.append(check_text(block, f"{where}: content", allow_empty=True))
             elif not isinstance(block, Mapping):
                 raise InvalidInput(f"{where}: a content block must be a dict, got {type(block).__name__}")
             elif block.get("type") in _TEXT_BLOCKS:
@@ -129,7 +166,7 @@ def to_turns(
         messages = [messages]
     if not isinstance(messages, Sequence) or not messages:
         raise InvalidInput("messages must be a non-empty list of {'role', 'content'} dicts")
-    at = as_utc(at)
+    at = check_time(at, "at")
     checked: list[Mapping[str, Any]] = []
     for i, m in enumerate(messages):
         if not isinstance(m, Mapping):
@@ -148,7 +185,7 @@ def to_turns(
         if role is None:
             raise InvalidInput(f"message {i}: role must be 'user', 'assistant' or 'tool', got {raw_role!r}")
         text, kind = _content(message, i)
-        text = text.strip()
+        text = check_text(text, f"message {i}: content", allow_empty=True).strip()
         if not text:
             raise InvalidInput(f"message {i}: content is empty")
         if len(text) > MAX_MESSAGE_CHARS:
@@ -158,7 +195,7 @@ def to_turns(
             )
         name = message.get("name")
         if name is not None:
-            name = check_id(name, f"message {i}: name").strip()
+            name = check_id(name.strip() if isinstance(name, str) else name, f"message {i}: name")
         external = message.get("id")
         if external is not None:
             if not isinstance(external, str | int) or isinstance(external, bool):

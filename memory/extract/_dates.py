@@ -119,7 +119,10 @@ def resolve_dates(text: str, at: datetime) -> tuple[str, date | None]:
 
         def sub(m: re.Match[str], replace: object = replace) -> str:
             nonlocal first
-            new_text, when = replace(m)  # type: ignore[operator]
+            try:
+                new_text, when = replace(m)  # type: ignore[operator]
+            except (ValueError, OverflowError):  # 'next month' in December 9999: leave it as said
+                return m.group(0)
             if first is None:
                 first = when
             return new_text
