@@ -14,17 +14,19 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .._config import resolve
 from .._errors import TieredMemoryError
 from ..session import SessionStore
+from ._literal import literal, visible
 
 app = typer.Typer(help="Inspect and manage tiermem memory stores.", no_args_is_help=True, add_completion=False)
 facts_app = typer.Typer(help="List, show and erase stored facts.", no_args_is_help=True)
 app.add_typer(facts_app, name="facts")
 models_app = typer.Typer(help="The embedding model: export it once, inspect it.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-console = Console()
+console = Console(highlight=False)
 
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="memory folder (default $TIERMEM_HOME, else ./.tiermem)")]
 DbOpt = Annotated[str | None, typer.Option("--database-url", help="SQLite/PostgreSQL URL (default $TIERMEM_DATABASE_URL)")]
@@ -33,7 +35,7 @@ EmbedderOpt = Annotated[str, typer.Option(
 
 
 def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    console.print(Text.assemble(("error: ", "red"), literal(message)), soft_wrap=True)
     raise typer.Exit(code=1)
 
 
@@ -75,7 +77,7 @@ def users(home: HomeOpt = None, database_url: DbOpt = None) -> None:
     store = _store(home, database_url)
     table = Table("user", "facts", "turns")
     for user, n_facts, n_turns in store.users():
-        table.add_row(user, str(n_facts), str(n_turns))
+        table.add_row(literal(user), str(n_facts), str(n_turns))
     console.print(table)
 
 
@@ -94,12 +96,12 @@ def facts_list(
     facts = store.list_facts(user, include_invalid=all_, limit=limit)
     if as_json:
         for fact in facts:
-            sys.stdout.write(fact.model_dump_json() + "\n")
+            sys.stdout.write(visible(fact.model_dump_json()) + "\n")
         return
     table = Table("id", "kind", "fact", "sources", "valid from", "status")
     for f in facts:
         status = "valid" if f.is_valid else f"invalid since {f.invalid_at:%Y-%m-%d}"
-        table.add_row(f.id[:12], f.kind, f.text, ",".join(f.sources), f"{f.valid_from:%Y-%m-%d}", status)
+        table.add_row(f.id[:12], f.kind, literal(f.text), literal(",".join(f.sources)), f"{f.valid_from:%Y-%m-%d}", status)
     console.print(table)
     console.print(f"{len(facts)} facts" + ("" if all_ else " (valid only; --all for history)"))
 
@@ -118,7 +120,7 @@ def _find(store: SessionStore, fact_id: str) -> Any:
 def facts_show(fact_id: str, home: HomeOpt = None, database_url: DbOpt = None) -> None:
     """Show one fact in full (an id prefix of 6+ characters works)."""
     store = _store(home, database_url)
-    console.print_json(_find(store, fact_id).model_dump_json())
+    sys.stdout.write(visible(_find(store, fact_id).model_dump_json(indent=2)) + "\n")
 
 
 @facts_app.command("history")
@@ -128,7 +130,7 @@ def facts_history(fact_id: str, home: HomeOpt = None, database_url: DbOpt = None
     fact = _find(store, fact_id)
     table = Table("seq", "op", "at", "reason", "text")
     for e in store.history(fact.id):
-        table.add_row(str(e.seq), e.op, f"{e.at:%Y-%m-%d %H:%M:%S}", e.reason, e.fact.text if e.fact else "")
+        table.add_row(str(e.seq), e.op, f"{e.at:%Y-%m-%d %H:%M:%S}", literal(e.reason), literal(e.fact.text if e.fact else ""))
     console.print(table)
 
 
@@ -144,7 +146,7 @@ def facts_forget(
     store = _store(home, database_url)
     fact = _find(store, fact_id)
     store.close()
-    if not yes and not typer.confirm(f"Erase {fact.text!r}?"):
+    if not yes and not typer.confirm(f"Erase {visible(fact.text)!r}?"):
         raise typer.Exit(code=1)
     with _memory(home, database_url, embedder) as mem:
         mem.forget(fact.id)
@@ -165,8 +167,8 @@ def search(
         hits = mem.search(query, user_id=user, limit=limit)
     table = Table("score", "fact", "dense", "bm25", "sources")
     for h in hits:
-        table.add_row(f"{h.score:.4f}", h.fact.text, f"{h.explain.get('dense', float('nan')):.3f}",
-                      f"{h.explain.get('sparse', 0):.2f}", ",".join(h.fact.sources))
+        table.add_row(f"{h.score:.4f}", literal(h.fact.text), f"{h.explain.get('dense', float('nan')):.3f}",
+                      f"{h.explain.get('sparse', 0):.2f}", literal(",".join(h.fact.sources)))
     console.print(table)
 
 
@@ -257,7 +259,7 @@ def main() -> None:
     try:
         app()
     except TieredMemoryError as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        console.print(Text.assemble(("error: ", "red"), literal(exc)), soft_wrap=True)
         raise SystemExit(1) from None
 
 

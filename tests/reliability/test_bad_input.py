@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tiermem import Memory, TieredMemoryError
 from tests.conftest import T0, say
+from tiermem import Memory, TieredMemoryError
 
 BAD_TEXTS = ["", "   ", "caf\udce9", "nul\x00byte", None, 5, b"bytes", ["list"], {"a": 1}]
 BAD_IDS = BAD_TEXTS + [" padded", "tab\there", "x" * 300, True]
