@@ -21,6 +21,7 @@ from typing import Any, Literal
 from ._config import resolve
 from ._context import ContextBuilder
 from ._documents import to_documents
+from ._erasure import ErasureReceipt
 from ._errors import EmbeddingMismatch, FactNotFound, InvalidInput, MemoryClosed, UnknownUser
 from ._messages import check_id, check_metadata, check_text, check_time, to_turns
 from ._models import AddResult, Context, ExtractionFailure, Fact, FactEvent, Hit, Turn, utcnow
@@ -477,8 +478,18 @@ class Memory:
         self._check_open()
         return self.writes.forget(check_id(fact_id, "fact_id"), check_id(user_id, "user_id") if user_id is not None else None)
 
-    def forget_user(self, user_id: str) -> FactEvent:
-        """Erase everything stored about a user: turns, summaries, profile, facts, index."""
+    def forget_user(self, user_id: str) -> ErasureReceipt:
+        """Erase everything stored about a user: turns, summaries, profile, facts, index.
+
+        When it returns, none of the user's text is in the local store files: SQLite zeroes
+        deleted rows and its WAL is checkpointed and truncated; the embedded index is
+        rewritten without the user's points (qdrant-edge keeps deleted points in its WAL and
+        segments otherwise). The journal keeps a tombstone naming only a hash of the id.
+
+        Returns:
+            An `ErasureReceipt`: rows removed per tier, and whether a scan of the local files
+            found any removed text (`verified`, `leftovers`).
+        """
         self._check_open()
         user_id = check_id(user_id, "user_id")
         if not self.session.has_user(user_id):

@@ -92,11 +92,14 @@ class IndexSync:
                 events = self.session.events_after(self._watermark)
                 if not events:
                     break
-                ops: list[IndexOp] = [DeleteUser(e.user_id) for e in events if e.op == "forget_user"]
                 touched = list(dict.fromkeys(e.fact_id for e in events if e.op != "forget_user"))
                 current = {f.id: f for f in self.session.get_facts(touched)}
-                ops.append(Delete([i for i in touched if i not in current]))
-                ops.append(Upsert(self._points(list(current.values()), vectors)))
+                ops: list[IndexOp] = [Delete([i for i in touched if i not in current]),
+                                      Upsert(self._points(list(current.values()), vectors))]
+                if any(e.op == "forget_user" for e in events):
+                    # A tombstone names only a hash of the erased id: drop every point the
+                    # journal no longer has, whoever it belonged to.
+                    ops.append(Delete(sorted(self.index.ids() - {f.id for f in self.session.list_facts(include_invalid=True)})))
                 self.index.apply(ops)
                 applied += len(events)
                 self._advance(events[-1].seq or self._watermark)

@@ -12,7 +12,11 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
+from ._erasure import ErasureReceipt, find_leftovers
 from ._errors import FactNotFound
 from ._models import Candidate, Fact, FactEvent, Turn
 from ._retriever import Retriever
@@ -140,14 +144,36 @@ class WritePipeline:
             if event is None:
                 raise FactNotFound(f"no fact {fact_id!r} to forget")
             self.sync.apply([event], {})
+            self.retriever.index.compact()  # the fact's text must leave the index's files too
         self._upkeep(fact.user_id, set())
         return event
 
-    def forget_user(self, user_id: str) -> FactEvent:
+    def forget_user(self, user_id: str) -> ErasureReceipt:
+        """Erase every row and point of a user, then rewrite what keeps deleted data on disk
+        (SQLite's WAL, the embedded index) and check that none of the removed text is left."""
         with self.lock:
-            event = self.session.forget_user(user_id, self.clock())
+            texts = self.session.user_texts(user_id)
+            points = self.retriever.index.count(user_id)
+            event, removed = self.session.forget_user(user_id, self.clock())
             self.sync.apply([event], {})
-        return event
+            compacted = self.retriever.index.compact()
+            checked, leftovers = find_leftovers([*texts, user_id], self.local_files())
+        removed["index_points"] = points
+        return ErasureReceipt(user_id=user_id, removed=removed, index="compacted" if compacted else "deleted",
+                              verified=(not leftovers) if checked else None, checked_files=checked, leftovers=leftovers,
+                              event=event)
+
+    def local_files(self) -> list[Path]:
+        """The files of the stores that live on this machine (SQLite's, the embedded index's)."""
+        roots: list[Path] = []
+        url = make_url(self.session.url)
+        if url.get_backend_name() == "sqlite" and url.database:
+            db = Path(url.database)
+            roots += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+        location = Path(self.retriever.index.location)
+        if location.is_dir():
+            roots.append(location)
+        return roots
 
 
 def _with_turn_metadata(candidates: Sequence[Candidate], turns: Sequence[Turn]) -> list[Candidate]:

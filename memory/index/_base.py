@@ -114,6 +114,10 @@ class FactIndex(Protocol):
         """Maintenance: build vector indexes now, where the backend does not do it itself."""
         ...
 
+    def compact(self) -> bool:
+        """Rewrite storage so deleted points leave nothing on disk, where the backend can."""
+        ...
+
     def close(self) -> None: ...
 
 

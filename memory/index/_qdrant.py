@@ -176,6 +176,12 @@ class QdrantFactIndex(OpDispatch):
         """A Qdrant server optimizes in the background: nothing to do."""
         return False
 
+    def compact(self) -> bool:
+        """A Qdrant server rewrites segments with its own optimizer; nothing to do here.
+        Returns False: deleted points are gone from queries at once, from disk when the
+        server's optimizer vacuums the segment."""
+        return False
+
     def close(self) -> None:
         self.client.close()
 

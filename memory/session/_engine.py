@@ -41,6 +41,7 @@ def engine_for(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
+            cursor.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed, not left in free pages
             cursor.close()
 
     return engine

@@ -6,8 +6,10 @@ transaction as the turns it came from; the long-term index is rebuilt from here.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -219,15 +221,53 @@ class SessionStore(TurnLog):
             self._drop_from_profile(s, user_id, fact_id)
             self._insert_events(s.connection(), [FactEvent(op="forget", fact_id=fact_id, user_id=user_id, at=at)])
             s.commit()
+        self.scrub()
         return self.history(fact_id)[-1]
 
-    def forget_user(self, user_id: str, at: datetime) -> FactEvent:
+    def forget_user(self, user_id: str, at: datetime) -> tuple[FactEvent, dict[str, int]]:
+        """Delete every row of a user; journal a tombstone that names only a hash of the id.
+
+        Returns the tombstone (with the real id, for the caller's index update) and the
+        number of rows removed per table.
+        """
+        removed: dict[str, int] = {}
         with self._write_gate, Session(self.engine) as s:
             for table in (FactRow, EventRow, TurnRow, SummaryRow, ProfileRow, SessionSeqRow, ExtractionFailureRow):
-                s.exec(delete(table).where(col(table.user_id) == user_id))  # type: ignore[call-overload,attr-defined]
-            [stored] = self._insert_events(s.connection(), [FactEvent(op="forget_user", fact_id="*", user_id=user_id, at=at)])
+                result = s.exec(delete(table).where(col(table.user_id) == user_id))  # type: ignore[call-overload,attr-defined]
+                removed[table.__tablename__] = result.rowcount  # type: ignore[attr-defined]
+            tombstone = FactEvent(op="forget_user", fact_id="*", user_id=erased_id(user_id), at=at)
+            [stored] = self._insert_events(s.connection(), [tombstone])
             s.commit()
-        return stored
+        self.scrub()
+        return stored.model_copy(update={"user_id": user_id}), removed
+
+    def user_texts(self, user_id: str, limit: int = 200) -> list[str]:
+        """What an erasure of this user removes from the session tier: turn, fact, summary
+        and profile texts (for the receipt's check that none is left in the files)."""
+        with Session(self.engine) as s:
+            turns = s.exec(select(TurnRow.content).where(TurnRow.user_id == user_id).limit(limit)).all()
+            facts = [Fact.model_validate_json(d).text for d in
+                     s.exec(select(FactRow.data).where(FactRow.user_id == user_id).limit(limit)).all()]
+            summaries = s.exec(select(SummaryRow.text).where(SummaryRow.user_id == user_id).limit(limit)).all()
+        return [*turns, *facts, *summaries]
+
+    def scrub(self) -> None:
+        """Leave no deleted text in SQLite's files: deleted cells are zeroed (secure_delete
+        is on for every connection) and the WAL, which still holds the pages as they were
+        written, is checkpointed into the database and truncated. PostgreSQL: VACUUM makes
+        the dead rows' space reusable (the text stays in the table files until overwritten
+        or VACUUM FULL; see the README)."""
+        if self.engine.dialect.name == "sqlite":
+            with self._write_gate, self.engine.connect() as conn:
+                for _ in range(20):
+                    busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+                    if busy is None or not busy[0]:
+                        return
+                    time.sleep(0.05)  # a reader still holds the WAL: wait for it
+        elif self.engine.dialect.name == "postgresql":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                for table in ("tm_turns", "tm_facts", "tm_fact_events", "tm_summaries", "tm_profiles"):
+                    conn.exec_driver_sql(f"VACUUM {table}")
 
     def _drop_from_profile(self, s: Session, user_id: str, fact_id: str) -> None:
         profile = s.get(ProfileRow, user_id)
@@ -306,6 +346,11 @@ def _fact(row: FactRow) -> Fact:
         fact.access_count = row.access_count
         fact.last_accessed_at = as_utc(row.last_accessed_at) if row.last_accessed_at else None
     return fact
+
+
+def erased_id(user_id: str) -> str:
+    """What the journal keeps of an erased user: a hash, so the tombstone holds no personal text."""
+    return "erased:" + hashlib.sha256(user_id.encode()).hexdigest()[:24]
 
 
 def _profile(row: ProfileRow) -> Profile:

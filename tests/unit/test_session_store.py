@@ -69,8 +69,10 @@ def test_forget_user_erases_every_row_but_a_tombstone(store: SessionStore) -> No
     f = fact("Ana loves hiking.")
     store.commit([turn("I love hiking")], [FactEvent(op="add", fact_id=f.id, user_id="ana", fact=f, at=T0)])
     store.commit([turn("hi", user="bob")], [])
-    tomb = store.forget_user("ana", T0)
-    assert tomb.op == "forget_user" and tomb.fact is None
+    tomb, removed = store.forget_user("ana", T0)
+    assert tomb.op == "forget_user" and tomb.fact is None and removed["tm_turns"] == 1 and removed["tm_facts"] == 1
+    [stored] = store.events_after(0)
+    assert stored.user_id.startswith("erased:") and "ana" not in stored.model_dump_json()  # no personal text
     assert store.list_facts("ana", include_invalid=True) == [] and store.turns("ana") == []
     assert [u for u, _, _ in store.users()] == ["bob"]
 
