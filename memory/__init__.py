@@ -6,10 +6,12 @@
         ctx = mem.context("what should I pack?", user_id="ana", system="You are a travel assistant.")
 """
 
+from ._erasure import ErasureReceipt
 from ._errors import (
     ConfigError,
     EmbeddingMismatch,
     FactNotFound,
+    IndexCorrupted,
     IndexLocked,
     InvalidInput,
     MemoryClosed,
@@ -56,6 +58,7 @@ __all__ = [
     "EdgeFactIndex",
     "Embedder",
     "EmbeddingMismatch",
+    "ErasureReceipt",
     "ExtractionFailure",
     "ExtractiveSummarizer",
     "Extractor",
@@ -65,6 +68,7 @@ __all__ = [
     "FactNotFound",
     "HashEmbedder",
     "Hit",
+    "IndexCorrupted",
     "IndexLocked",
     "InvalidInput",
     "Memory",

@@ -6,6 +6,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import URL
+
+from ._errors import ConfigError
+
 DEFAULT_HOME = ".tiermem"
 
 
@@ -20,20 +24,46 @@ class Locations:
     def index_path(self) -> Path:
         return self.home / "facts"
 
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file, when the session tier is one."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database_url)
+        return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
+
 
 def resolve(
     home: str | os.PathLike[str] | None = None,
     database_url: str | None = None,
     qdrant_url: str | None = None,
     qdrant_api_key: str | None = None,
+    *,
+    create: bool = True,
 ) -> Locations:
     """Resolve locations: argument, else TIERMEM_HOME / TIERMEM_DATABASE_URL /
-    TIERMEM_QDRANT_URL / TIERMEM_QDRANT_API_KEY, else an embedded store in ./.tiermem."""
+    TIERMEM_QDRANT_URL / TIERMEM_QDRANT_API_KEY, else an embedded store in ./.tiermem.
+
+    `create=False` (the CLI's inspection commands) leaves a missing home missing.
+
+    Raises:
+        ConfigError: the home is a file, or under one.
+    """
     home_path = Path(home or os.environ.get("TIERMEM_HOME") or DEFAULT_HOME).expanduser()
+    if home_path.exists() and not home_path.is_dir() or any(p.is_file() for p in home_path.parents):
+        raise ConfigError(f"the memory home {home_path} is a file (or under one); point TIERMEM_HOME / home= at a folder")
     db = database_url or os.environ.get("TIERMEM_DATABASE_URL") or None
     if db is None:
-        home_path.mkdir(parents=True, exist_ok=True)
-        db = f"sqlite:///{home_path / 'tiermem.db'}"
+        if create:
+            try:
+                home_path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create the memory home {home_path}: {exc.strerror}") from None
+        # Built as a URL, not pasted into one: '?', '#' or '%' in a folder name must not
+        # turn into a query string and move the database elsewhere.
+        db = URL.create("sqlite", database=str(home_path / "tiermem.db")).render_as_string()
+        if str(home_path) == ":memory:":
+            raise ConfigError("home must be a folder")
     return Locations(
         home=home_path,
         database_url=db,

@@ -27,6 +27,10 @@ class IndexLocked(TieredMemoryError, RuntimeError):
     """The embedded index folder is open in another process."""
 
 
+class IndexCorrupted(TieredMemoryError, RuntimeError):
+    """The long-term index cannot be opened or does not belong to this database."""
+
+
 class EmbeddingMismatch(TieredMemoryError, ValueError):
     """The embedder does not produce vectors of the size the index was built with."""
 

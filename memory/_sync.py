@@ -8,9 +8,12 @@ process writing to the same database) are replayed in order.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
+from ._errors import IndexCorrupted
 from ._models import Fact, FactEvent
 from ._retriever import Retriever
 from .index import Delete, DeleteUser, IndexedFact, IndexOp, SetPayload, Upsert
@@ -18,6 +21,7 @@ from .session import SessionStore
 
 logger = logging.getLogger("tiermem")
 
+STAMP = "tiermem-journal.json"  # in an embedded index folder: the id of the journal it follows
 Vectors = Mapping[str, Sequence[float]]  # embedded text (Fact.index_text) -> its vector
 
 
@@ -28,8 +32,31 @@ class IndexSync:
         self.index = retriever.index
         self.lock = retriever.lock
         self._key = f"index_seq:{self.index.location}"
+        self._rebuilding_key = f"index_rebuild:{self.index.location}"
         self._watermark = int(session.get_meta(self._key) or 0)
         self.behind = False  # an index write failed: catch_up() is owed
+        self._check_stamp()
+
+    def _check_stamp(self) -> None:
+        """An index belongs to one journal. An embedded index folder records the journal's
+        id; opened with another database (its own was deleted, or a URL points elsewhere) it
+        would serve facts that journal does not have, which nobody could list or erase."""
+        journal = self.session.journal_id()
+        folder = Path(self.index.location)
+        if not folder.is_dir():
+            return  # a server collection: shared by design, nothing to stamp
+        stamp = folder / STAMP
+        recorded = json.loads(stamp.read_text()).get("journal_id") if stamp.exists() else None
+        orphan = recorded is None and self._watermark == 0 and self.index.count() > 0 \
+            and self.session.count_facts(include_invalid=True) == 0
+        if (recorded is not None and recorded != journal) or orphan:
+            raise IndexCorrupted(
+                f"the memory index at {folder} was built from another database than {self.session.url_for_humans} "
+                "(deleted, or another URL): serving it would return facts this journal cannot list or erase. "
+                "Run `tiermem doctor --repair` to move it aside and rebuild it from this database's journal."
+            )
+        if recorded is None:
+            stamp.write_text(json.dumps({"journal_id": journal}))
 
     @property
     def watermark(self) -> int:
@@ -79,10 +106,14 @@ class IndexSync:
         return ops
 
     def catch_up(self, vectors: Vectors | None = None) -> int:
-        """Replay journal entries the index has not applied; returns how many."""
+        """Replay journal entries the index has not applied; returns how many. A rebuild that
+        was interrupted (Ctrl-C of `tiermem reindex`, a crash) is done again first."""
         vectors = vectors or {}
         applied = 0
         with self.lock:
+            if self.session.get_meta(self._rebuilding_key):
+                logger.warning("tiermem: an index rebuild was interrupted; rebuilding it from the journal")
+                return self.reindex()
             last = self.session.last_event_seq()
             if self._watermark > 0 and self.index.count() == 0 and self.session.count_facts(include_invalid=True) > 0:
                 self.reindex()  # the index folder was lost: rebuild it whole
@@ -115,6 +146,9 @@ class IndexSync:
     def reindex(self, *, batch_size: int = 512, progress: Callable[[int, int], None] | None = None) -> int:
         """Rebuild the index from the journal (all facts, valid or not, so `as_of` works)."""
         with self.lock:
+            # Until the flag is cleared, the next open rebuilds again: a half-built index
+            # must never pass for a whole one (the watermark alone would say it is current).
+            self.session.set_meta(self._rebuilding_key, "1")
             # Every point goes, not just those of users still in the journal: a user erased
             # while the index was unreachable must not survive a rebuild.
             self.index.apply([Delete(sorted(self.index.ids()))])
@@ -131,6 +165,7 @@ class IndexSync:
                     progress(done, total)
             self.index.flush()
             self._advance(last)
+            self.session.delete_meta(self._rebuilding_key)
             self.behind = False
         return done
 

@@ -39,12 +39,20 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
+def _where(home: Path | None, database_url: str | None) -> Any:
+    """The locations, for a home that must already exist: a mistyped home is an error, never
+    a new empty store."""
+    try:
+        where = resolve(home, database_url, create=False)
+    except TieredMemoryError as exc:
+        _fail(str(exc))
+    if where.sqlite_file is not None and not where.sqlite_file.exists():
+        _fail(f"no memory at {where.home} (no {where.sqlite_file.name}); add some with the API, or run `tiermem demo`")
+    return where
+
+
 def _store(home: Path | None, database_url: str | None) -> SessionStore:
-    where = resolve(home, database_url)
-    if where.database_url.startswith("sqlite:///"):
-        db_file = Path(where.database_url.removeprefix("sqlite:///"))
-        if not db_file.exists():
-            _fail(f"no memory at {where.home} (no {db_file.name}); add some with the API, or run `tiermem demo`")
+    where = _where(home, database_url)
     try:
         return SessionStore(where.database_url)
     except TieredMemoryError as exc:
@@ -55,6 +63,7 @@ def _store(home: Path | None, database_url: str | None) -> SessionStore:
 def _memory(home: Path | None, database_url: str | None, embedder: str, reembed: bool = False) -> Any:
     from .. import HashEmbedder, Memory, MiniLMEmbedder
 
+    _where(home, database_url)
     if embedder not in ("hash", "minilm", "sentence-transformers"):
         _fail(f"--embedder must be minilm, sentence-transformers or hash, got {embedder!r}")
     try:
@@ -195,6 +204,45 @@ def optimize(home: HomeOpt = None, database_url: DbOpt = None, embedder: Embedde
 
 
 @app.command()
+def doctor(
+    repair: Annotated[bool, typer.Option("--repair", help="fix what can be fixed (rebuild the index from the journal)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
+    home: HomeOpt = None,
+    database_url: DbOpt = None,
+    embedder: EmbedderOpt = "minilm",
+) -> None:
+    """Check a memory home: configuration, versions, the journal against the index, the
+    index's lock holder, pending extraction. Exit 1 when something needs repair."""
+    import json
+
+    from ._doctor import examine, repair_home
+
+    where = _where(home, database_url)
+    report = examine(where)
+    if repair and report["problems"]:
+        try:
+            report["repaired"] = repair_home(where, report, lambda: _memory(home, database_url, embedder))
+        except TieredMemoryError as exc:
+            _fail(str(exc))
+        report = {**examine(where), "repaired": report["repaired"]}
+    if as_json:
+        sys.stdout.write(json.dumps(report, default=str) + "\n")
+    else:
+        for section in ("config", "versions", "journal", "index"):
+            console.print(Text(section, style="bold"))
+            for key, value in report[section].items():
+                console.print(Text.assemble(f"  {key}: ", literal(value)))
+        for line in report.get("repaired", []):
+            console.print(Text.assemble(("repaired: ", "green"), literal(line)))
+        for problem in report["problems"]:
+            console.print(Text.assemble(("problem: ", "red"), literal(problem)))
+        if not report["problems"]:
+            console.print(Text("healthy", style="green"))
+    if report["problems"]:
+        raise typer.Exit(code=1)
+
+
+@app.command()
 def demo(
     home: Annotated[Path | None, typer.Option("--home", help="where to keep the demo memory (default: a temp folder)")] = None,
     embedder: EmbedderOpt = "minilm",
@@ -218,6 +266,8 @@ def bench(
 
     if name not in BENCHMARKS:
         _fail(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+    if (Path.cwd() / "bench" / "__init__.py").exists() and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # run from a checkout, as the README says
     try:
         module = importlib.import_module(f"bench.{name}")
     except ImportError:

@@ -20,7 +20,7 @@ from typing import Any
 
 import portalocker
 
-from .._errors import EmbeddingMismatch, IndexLocked
+from .._errors import EmbeddingMismatch, IndexCorrupted, IndexLocked
 from .._models import Fact
 from ._base import (
     DENSE,
@@ -39,6 +39,7 @@ from ._base import (
 )
 
 LOCK_NAME = ".tiermem.lock"
+OUR_FILES = (".tiermem", "tiermem-")  # files tiermem keeps in the folder beside the shard's
 COMPACTING = ".compacting"  # sibling folder suffixes of an erasure's rewrite
 ERASED = ".erased"
 
@@ -124,9 +125,18 @@ class EdgeFactIndex(OpDispatch):
         try:
             _remove_leftovers(self.path)
             self._shard = self._open_shard()
-        except BaseException:
+        except EmbeddingMismatch:
             self._lock.release()
             raise
+        except BaseException as exc:
+            self._lock.release()
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            raise IndexCorrupted(
+                f"the memory index at {self.path} cannot be opened ({type(exc).__name__}: {str(exc)[:200]}); "
+                "run `tiermem doctor --repair`: it moves the folder aside and rebuilds the index from the "
+                "journal (nothing in the journal is lost)"
+            ) from exc
 
     def _open_shard(self) -> Any:
         qe = self._qe
@@ -198,7 +208,7 @@ class EdgeFactIndex(OpDispatch):
         erased = self.path.with_name(self.path.name + ERASED)
         erased.mkdir(exist_ok=True)
         for entry in list(self.path.iterdir()):
-            if entry.name != LOCK_NAME:
+            if not entry.name.startswith(OUR_FILES):  # the lock and the journal stamp stay
                 os.replace(entry, erased / entry.name)
         for entry in list(fresh_path.iterdir()):
             os.replace(entry, self.path / entry.name)

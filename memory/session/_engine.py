@@ -27,6 +27,10 @@ def engine_for(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigError(f"database_url backend {parsed.get_backend_name()!r} is not supported; use sqlite or postgresql")
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        # Each connection of the pool (each thread) would get its own empty database.
+        raise ConfigError("an in-memory SQLite database cannot be shared by tiermem's threads; "
+                          "use a file (sqlite:///path/to/memory.db) or a temporary folder as home")
     try:
         engine = create_engine(parsed, pool_pre_ping=True)
     except (ImportError, ModuleNotFoundError) as exc:

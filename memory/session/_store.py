@@ -10,6 +10,7 @@ import hashlib
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -68,6 +69,28 @@ class SessionStore(TurnLog):
         with Session(self.engine) as s:
             row = s.get(MetaRow, key)
             return row.value if row else None
+
+    def delete_meta(self, key: str) -> None:
+        with self.writing() as conn:
+            conn.execute(delete(MetaRow).where(col(MetaRow.key) == key))
+
+    def journal_id(self) -> str:
+        """This database's identity, made on first use: what an index folder records."""
+        existing = self.get_meta("journal_id")
+        if existing:
+            return existing
+        with self.writing() as conn:  # first writer wins; everyone reads the winner's
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+            conn.execute(dialect_insert(MetaRow.__table__).values(key="journal_id", value=uuid.uuid4().hex)  # type: ignore[attr-defined]
+                         .on_conflict_do_nothing(index_elements=["key"]))
+        return self.get_meta("journal_id") or ""
+
+    @property
+    def url_for_humans(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
 
     def set_meta(self, key: str, value: str) -> None:
         with self.writing() as conn:  # an upsert: two processes opening a fresh database both set keys

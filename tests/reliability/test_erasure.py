@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from tiermem import ContextBudget, HashEmbedder, Memory
 from tests.conftest import T0, say
+from tiermem import ContextBudget, HashEmbedder, Memory
 
 USER = "eve.marker@example.com"
 

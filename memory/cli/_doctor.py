@@ -1,0 +1,127 @@
+"""`tiermem doctor`: what a memory home holds and whether its index agrees with its journal.
+
+Reads SQLite (or PostgreSQL) and opens the embedded index without an embedder, so it
+works when the model or the index is what is broken.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from .._config import Locations
+from .._errors import IndexCorrupted, IndexLocked, TieredMemoryError
+from .._sync import STAMP
+from ..session import SCHEMA_VERSION, SessionStore
+
+
+def _version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def examine(where: Locations) -> dict[str, Any]:
+    problems: list[str] = []
+    store = SessionStore(where.database_url)
+    try:
+        facts_all = store.list_facts(include_invalid=True)
+        journal = {
+            "users": len(store.users()),
+            "facts (valid)": sum(f.is_valid for f in facts_all),
+            "facts (with history)": len(facts_all),
+            "journal entries": store.last_event_seq(),
+            "pending turns (extraction)": len(store.pending_turns()),
+            "failed batches": len(store.failures()),
+            "embedder": store.get_meta("embedder"),
+        }
+        if journal["failed batches"]:
+            problems.append(f"{journal['failed batches']} extraction batches failed; they are retried on open")
+        index = _examine_index(where, store, {f.id for f in facts_all}, problems)
+        config = {
+            "home": str(where.home),
+            "database": make_url(where.database_url).render_as_string(hide_password=True),
+            "index": where.qdrant_url or str(where.index_path),
+        }
+        versions = {"tiermem": _version("tiermem"), "schema": SCHEMA_VERSION, "qdrant-edge-py": _version("qdrant-edge-py"),
+                    "onnxruntime": _version("onnxruntime")}
+    finally:
+        store.close()
+    return {"config": config, "versions": versions, "journal": journal, "index": index, "problems": problems}
+
+
+def _examine_index(where: Locations, store: SessionStore, journal_ids: set[str], problems: list[str]) -> dict[str, Any]:
+    if where.qdrant_url:
+        return {"backend": "qdrant server", "checked": "no (a server: open memory and run verify())"}
+    path = where.index_path
+    out: dict[str, Any] = {"backend": "qdrant-edge", "path": str(path)}
+    if not path.exists():
+        out["status"] = "missing (rebuilt from the journal on the next open)"
+        return out
+    if store.get_meta(f"index_rebuild:{path.resolve()}"):
+        problems.append("an index rebuild was interrupted (it is redone on the next open, or with --repair)")
+    stamp = path / STAMP
+    if stamp.exists() and json.loads(stamp.read_text()).get("journal_id") != store.get_meta("journal_id"):
+        problems.append("the index was built from another database; --repair moves it aside and rebuilds it")
+        out["status"] = "from another database"
+        return out
+    dims = _dims(store, path)
+    from ..index import EdgeFactIndex
+
+    try:
+        index = EdgeFactIndex(path, dims)
+    except IndexLocked as exc:
+        out["status"] = "in use"
+        out["lock"] = str(exc).split(";")[0]
+        return out
+    except (IndexCorrupted, TieredMemoryError) as exc:
+        problems.append(f"the index cannot be opened: {exc}")
+        out["status"] = "cannot be opened"
+        return out
+    try:
+        ids = index.ids()
+        out["points"] = len(ids)
+        missing, extra = journal_ids - ids, ids - journal_ids
+        out["missing from the index"], out["not in the journal"] = len(missing), len(extra)
+        out["status"] = "ok" if not missing and not extra else "out of step"
+        if missing or extra:
+            problems.append(f"index and journal disagree ({len(missing)} missing, {len(extra)} extra); --repair rebuilds it")
+    finally:
+        index.close()
+    return out
+
+
+def _dims(store: SessionStore, path: Path) -> int:
+    recorded = store.get_meta("embedder")
+    if recorded and recorded.rsplit(":", 1)[-1].isdigit():
+        return int(recorded.rsplit(":", 1)[-1])
+    try:
+        return int(json.loads((path / "edge_config.json").read_text())["vectors"]["dense"]["size"])
+    except (OSError, ValueError, KeyError):
+        return 384
+
+
+def repair_home(where: Locations, report: dict[str, Any], open_memory: Callable[[], Any]) -> list[str]:
+    """Fix what examine() found: an index that cannot be opened or belongs to another
+    database is moved aside (not deleted: it may hold another database's data) and rebuilt
+    from the journal; an index out of step is rebuilt; pending extraction is finished."""
+    done: list[str] = []
+    status = report["index"].get("status")
+    if status in ("cannot be opened", "from another database"):
+        aside = where.index_path.with_name(f"{where.index_path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(where.index_path, aside)
+        done.append(f"moved the index aside to {aside} (delete it once you have checked it)")
+    with open_memory() as mem:  # rebuilds a missing index, resumes an interrupted rebuild, recovers pending turns
+        if mem.verify() != {"missing": set(), "extra": set()}:
+            mem.reindex()
+        mem.flush(timeout=300)
+        done.append(f"index rebuilt from the journal ({mem.index.count()} points)")
+    return done
