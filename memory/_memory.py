@@ -10,13 +10,14 @@ runs phase 2 of add() in the background.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ._config import resolve
 from ._context import ContextBuilder
@@ -42,8 +43,29 @@ from .session import SessionStore
 from .summarize import ExtractiveSummarizer, Summarizer
 
 logger = logging.getLogger("tiermem")
+T = TypeVar("T")
 MessagesIn = Sequence[Mapping[str, Any]] | Mapping[str, Any] | str
 Extraction = Literal["inline", "background"]
+
+
+def _tracked(method: Callable[..., T]) -> Callable[..., T]:
+    """A public call: refused once the Memory is closed, and waited for by close(), so a
+    close() from another thread never pulls the stores out from under a running add()."""
+
+    @functools.wraps(method)
+    def call(self: Memory, *args: Any, **kwargs: Any) -> T:
+        with self._calls:
+            if self._closed:
+                raise MemoryClosed("this Memory is closed; open a new one with Memory.open()")
+            self._active += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            with self._calls:
+                self._active -= 1
+                self._calls.notify_all()
+
+    return call
 
 
 class Memory:
@@ -105,6 +127,8 @@ class Memory:
         self.clock = clock
         self._lock = threading.RLock()
         self._closed = False
+        self._calls = threading.Condition()
+        self._active = 0
         changed_embedder = self._check_embedder(reembed)
         budget = budget or ContextBudget()
         self.retriever = Retriever(embedder, index, retrieval or RetrievalPolicy(), self._lock, clock)
@@ -222,6 +246,7 @@ class Memory:
             raise
 
     # -- write path -----------------------------------------------------------------------
+    @_tracked
     def add(
         self,
         messages: MessagesIn,
@@ -274,6 +299,7 @@ class Memory:
             return AddResult(turns=stored, events=[], pending=True, error=f"{type(exc).__name__}: {exc}")
         return AddResult(turns=stored, events=events or [])
 
+    @_tracked
     def remember(
         self,
         text: str,
@@ -310,6 +336,7 @@ class Memory:
                               metadata=check_metadata(metadata))
         return AddResult(turns=[], events=self.writes.remember(user_id, candidate))
 
+    @_tracked
     def update(self, fact_id: str, text: str, *, user_id: str | None = None) -> FactEvent:
         """Correct a fact's text. The fact keeps its id; its old version stays in `history()`.
 
@@ -320,6 +347,7 @@ class Memory:
         check_text(text, "text")
         return self.writes.correct(self.get(fact_id, user_id=user_id), text.strip())
 
+    @_tracked
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until background extraction has caught up. Returns False on timeout.
 
@@ -329,11 +357,13 @@ class Memory:
         self._check_open()
         return self.worker.flush(timeout)
 
+    @_tracked
     def backlog(self, user_id: str | None = None) -> dict[str, Any]:
         """Turns waiting for phase 2 and the failures recorded for them."""
         failures: list[ExtractionFailure] = self.session.failures(user_id)
         return {"pending_turns": len(self.session.pending_turns(user_id)), "failures": failures}
 
+    @_tracked
     def reindex(self, *, batch_size: int = 512, progress: Callable[[int, int], None] | None = None) -> int:
         """Rebuild the index from the journal (all facts, valid or not, so `as_of` works).
 
@@ -342,6 +372,7 @@ class Memory:
         self._check_open()
         return self.sync.reindex(batch_size=batch_size, progress=progress)
 
+    @_tracked
     def optimize(self) -> bool:
         """Build the embedded index's HNSW graphs now (blocking maintenance; see EdgeFactIndex).
 
@@ -352,6 +383,7 @@ class Memory:
             return self.index.optimize()
 
     # -- read path ----------------------------------------------------------------------------
+    @_tracked
     def search(
         self,
         query: str,
@@ -385,6 +417,7 @@ class Memory:
             raise InvalidInput(f"kinds must be a list of 'semantic' and/or 'episodic', got {kinds!r}")
         return [s.hit() for s in self.retriever.scored(query, check_id(user_id, "user_id"), limit, as_of, kinds)[:limit]]
 
+    @_tracked
     def context(
         self,
         message: str,
@@ -431,6 +464,7 @@ class Memory:
                                    docs)
 
     # -- inspection and erasure ---------------------------------------------------------------
+    @_tracked
     def facts(self, *, user_id: str, include_invalid: bool = False, limit: int | None = None, offset: int = 0) -> list[Fact]:
         """A user's facts from the journal, oldest first (no index, no embedder needed).
 
@@ -449,6 +483,7 @@ class Memory:
             raise UnknownUser(f"no user {user_id!r} is stored; list users with `tiermem users`")
         return facts
 
+    @_tracked
     def get(self, fact_id: str, *, user_id: str | None = None) -> Fact:
         """One fact by id; with `user_id`, only that user's (another user's fact is FactNotFound)."""
         self._check_open()
@@ -457,6 +492,7 @@ class Memory:
             raise FactNotFound(f"no fact {fact_id!r}; list ids with `tiermem facts list --user USER`")
         return fact
 
+    @_tracked
     def history(self, fact_id: str, *, user_id: str | None = None) -> list[FactEvent]:
         """Every change to a fact, oldest first (its versions are `event.previous` / `event.fact`).
 
@@ -469,6 +505,7 @@ class Memory:
             raise FactNotFound(f"no history for fact {fact_id!r} (unknown, forgotten, or another user's)")
         return self.session.history(fact_id)
 
+    @_tracked
     def forget(self, fact_id: str, *, user_id: str | None = None) -> FactEvent:
         """Erase one fact from every tier (journal rows, profile and index).
 
@@ -478,6 +515,7 @@ class Memory:
         self._check_open()
         return self.writes.forget(check_id(fact_id, "fact_id"), check_id(user_id, "user_id") if user_id is not None else None)
 
+    @_tracked
     def forget_user(self, user_id: str) -> ErasureReceipt:
         """Erase everything stored about a user: turns, summaries, profile, facts, index.
 
@@ -496,6 +534,7 @@ class Memory:
             raise UnknownUser(f"no user {user_id!r} is stored; list users with `tiermem users`")
         return self.writes.forget_user(user_id)
 
+    @_tracked
     def verify(self) -> dict[str, set[str]]:
         """Compare the index with the journal: ids missing from or extra in the index."""
         return self.sync.verify()
@@ -515,12 +554,16 @@ class Memory:
         self._stats.submit(fn, *args).add_done_callback(report)
 
     def close(self, timeout: float | None = 10.0) -> None:
-        """Finish background extraction (up to `timeout` seconds; what is left stays pending
-        and is extracted by the next open), then release the index (and its folder lock)
-        and the database."""
-        if self._closed:
-            return
-        self._closed = True
+        """Let calls already running in other threads finish, finish background extraction
+        (up to `timeout` seconds each; what is left stays pending and is extracted by the
+        next open), then release the index (and its folder lock) and the database. Calls
+        made after close() raise MemoryClosed."""
+        with self._calls:
+            if self._closed:
+                return
+            self._closed = True
+            if not self._calls.wait_for(lambda: self._active == 0, timeout):
+                logger.warning("tiermem: closing with %d calls still running after %s s", self._active, timeout)
         self.worker.close(timeout)
         self._stats.shutdown(wait=True)
         with self._lock:

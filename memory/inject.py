@@ -65,7 +65,9 @@ def bake_profile(user_id: str, facts: Sequence[Fact], max_tokens: int, count: To
         (f for f in facts if f.kind == "semantic" and f.importance >= min_importance and f.is_valid),
         key=lambda f: (-f.importance, f.created_at, f.id),
     )
-    header, footer = f'<user_profile user="{user_id}">', "</user_profile>"
+    # The user id is not pasted into the prompt: it may be an email address (sent to the
+    # provider with every request) or carry text written to break out of the tag.
+    header, footer = "<user_profile>", "</user_profile>"
     used = count(header) + count(footer)
     lines: list[str] = []
     ids: list[str] = []

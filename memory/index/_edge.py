@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,28 @@ class _FolderLock:
     POSIX, LockFileEx on Windows). The holder's pid is written into the lock file so a
     second opener can say who has it."""
 
+    _held: set[str] = set()  # folders this process holds: flock would see its own pid as "another process"
+    _held_lock = threading.Lock()
+
     def __init__(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
+        key = str(folder.resolve())
+        with self._held_lock:
+            if key in self._held:
+                raise IndexLocked(
+                    f"memory index at {folder} is already open in this process; share that Memory (it is "
+                    "thread-safe) or close it before opening the home again"
+                )
+            self._held.add(key)
+        self._key = key
+        try:
+            self._acquire(folder)
+        except BaseException:
+            with self._held_lock:
+                self._held.discard(key)
+            raise
+
+    def _acquire(self, folder: Path) -> None:
         self.path = folder / LOCK_NAME
         self._file: Any = open(self.path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
         try:
@@ -100,6 +121,8 @@ class _FolderLock:
             portalocker.unlock(self._file)
             self._file.close()
             self._file = None
+            with self._held_lock:
+                self._held.discard(self._key)
 
 
 class EdgeFactIndex(OpDispatch):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -200,8 +203,11 @@ def test_bad_arguments_are_rejected(mem: Memory) -> None:
 
 
 def test_a_second_opener_gets_a_clear_error(mem: Memory, home: Path, embedder: HashEmbedder) -> None:
-    with pytest.raises(IndexLocked, match=r"open in another process \(pid \d+\).*TIERMEM_QDRANT_URL"):
+    with pytest.raises(IndexLocked, match=r"already open in this process"):
         Memory.open(home, embedder=embedder)
+    code = (f"from tiermem import Memory, HashEmbedder\nMemory.open({str(home)!r}, embedder=HashEmbedder(64))")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert re.search(r"open in another process \(pid \d+\).*TIERMEM_QDRANT_URL", other.stderr)
 
 
 def test_closing_releases_the_folder(home: Path, embedder: HashEmbedder) -> None:
