@@ -54,7 +54,7 @@ def test_listing_works_while_an_agent_holds_the_index(filled: dict[str, str], ho
     with Memory.open(home, embedder=HashEmbedder()):
         assert runner.invoke(app, ["facts", "list", "--user", "ana"]).exit_code == 0
         out = runner.invoke(app, ["search", "Berlin", "--user", "ana", "--embedder", "hash"])
-        assert out.exit_code == 1 and "open in another process" in out.output
+        assert out.exit_code == 1 and "already open in this process" in out.output  # CliRunner: the same process
 
 
 def test_search_forget_and_reindex(filled: dict[str, str]) -> None:
