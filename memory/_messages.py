@@ -166,6 +166,8 @@ def to_turns(
         messages = [messages]
     if not isinstance(messages, Sequence) or not messages:
         raise InvalidInput("messages must be a non-empty list of {'role', 'content'} dicts")
+    offset = at.utcoffset() if isinstance(at, datetime) else None
+    utc_offset = int(offset.total_seconds() // 60) if offset is not None else None
     at = check_time(at, "at")
     checked: list[Mapping[str, Any]] = []
     for i, m in enumerate(messages):
@@ -210,6 +212,7 @@ def to_turns(
                 content=text,
                 kind=kind,
                 created_at=at,
+                utc_offset=utc_offset,
                 token_count=count_tokens(text),
                 external_id=external,
                 metadata=dict(metadata or {}),

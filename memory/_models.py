@@ -7,7 +7,7 @@ way to SQLite, to Qdrant payloads and to JSON exports, and documents its own sch
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -57,9 +57,15 @@ class Turn(_Model):
     content: str
     kind: TurnKind = "text"  # tool calls and results are turns too, stored as text
     created_at: datetime = Field(default_factory=utcnow)
+    utc_offset: int | None = None  # minutes east of UTC where the turn was said (aware `at`)
     token_count: int = 0
     external_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def local_time(self) -> datetime:
+        """When the turn was said, on the speaker's clock: what 'yesterday' is relative to."""
+        return self.created_at + timedelta(minutes=self.utc_offset or 0)
 
     @property
     def ref(self) -> str:

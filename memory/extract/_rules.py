@@ -8,6 +8,7 @@ that a later contradiction invalidates the old fact instead of piling up beside 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, time
@@ -17,6 +18,7 @@ from .._sentences import is_small_talk, split_sentences
 from .._text import STOPWORDS, clean_spaces
 from ._dates import resolve_dates
 
+logger = logging.getLogger("tiermem")
 _ADVERBS = (
     r"(?:(?:really|also|just|still|always|never|usually|often|actually|totally|definitely|truly|absolutely|"
     r"sometimes|now|recently|finally|even|especially|mostly|already|kinda|kind of|sort of|so|all|no longer|"
@@ -249,11 +251,20 @@ class RuleExtractor:
     async def aextract(self, turns: Sequence[Turn], *, known: Sequence[Fact] = ()) -> list[Candidate]:
         return self.extract(turns, known=known)
 
+    def _verbatim(self, sentence: str, turn: Turn, name: str) -> Candidate:
+        """A sentence the English rules cannot rewrite: kept word for word, with its speaker."""
+        logger.info("tiermem: a non-English sentence is kept verbatim (rules rewrite English only)")
+        text = f'{name} said: "{sentence.strip()}"'
+        return Candidate(kind="semantic", text=text, subject=name, importance=_importance(sentence, name, None, False),
+                         sources=[turn.ref], valid_from=turn.created_at, metadata={"verbatim": True})
+
     def _sentence(self, sentence: str, turn: Turn, name: str) -> Candidate | None:
+        if not looks_english(sentence):
+            return self._verbatim(sentence, turn, name)
         attribute = _attribute(sentence)
         if attribute is None and is_small_talk(sentence):
             return None
-        dated, event_day = resolve_dates(sentence, turn.created_at)
+        dated, event_day = resolve_dates(sentence, turn.local_time)
         text = _date_last(clean_spaces(to_third_person(dated, name)))
         if name.lower() not in text.lower():
             text = f"{name} says {text[:1].lower() + text[1:] if not text[:2].isupper() else text}"
@@ -322,6 +333,38 @@ def statement(
         valid_from=at,
         metadata=metadata or {},
     )
+
+
+def looks_english(sentence: str) -> bool:
+    """Whether the English rules can rewrite a sentence. Not when most of its letters are
+    of another script, or when it has more function words of another European language
+    than English ones ('Vivo en Madrid y me encanta...': rewriting 'me' would give
+    half-translated nonsense)."""
+    letters = [c for c in sentence if c.isalpha()]
+    if not letters:
+        return True
+    if sum(c.isascii() or "\u00c0" <= c <= "\u024f" for c in letters) < 0.7 * len(letters):
+        return False  # mostly another script: CJK, Arabic, Cyrillic, ...
+    words = re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)?", sentence.lower())
+    foreign = sum(w in _FOREIGN_FUNCTION_WORDS for w in words)
+    english = sum(w in _ENGLISH_FUNCTION_WORDS for w in words)
+    return foreign < 2 or english >= foreign
+
+
+# Frequent function words of the European languages people mix into chats, none of them
+# an English word as well.
+_FOREIGN_FUNCTION_WORDS = frozenset(
+    """y el la los las es en que de del con por para una un muy pero yo estoy tengo vivo soy está mis sus
+    ich und der die das ist nicht mit bei wohne arbeite mein meine ein eine auch aber sehr bin habe wir
+    je et le les est suis avec pour dans mon ma mes nous vous une très mais j'ai c'est qui
+    il non sono ho della che per gli sei molto anche
+    eu não você com muito uma os às
+    het een niet ben heb ook maar zijn""".split()
+)
+_ENGLISH_FUNCTION_WORDS = frozenset(
+    """the a an i my me is am are was were to and of in it you we for on with at have has that this be do not
+    but so just like love really our your they them he she his her our""".split()
+)
 
 
 __all__ = ["RuleExtractor", "STOPWORDS", "is_small_talk", "split_sentences", "to_third_person"]

@@ -164,7 +164,12 @@ def _v3_turn_kinds(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE tm_turns ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'text'"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_two_phase_add, _v3_turn_kinds]
+def _v4_turn_utc_offset(conn: Connection) -> None:
+    """The caller's UTC offset when `at` was aware: relative dates resolve in their time zone."""
+    conn.execute(text("ALTER TABLE tm_turns ADD COLUMN utc_offset INTEGER"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_two_phase_add, _v3_turn_kinds, _v4_turn_utc_offset]
 LATEST = len(MIGRATIONS)
 
 

@@ -39,6 +39,7 @@ class TurnRow(SQLModel, table=True):
     content: str = Field(sa_column=Column(Text, nullable=False))
     kind: str = Field(default="text", max_length=16)
     created_at: datetime
+    utc_offset: int | None = None  # minutes east of UTC of the caller's `at`, when it was aware
     token_count: int = 0
     external_id: str | None = Field(default=None, max_length=256)
     # Caller metadata of add(), carried onto the facts extracted from the turn (JSON).
