@@ -506,14 +506,20 @@ class Memory:
         return self.session.history(fact_id)
 
     @_tracked
-    def forget(self, fact_id: str, *, user_id: str | None = None) -> FactEvent:
-        """Erase one fact from every tier (journal rows, profile and index).
+    def forget(self, fact_id: str, *, user_id: str | None = None, redact_turns: bool = False) -> FactEvent:
+        """Erase one fact from every tier (journal rows, profile, index and its files).
+
+        Args:
+            redact_turns: also delete the turns the fact came from (its `sources`), and
+                rebuild their sessions' summaries without them; otherwise context() still
+                shows the model those turns while they are recent.
 
         Raises:
             FactNotFound: no such fact (or another user's, when `user_id` is given).
         """
         self._check_open()
-        return self.writes.forget(check_id(fact_id, "fact_id"), check_id(user_id, "user_id") if user_id is not None else None)
+        return self.writes.forget(check_id(fact_id, "fact_id"), check_id(user_id, "user_id") if user_id is not None else None,
+                                  redact_turns=bool(redact_turns))
 
     @_tracked
     def forget_user(self, user_id: str) -> ErasureReceipt:

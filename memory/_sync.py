@@ -17,6 +17,7 @@ from ._errors import IndexCorrupted
 from ._models import Fact, FactEvent
 from ._retriever import Retriever
 from .index import Delete, DeleteUser, IndexedFact, IndexOp, SetPayload, Upsert
+from .index._base import INDEX_FORMAT
 from .session import SessionStore
 
 logger = logging.getLogger("tiermem")
@@ -33,6 +34,7 @@ class IndexSync:
         self.lock = retriever.lock
         self._key = f"index_seq:{self.index.location}"
         self._rebuilding_key = f"index_rebuild:{self.index.location}"
+        self._format_key = f"index_format:{self.index.location}"
         self._watermark = int(session.get_meta(self._key) or 0)
         self.behind = False  # an index write failed: catch_up() is owed
         self._check_stamp()
@@ -114,6 +116,11 @@ class IndexSync:
             if self.session.get_meta(self._rebuilding_key):
                 logger.warning("tiermem: an index rebuild was interrupted; rebuilding it from the journal")
                 return self.reindex()
+            if self.session.get_meta(self._format_key) != INDEX_FORMAT:
+                if self.index.count() > 0:
+                    logger.warning("tiermem: rebuilding the index once in its new format (validity dates after 3000)")
+                    self.reindex()
+                self.session.set_meta(self._format_key, INDEX_FORMAT)
             last = self.session.last_event_seq()
             if self._watermark > 0 and self.index.count() == 0 and self.session.count_facts(include_invalid=True) > 0:
                 self.reindex()  # the index folder was lost: rebuild it whole
@@ -166,6 +173,7 @@ class IndexSync:
             self.index.flush()
             self._advance(last)
             self.session.delete_meta(self._rebuilding_key)
+            self.session.set_meta(self._format_key, INDEX_FORMAT)
             self.behind = False
         return done
 

@@ -135,7 +135,7 @@ class WritePipeline:
         self._upkeep(fact.user_id, set())
         return stored
 
-    def forget(self, fact_id: str, user_id: str | None) -> FactEvent:
+    def forget(self, fact_id: str, user_id: str | None, redact_turns: bool = False) -> FactEvent:
         with self.lock:
             fact = self.session.get_fact(fact_id)
             if fact is None or (user_id is not None and fact.user_id != user_id):
@@ -143,9 +143,13 @@ class WritePipeline:
             event = self.session.forget_fact(fact_id, self.clock())
             if event is None:
                 raise FactNotFound(f"no fact {fact_id!r} to forget")
+            sessions = self.session.redact_turns(fact.user_id, fact.sources) if redact_turns else []
             self.sync.apply([event], {})
             self.retriever.index.compact()  # the fact's text must leave the index's files too
-        self._upkeep(fact.user_id, set())
+        # Summaries of the redacted sessions are rebuilt from the turns that are left.
+        self._upkeep(fact.user_id, {(fact.user_id, s) for s in sessions})
+        if sessions:
+            self.session.scrub()
         return event
 
     def forget_user(self, user_id: str) -> ErasureReceipt:

@@ -15,7 +15,11 @@ from .._text import SparseVec
 DENSE = "dense"
 SPARSE = "bm25"
 TENANT_KEY = "user_id"
-FAR_FUTURE = 32503680000.0  # year 3000: the 'still valid' end of the validity window
+# The 'still valid' end of the validity window: after every date tiermem accepts (years up to
+# 9000). Format 1 used the year 3000, which facts dated later ran into; indexes of that
+# format are rebuilt once on open (IndexSync).
+FAR_FUTURE = 253402300799.0  # 9999-12-31T23:59:59Z
+INDEX_FORMAT = "2"
 DERIVED_KEYS = frozenset({"valid_from_ts", "invalid_at_ts", "event_ts"})
 
 

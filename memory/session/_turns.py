@@ -156,6 +156,24 @@ class TurnLog:
         with Session(self.engine) as s:
             return [_turn(r) for r in s.exec(query).all()]
 
+    def redact_turns(self, user_id: str, refs: Sequence[str]) -> list[str]:
+        """Delete a user's turns by provenance ref (the caller's message id, else ours), and
+        the summaries of their sessions (rebuilt without them on the write path). Returns
+        the sessions touched."""
+        table = TurnRow.__table__  # type: ignore[attr-defined]
+        refs = list(refs)
+        if not refs:
+            return []
+        with self.writing() as conn:
+            match = table.c.user_id == user_id
+            hit = (table.c.external_id.in_(refs)) | (table.c.external_id.is_(None) & table.c.id.in_(refs))
+            sessions = sorted({r[0] for r in conn.execute(select(table.c.session_id).where(match, hit))})
+            conn.execute(delete(table).where(match, hit))
+            if sessions:
+                conn.execute(delete(SummaryRow).where(col(SummaryRow.user_id) == user_id,
+                                                      col(SummaryRow.session_id).in_(sessions)))
+        return sessions
+
     def sessions_of(self, turn_ids: Sequence[str]) -> list[tuple[str, str]]:
         with Session(self.engine) as s:
             rows = s.exec(select(TurnRow.user_id, TurnRow.session_id).where(col(TurnRow.id).in_(list(turn_ids)))).all()

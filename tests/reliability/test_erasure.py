@@ -73,3 +73,21 @@ def test_forget_removes_the_fact_text_from_the_files(home: Path) -> None:
         mem.forget(fact.id, user_id="eve")
         assert grep(home, "qxvmarkerfour") == []
         assert [f.text for f in mem.facts(user_id="eve")] == ["Eve likes tea."]
+
+
+def test_forget_can_redact_the_turns_a_fact_came_from(home: Path) -> None:
+    small = ContextBudget(window_tokens=80, summary_tokens=150)
+    with Memory.open(home, embedder=HashEmbedder(64), budget=small) as mem:
+        res = mem.add([say("My passport number is qxvmarkerfive.", name="Eve", id="m-secret")], user_id="eve",
+                      session_id="s", at=T0)
+        for i in range(12):
+            mem.add([say(f"I went hiking on trail number {i} in the hills.", name="Eve"),
+                     {"role": "assistant", "content": "Lovely."}], user_id="eve", session_id="s", at=T0)
+        assert "qxvmarkerfive" in (mem.session.latest_summary("eve", "s").text or "")  # rolled into the summary
+        [secret] = [f for f in res.facts if "passport" in f.text]
+        mem.forget(secret.id, user_id="eve", redact_turns=True)
+        ctx = mem.context("what is my passport number?", user_id="eve", session_id="s")
+        assert "qxvmarkerfive" not in str(ctx.system) + str(ctx.messages)
+        assert [t for t in mem.session.turns("eve") if "qxvmarkerfive" in t.content] == []
+        assert "hiking" in (mem.session.latest_summary("eve", "s").text or "")  # the summary, rebuilt without it
+        assert grep(home, "qxvmarkerfive") == []

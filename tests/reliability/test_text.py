@@ -40,3 +40,12 @@ def test_wrong_types_are_refused_not_coerced(mem: Memory) -> None:
     for system in ({"a": 1}, [{"type": "text", "text": "x"}]):
         with pytest.raises(InvalidInput, match="system"):
             mem.context("hi there", user_id="ana", system=system)
+
+
+def test_facts_dated_after_the_year_3000_keep_their_validity(mem: Memory) -> None:
+    mem.add([say("I live in Avalon.")], user_id="ana", at=datetime(3001, 1, 1))
+    mem.add([say("I live in Berlin.")], user_id="ana", at=datetime(3002, 1, 1))
+    assert [f.text for f in mem.facts(user_id="ana")] == ["Ana lives in Berlin."]
+    assert [h.fact.text for h in mem.search("where does Ana live", user_id="ana")] == ["Ana lives in Berlin."]
+    assert [h.fact.text for h in mem.search("where does Ana live", user_id="ana", as_of=datetime(3001, 6, 1))] == [
+        "Ana lives in Avalon."]
