@@ -54,7 +54,7 @@ def _where(home: Path | None, database_url: str | None) -> Any:
 def _store(home: Path | None, database_url: str | None) -> SessionStore:
     where = _where(home, database_url)
     try:
-        return SessionStore(where.database_url)
+        return SessionStore.for_reading(where.database_url)
     except TieredMemoryError as exc:
         _fail(str(exc))
         raise  # unreachable: _fail exits

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
@@ -11,7 +12,7 @@ from sqlalchemy.exc import ArgumentError
 from .._errors import ConfigError, MissingDependency
 
 
-def engine_for(url: str) -> Engine:
+def engine_for(url: str, *, read_only: bool = False) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -31,6 +32,11 @@ def engine_for(url: str) -> Engine:
         # Each connection of the pool (each thread) would get its own empty database.
         raise ConfigError("an in-memory SQLite database cannot be shared by tiermem's threads; "
                           "use a file (sqlite:///path/to/memory.db) or a temporary folder as home")
+    if read_only and parsed.get_backend_name() == "sqlite":
+        # Read-only: SQLite's own flag, and 'immutable' so that no -shm file has to be made
+        # in a folder this user cannot write (a WAL database needs one otherwise).
+        parsed = parsed.set(database=f"file:{quote(parsed.database or '', safe='/')}",
+                            query={**parsed.query, "mode": "ro", "immutable": "1", "uri": "true"})
     try:
         engine = create_engine(parsed, pool_pre_ping=True)
     except (ImportError, ModuleNotFoundError) as exc:
@@ -43,6 +49,9 @@ def engine_for(url: str) -> Engine:
             # The busy timeout first: switching a fresh file to WAL needs a lock that a
             # concurrent first opener may hold.
             cursor.execute("PRAGMA busy_timeout=30000")
+            if read_only:
+                cursor.close()
+                return
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
             cursor.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed, not left in free pages

@@ -24,7 +24,8 @@ from .._errors import StoreUnavailable
 from .._models import Fact, FactEvent, Profile, Turn, as_utc
 from .._text import norm_hash
 from ._engine import engine_for, upsert
-from ._migrations import migrate
+from ._migrations import LATEST as SCHEMA_LATEST
+from ._migrations import current_version, migrate
 from ._tables import (
     EventRow,
     ExtractionFailureRow,
@@ -51,15 +52,40 @@ class SessionStore(TurnLog):
         StoreUnavailable: the database cannot be reached.
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, read_only: bool = False):
         self.url = url
+        self.read_only = read_only
         self._write_gate = threading.RLock()
-        self.engine = engine_for(url)
+        self.engine = engine_for(url, read_only=read_only)
         try:
-            migrate(self.engine)
+            if read_only:
+                if current_version(self.engine) != SCHEMA_LATEST:
+                    raise StoreUnavailable(
+                        f"{self.url_for_humans} needs a schema upgrade, which needs write access; open it once with "
+                        "write access (any tiermem command that writes, or Memory.open())"
+                    )
+            else:
+                migrate(self.engine)
         except OperationalError as exc:
             self.engine.dispose()
             raise StoreUnavailable(f"cannot open database {make_url(url).render_as_string(hide_password=True)}: {exc.orig}") from exc
+        except StoreUnavailable:
+            self.engine.dispose()
+            raise
+
+    @classmethod
+    def for_reading(cls, url: str) -> SessionStore:
+        """A store for inspection: read-write when it can be, read-only when the files are
+        not writable by this user (a home shared read-only, a backup)."""
+        try:
+            return cls(url)
+        except StoreUnavailable as exc:
+            if make_url(url).get_backend_name() != "sqlite":
+                raise
+            try:
+                return cls(url, read_only=True)
+            except StoreUnavailable:
+                raise exc from None
 
     def close(self) -> None:
         self.engine.dispose()

@@ -108,3 +108,34 @@ def test_context_for_an_unknown_user_leaves_nothing_to_erase(mem: Memory) -> Non
     mem.context("hello there", user_id="never-added@example.com")
     with pytest.raises(Exception, match="no user"):
         mem.forget_user("never-added@example.com")
+
+
+def _make_read_only(paths: list[Path], undo: bool = False) -> None:
+    """Files this process cannot write: chattr +i as root (root ignores permissions), else chmod."""
+    import os
+    import subprocess
+
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i" if undo else "+i", *map(str, paths)], check=True)
+    else:
+        for p in paths:
+            p.chmod((0o755 if p.is_dir() else 0o644) if undo else (0o555 if p.is_dir() else 0o444))
+
+
+def test_the_cli_lists_a_read_only_home(home: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tiermem.cli import app
+
+    with Memory.open(home, embedder=HashEmbedder(64)) as mem:
+        mem.add([say("I love chess.")], user_id="ana", at=T0)
+    files = sorted(home.rglob("*"), key=lambda p: len(p.parts), reverse=True) + [home]
+    _make_read_only(files)
+    try:
+        runner = CliRunner()
+        for args in (["users"], ["facts", "list", "--user", "ana"], ["facts", "list", "--user", "ana", "--json"]):
+            result = runner.invoke(app, [*args, "--home", str(home)])
+            assert result.exit_code == 0, result.output
+        assert "chess" in runner.invoke(app, ["facts", "list", "--user", "ana", "--home", str(home)]).output
+    finally:
+        _make_read_only(files, undo=True)
