@@ -78,7 +78,7 @@ def _negated(text: str) -> bool:
     return bool(_NEGATION.search(text))
 
 
-@lru_cache(maxsize=4096)  # reconcile compares each stored fact with many candidates
+@lru_cache(maxsize=16384)  # reconcile compares each stored fact with many candidates
 def _values(text: str, subject: str) -> dict[str, frozenset[str]]:
     """The parts of a statement that make it a different fact when they change."""
     subject_words = {w.lower() for w in re.findall(r"\w+", subject)}
@@ -101,7 +101,7 @@ def _values(text: str, subject: str) -> dict[str, frozenset[str]]:
     return {"number": frozenset(numbers), "date": frozenset(dates), "name": frozenset(names)}
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
 def _frame(text: str, subject: str) -> tuple[frozenset[str], frozenset[str], bool]:
     """(content tokens, the stems of its values, negated) of one statement: computed once
     per text, since reconcile compares each stored fact with many candidates."""

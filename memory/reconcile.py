@@ -35,6 +35,7 @@ class ReconcilePolicy:
 
     near_duplicate: float = 0.92
     related: float = 0.6  # facts added earlier in the same batch are compared from this cosine up
+    comparable: float = 0.5  # stored neighbours below this cosine are neither duplicates nor contradictions
 
 
 @dataclass
@@ -216,8 +217,10 @@ def _decide(
             return _conflict(user_id, candidate, f, now, f"{candidate.attribute} changed from {f.value!r} to {candidate.value!r}")
 
     # Contradiction is judged on the words (compare() needs the rest of the statement to
-    # match), not on a cosine threshold: embedders disagree on how close "1234" and "5678" are.
-    comparable = [n for n in pool if n.fact.subject.lower() == subject and _same_event_day(candidate, n.fact)]
+    # match); the cosine floor is low (embedders disagree on how close "1234" and "5678" are)
+    # and only spares comparing statements that share almost nothing.
+    comparable = [n for n in pool if n.fact.subject.lower() == subject and _same_event_day(candidate, n.fact)
+                  and (n.similarity is None or n.similarity >= policy.comparable)]
     comparable.sort(key=lambda n: -(n.similarity or 0.0))
     differences = [(n, compare(n.fact.text, candidate.text, candidate.subject)) for n in comparable]
     for n, diff in differences:
