@@ -17,7 +17,7 @@ from ._text import content_tokens, stem
 _NEGATION = re.compile(
     r"\b(?:no longer|any ?more|not|no|never|none|nobody|nothing|neither|nor|without|cannot)\b|n't\b", re.I
 )
-_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+_NUMBER = re.compile(r"\w*\d[\w.,:/-]*")  # 1234, 3pm, 555-1234, tulip42
 _NUMBER_WORDS = frozenset(
     "zero one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred thousand "
     "first second third fourth fifth".split()
@@ -84,7 +84,7 @@ def _values(text: str, subject: str) -> dict[str, frozenset[str]]:
     subject_words = {w.lower() for w in re.findall(r"\w+", subject)}
     words = re.findall(r"[A-Za-z']+", text)
     lowered = [w.lower() for w in words]
-    numbers = set(_NUMBER.findall(text)) | {w for w in lowered if w in _NUMBER_WORDS}
+    numbers = {n.lower().rstrip(".,:;-/") for n in _NUMBER.findall(text)} | {w for w in lowered if w in _NUMBER_WORDS}
     dates = {w for w in lowered if w in _DATE_WORDS}
     names = set()
     for i, match in enumerate(_CAPITALIZED.finditer(text)):
@@ -108,7 +108,14 @@ def _frame(text: str, subject: str) -> tuple[frozenset[str], frozenset[str], boo
     values = set().union(*_values(text, subject).values())
     stems = frozenset(values | {stem(v) for v in values})
     shared = {stem(w.lower()) for w in re.findall(r"\w+", subject)} | _REPORTING
-    return frozenset(content_tokens(_NEGATION.sub(" ", text))) - shared, stems, _negated(text)
+    tokens = {_fold(t) for t in content_tokens(_NEGATION.sub(" ", text))}
+    return frozenset(tokens) - {_fold(t) for t in shared}, frozenset(_fold(t) for t in stems), _negated(text)
+
+
+def _fold(token: str) -> str:
+    """One more step than the BM25 stemmer, for comparing frames only: it leaves 'like'
+    but makes 'likes' 'lik'."""
+    return token[:-1] if len(token) > 3 and token.endswith("e") else token
 
 
 def compare(a: str, b: str, subject: str = "") -> Difference:

@@ -16,7 +16,11 @@ SMALL_TALK = frozenset(
 )
 SMALL_TALK_STEMS = frozenset(content_tokens(" ".join(SMALL_TALK)))
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+# A sentence ends at . ! ? before a capital, but not after a title ('Dr. Lopez').
+_SENTENCE_END = re.compile(
+    r"(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bMrs\.)(?<!\bSt\.)(?<!\bJr\.)(?<!\bSr\.)(?<!\bProf\.)(?<!\bvs\.)"
+    r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n+"
+)
 # A new first-person clause starts a new statement: 'I live in Lisbon and I work as a
 # designer' is two facts, so invalidating where Ana lives cannot take her job with it.
 _CLAUSE = re.compile(r"(?:,\s*|;\s*|\s+)(?:and|but|so|plus)\s+(?=(?:I|I'm|I've|I'll|I'd|my|My)\b)|;\s+")
@@ -44,4 +48,6 @@ def is_small_talk(sentence: str) -> bool:
     if sentence.rstrip().endswith("?"):
         return True  # a question states nothing
     meaningful = [t for t in content_tokens(sentence) if t not in SMALL_TALK_STEMS]
+    if len(meaningful) == 1 and re.search(r"\b(?:I|my|My)\b", sentence) and re.search(r"(?<!^)\b[A-Z][a-z]+|\d", sentence):
+        return False  # 'I own a Tesla', 'My PIN is 4711': one word, but a name or a number
     return len(meaningful) < 2

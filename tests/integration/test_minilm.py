@@ -58,6 +58,11 @@ CONTRADICTIONS = [
     ("My flight is on Monday.", "My flight is on Tuesday.", "flight"),
     ("I live in Lisbon.", "I no longer live in Lisbon.", "Lisbon"),
     ("My daughter is 7 years old.", "My daughter is 8 years old.", "daughter"),
+    ("My appointment is at 3pm on Friday.", "My appointment is at 4pm on Friday.", "appointment"),
+    ("My wifi password is tulip42.", "My wifi password is orchid77.", "wifi"),
+    ("My dentist is Dr. Lopez.", "My dentist is Dr. Chen.", "dentist"),
+    ("I like jazz.", "I don't like jazz.", "jazz"),
+    ("I own a Tesla.", "I no longer own a Tesla.", "Tesla"),
 ]
 
 
