@@ -213,7 +213,7 @@ def to_turns(
                 kind=kind,
                 created_at=at,
                 utc_offset=utc_offset,
-                token_count=count_tokens(text),
+                token_count=count_tokens(f"{name}: {text}" if name else text),  # as a request shows it
                 external_id=external,
                 metadata=dict(metadata or {}),
             )

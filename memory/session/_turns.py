@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, func, insert, update
 from sqlmodel import Session, col, select
 
 from .._models import ExtractionFailure, FactEvent, Summary, Turn, as_utc
@@ -173,6 +173,17 @@ class TurnLog:
                 conn.execute(delete(SummaryRow).where(col(SummaryRow.user_id) == user_id,
                                                       col(SummaryRow.session_id).in_(sessions)))
         return sessions
+
+    def window_tokens(self, user_id: str, session_id: str, after_seq: int) -> int:
+        """The stored token counts of a session's turns after a seq, summed in SQL: enough to
+        tell that a window has not reached its size without loading a turn."""
+        table = TurnRow.__table__  # type: ignore[attr-defined]
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                select(func.coalesce(func.sum(table.c.token_count), 0))
+                .where(table.c.user_id == user_id, table.c.session_id == session_id, table.c.seq > after_seq)
+            ).scalar()
+        return int(total or 0)
 
     def sessions_of(self, turn_ids: Sequence[str]) -> list[tuple[str, str]]:
         with Session(self.engine) as s:
