@@ -9,7 +9,6 @@ runs phase 2 of add() in the background.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import os
@@ -19,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
+from ._async import AsyncTwins
 from ._config import resolve
 from ._context import ContextBuilder
 from ._documents import to_documents
@@ -26,6 +26,7 @@ from ._erasure import ErasureReceipt
 from ._errors import EmbeddingMismatch, FactNotFound, InvalidInput, MemoryClosed, UnknownUser
 from ._messages import check_id, check_metadata, check_text, check_time, to_turns
 from ._models import AddResult, Context, ExtractionFailure, Fact, FactEvent, Hit, Turn, utcnow
+from ._open import default_embedder, stores
 from ._retriever import Retriever
 from ._sync import IndexSync
 from ._tokens import TokenCounter, approx_tokens
@@ -68,7 +69,7 @@ def _tracked(method: Callable[..., T]) -> Callable[..., T]:
     return call
 
 
-class Memory:
+class Memory(AsyncTwins):
     """Persistent, tiered memory for one or many users.
 
     Args:
@@ -219,31 +220,11 @@ class Memory:
             EmbeddingMismatch: the index was built with another embedder.
             ConfigError / StoreUnavailable: a URL is malformed or unreachable.
         """
-        from .embed import MiniLMEmbedder
-        from .index import EdgeFactIndex, QdrantFactIndex
-
-        where = resolve(home, database_url, qdrant_url, qdrant_api_key)
-        embedder = embedder or MiniLMEmbedder()
+        embedder = embedder or default_embedder()
         mode = extraction or os.environ.get("TIERMEM_EXTRACTION") or "inline"
-        index: FactIndex | None = None
-        session: SessionStore | None = None
-        try:
-            # Whatever can fail without leaving anything on disk goes first: a bad URL must
-            # not leave a fresh database or index folder behind.
-            if where.qdrant_url:
-                index = QdrantFactIndex.from_url(where.qdrant_url, embedder.dims, api_key=where.qdrant_api_key, collection=collection)
-                session = SessionStore(where.database_url)
-            else:
-                session = SessionStore(where.database_url)
-                index = EdgeFactIndex(where.index_path, embedder.dims)
+        with stores(resolve(home, database_url, qdrant_url, qdrant_api_key), embedder.dims, collection) as (session, index):
             return cls(session=session, index=index, embedder=embedder, extractor=extractor,
                        extraction=mode, **options)  # type: ignore[arg-type]
-        except BaseException:
-            if index is not None:
-                index.close()
-            if session is not None:
-                session.close()
-            raise
 
     # -- write path -----------------------------------------------------------------------
     @_tracked
@@ -583,23 +564,3 @@ class Memory:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    async def aadd(self, messages: MessagesIn, **kwargs: Any) -> AddResult:
-        """Async `add()`: the same logic on a worker thread (the embedded stores block)."""
-        return await asyncio.to_thread(self.add, messages, **kwargs)
-
-    async def aremember(self, text: str, **kwargs: Any) -> AddResult:
-        """Async `remember()`."""
-        return await asyncio.to_thread(self.remember, text, **kwargs)
-
-    async def asearch(self, query: str, **kwargs: Any) -> list[Hit]:
-        """Async `search()`."""
-        return await asyncio.to_thread(self.search, query, **kwargs)
-
-    async def acontext(self, message: str, **kwargs: Any) -> Context:
-        """Async `context()`."""
-        return await asyncio.to_thread(self.context, message, **kwargs)
-
-    async def aflush(self, timeout: float | None = None) -> bool:
-        """Async `flush()`."""
-        return await asyncio.to_thread(self.flush, timeout)
