@@ -144,6 +144,16 @@ class ContextBuilder:
             block, paged, over = memory_block([s.fact for s in hits], max(0, count(block) - excess()), count)
             dropped += [d.model_copy(update={"why": "memory block shrunk: the request was over budget"}) for d in over]
         if excess() > 0 and history:
+            # A recent tool result too big for what is left becomes a stub before any older
+            # turn goes: otherwise one 40k-token result would push the whole conversation out.
+            for i in sorted((i for i, t in enumerate(history) if t.kind == "tool_result"
+                             and count(t.content) > b.tool_result_stub_over), key=lambda i: -count(history[i].content)):
+                if excess() <= 0:
+                    break
+                size = count(history[i].content)
+                stubbed.append((history[i], f"{size:,} tokens, over this request's budget", size))
+                history[i] = history[i].model_copy(update={"content": tool_result_stub(history[i], size)})
+        if excess() > 0 and history:
             history, more_hidden = plan_window(history, max(0, sum(self._shown(t) for t in history) - excess()), 1.0, self._shown)
             hidden += more_hidden
         if excess() > 0 and summary_text:

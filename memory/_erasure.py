@@ -5,6 +5,7 @@ or Qdrant server is reported as not checkable."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import Field
@@ -35,6 +36,23 @@ class ErasureReceipt(_Model):
     checked_files: int = 0
     leftovers: list[str] = Field(default_factory=list)
     event: FactEvent
+
+    # The tombstone's fields, as forget_user() returned it before receipts existed.
+    @property
+    def op(self) -> str:
+        return self.event.op
+
+    @property
+    def fact_id(self) -> str:
+        return self.event.fact_id
+
+    @property
+    def at(self) -> datetime:
+        return self.event.at
+
+    @property
+    def seq(self) -> int | None:
+        return self.event.seq
 
 
 def needles(texts: Sequence[str]) -> list[bytes]:

@@ -138,3 +138,16 @@ def test_tool_transcripts_are_turns_and_old_large_results_become_stubs(mem: Memo
                                                {"type": "tool_use", "id": "t2", "name": "lookup", "input": {"q": 1}}]}],
             user_id="ana", session_id="s2", at=T0)
     assert [t.kind for t in mem.session.turns("ana", "s2")] == ["tool_result", "tool_call"]
+
+
+def test_a_recent_tool_result_too_big_for_the_budget_becomes_a_stub_not_the_end_of_history(mem: Memory) -> None:
+    mem.add([say("Please check the logs of the nightly build for me."),
+             {"role": "assistant", "content": [{"type": "tool_use", "id": "t9", "name": "logs", "input": {"job": "nightly"}}]},
+             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t9", "content": "log line " * 12000}]}],
+            user_id="ana", session_id="s", at=T0)
+    ctx = mem.context("what failed?", user_id="ana", session_id="s", budget=3000)
+    shown = str(ctx.messages)
+    assert "nightly build" in shown and "[tool result t9 of" in shown and "log line log line" not in shown
+    total = sent_tokens(ctx, mem.count_tokens)
+    assert total <= 3000 - ctx.report.budget["reply_reserve"] and ctx.report.total == total
+    assert any("over this request's budget" in d.why for d in ctx.report.dropped)
