@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,6 +151,11 @@ def has_content(query: str) -> bool:
     return any(t not in SMALL_TALK_STEMS for t in content_tokens(query))
 
 
+@lru_cache(maxsize=8192)  # the same facts come back for query after query
+def _token_set(text: str) -> frozenset[str]:
+    return frozenset(content_tokens(text))
+
+
 def drop_near_duplicates(scored: Sequence[Scored], threshold: float) -> tuple[list[Scored], list[Scored]]:
     """Greedy MMR-style pass: keep a fact only if it is not a near copy of one kept before.
 
@@ -158,10 +164,10 @@ def drop_near_duplicates(scored: Sequence[Scored], threshold: float) -> tuple[li
     catch is rephrasings with the same words (the same event told on two days), and
     skipping the vectors keeps context() off the slow path of fetching them.
     """
-    kept: list[tuple[Scored, set[str]]] = []
+    kept: list[tuple[Scored, frozenset[str]]] = []
     dropped: list[Scored] = []
     for s in scored:
-        words = set(content_tokens(str(s.hit_.payload.get("text", ""))))
+        words = _token_set(str(s.hit_.payload.get("text", "")))
         if any(words and len(words & other) / len(words | other) >= threshold for _, other in kept):
             dropped.append(s)
         else:
