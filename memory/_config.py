@@ -27,10 +27,9 @@ class Locations:
     @property
     def sqlite_file(self) -> Path | None:
         """The SQLite database file, when the session tier is one."""
-        from sqlalchemy.engine import make_url
+        from .session._engine import sqlite_file
 
-        url = make_url(self.database_url)
-        return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
+        return sqlite_file(self.database_url)
 
 
 def resolve(

@@ -125,8 +125,9 @@ class ContextBuilder:
         dropped: list[Dropped] = []
 
         summary_tokens = count(summary_block(summary_text)) if summary_text else 0
-        turns, stubbed = self._elide_old_tool_results(window)
-        history, hidden = list(turns), []  # all of the window; older turns go only after memory
+        history, stubbed = self._elide_old_tool_results(window)  # all of the window: older turns go after memory
+        hidden: list[Turn] = []
+        cost = {t.id: self._shown(t) for t in history}  # each turn counted once, as the request shows it
         placed, doc_notes = fit_documents(documents, min(int(budget * b.documents_share), room), count)
         memory_cap = min(int(budget * b.memory_share), room)
         hits, paging_notes = self.page_in(message, user_id, set(profile.fact_ids), {t.ref for t in history}, memory_cap)
@@ -135,7 +136,7 @@ class ContextBuilder:
         dropped += over
 
         def excess() -> int:
-            return summary_tokens + sum(self._shown(t) for t in history) + count(block) + sum(p.tokens for p in placed) - room
+            return summary_tokens + sum(cost[t.id] for t in history) + count(block) + sum(p.tokens for p in placed) - room
 
         if excess() > 0 and placed:
             placed, given_back = shrink_documents(placed, excess(), count)
@@ -146,25 +147,25 @@ class ContextBuilder:
         if excess() > 0 and history:
             # A recent tool result too big for what is left becomes a stub before any older
             # turn goes: otherwise one 40k-token result would push the whole conversation out.
-            for i in sorted((i for i, t in enumerate(history) if t.kind == "tool_result"
-                             and count(t.content) > b.tool_result_stub_over), key=lambda i: -count(history[i].content)):
+            big = [i for i, t in enumerate(history) if t.kind == "tool_result" and cost[t.id] > b.tool_result_stub_over]
+            for i in sorted(big, key=lambda i: -cost[history[i].id]):
                 if excess() <= 0:
                     break
-                size = count(history[i].content)
-                stubbed.append((history[i], f"{size:,} tokens, over this request's budget", size))
-                history[i] = history[i].model_copy(update={"content": tool_result_stub(history[i], size)})
+                turn, stub = self._stub(history[i], "over this request's budget")
+                stubbed.append(stub)
+                history[i] = turn
+                cost[turn.id] = self._shown(turn)
         if excess() > 0 and history:
-            history, more_hidden = plan_window(history, max(0, sum(self._shown(t) for t in history) - excess()), 1.0, self._shown)
-            hidden += more_hidden
+            history, hidden = plan_window(history, max(0, sum(cost[t.id] for t in history) - excess()), 1.0,
+                                          lambda t: cost[t.id])
         if excess() > 0 and summary_text:
             dropped.append(Dropped(what="session summary", why="over this request's budget (dropped last)", tokens=summary_tokens))
             summary_text, summary_tokens = "", 0
         if hidden:
             dropped.append(Dropped(what=f"{len(hidden)} older turns", why="over this request's history budget",
-                                   tokens=sum(self._shown(t) for t in hidden)))
+                                   tokens=sum(cost[t.id] for t in hidden)))
         shown_ids = {t.id for t in history}
-        dropped += [Dropped(what=f"tool result {t.id}", why=f"outside the recent turns: replaced by a stub ({why})", tokens=saved)
-                    for t, why, saved in stubbed if t.id in shown_ids]
+        dropped += [d for turn_id, d in stubbed if turn_id in shown_ids]
         dropped += [Dropped(what=f"document {d.label}", why=why, tokens=tokens) for d, why, tokens in doc_notes]
 
         paged_ids = {f.id for f in paged}
@@ -214,19 +215,23 @@ class ContextBuilder:
     def _shown(self, turn: Turn) -> int:
         return self.count_tokens(render_turn(turn)) + 1  # +1: the newline that joins same-role turns
 
-    def _elide_old_tool_results(self, turns: Sequence[Turn]) -> tuple[list[Turn], list[tuple[Turn, str, int]]]:
+    def _elide_old_tool_results(self, turns: Sequence[Turn]) -> tuple[list[Turn], list[tuple[str, Dropped]]]:
         """Large tool results stay whole while among the last few turns; older ones are
         replaced by a stub in the request (the full text stays in the session tier)."""
-        b = self.budget
-        recent = set(range(max(0, len(turns) - b.tool_result_recent_turns), len(turns)))
+        old = len(turns) - self.budget.tool_result_recent_turns
         out: list[Turn] = []
-        stubbed: list[tuple[Turn, str, int]] = []
+        stubbed: list[tuple[str, Dropped]] = []
         for i, turn in enumerate(turns):
-            size = self.count_tokens(turn.content)
-            if turn.kind == "tool_result" and size > b.tool_result_stub_over and i not in recent:
-                stub = tool_result_stub(turn, size)
-                out.append(turn.model_copy(update={"content": stub}))
-                stubbed.append((turn, f"{size:,} tokens", size - self.count_tokens(stub)))
-            else:
-                out.append(turn)
+            if i < old and turn.kind == "tool_result" and self.count_tokens(turn.content) > self.budget.tool_result_stub_over:
+                turn, note = self._stub(turn, "outside the recent turns")
+                stubbed.append(note)
+            out.append(turn)
         return out, stubbed
+
+    def _stub(self, turn: Turn, why: str) -> tuple[Turn, tuple[str, Dropped]]:
+        """A tool result shown as a stub, and the report's note of what it saved."""
+        size = self.count_tokens(turn.content)
+        stub = tool_result_stub(turn, size)
+        note = Dropped(what=f"tool result {turn.id}", why=f"{why}: replaced by a stub ({size:,} tokens)",
+                       tokens=size - self.count_tokens(stub))
+        return turn.model_copy(update={"content": stub}), (turn.id, note)

@@ -43,10 +43,13 @@ class Difference:
     """
 
     negated: bool = False
-    replaced: tuple[str, ...] = ()
+    replaced: tuple[tuple[str, str], ...] = ()  # (kind: "number" | "date" | "name", "old -> new")
     added: tuple[str, ...] = ()
     frame_similarity: float = 1.0  # content-word overlap once the differing values are set aside
-    replaced_kinds: frozenset[str] = frozenset()  # of "number", "date", "name"
+
+    @property
+    def replaced_kinds(self) -> frozenset[str]:
+        return frozenset(kind for kind, _ in self.replaced)
 
     def contradicts(self, episodic: bool = False, same_known_day: bool = False) -> bool:
         """Whether the two statements cannot both be true.
@@ -70,7 +73,7 @@ class Difference:
         if self.negated:
             parts.append("negation")
         if self.replaced:
-            parts.append(", ".join(self.replaced))
+            parts.append(", ".join(f"{kind} {change}" for kind, change in self.replaced))
         return " and ".join(parts) or "detail"
 
 
@@ -87,16 +90,10 @@ def _values(text: str, subject: str) -> dict[str, frozenset[str]]:
     numbers = {n.lower().rstrip(".,:;-/") for n in _NUMBER.findall(text)} | {w for w in lowered if w in _NUMBER_WORDS}
     dates = {w for w in lowered if w in _DATE_WORDS}
     names = set()
-    for i, match in enumerate(_CAPITALIZED.finditer(text)):
+    for match in _CAPITALIZED.finditer(text):
         word = match.group(0).removesuffix("'s")
-        start = match.start()
-        at_sentence_start = start == 0 or text[:start].rstrip().endswith((".", "!", "?", ":"))
-        if word in _IGNORED_CAPS or word.lower() in subject_words or word.lower() in _DATE_WORDS:
-            continue
-        if at_sentence_start and i == 0 and word.lower() not in subject_words:
-            # A sentence's first word is capitalized whatever it is; only a name if it recurs
-            # capitalized later, which one word can't: keep it out.
-            continue
+        if match.start() == 0 or word in _IGNORED_CAPS or word.lower() in subject_words | _DATE_WORDS:
+            continue  # the first word is capitalized whatever it is
         names.add(word.lower())
     return {"number": frozenset(numbers), "date": frozenset(dates), "name": frozenset(names)}
 
@@ -124,14 +121,12 @@ def compare(a: str, b: str, subject: str = "") -> Difference:
     (tokens_a, stems_a, neg_a), (tokens_b, stems_b, neg_b) = _frame(a, subject), _frame(b, subject)
     if va == vb and neg_a == neg_b:
         return Difference()  # nothing that makes them different facts (the common case)
-    replaced: list[str] = []
-    kinds: set[str] = set()
+    replaced: list[tuple[str, str]] = []
     added: list[str] = []
     for kind in ("number", "date", "name"):
         only_a, only_b = va[kind] - vb[kind], vb[kind] - va[kind]
         if only_a and only_b:
-            replaced.append(f"{kind} {', '.join(sorted(only_a))} -> {', '.join(sorted(only_b))}")
-            kinds.add(kind)
+            replaced.append((kind, f"{', '.join(sorted(only_a))} -> {', '.join(sorted(only_b))}"))
         elif only_a or only_b:
             added.append(f"{kind} {', '.join(sorted(only_a | only_b))}")
     # The frame is what the statement says about its subject, its values set aside (the
@@ -140,5 +135,4 @@ def compare(a: str, b: str, subject: str = "") -> Difference:
     frame_a, frame_b = tokens_a - valued, tokens_b - valued
     union = frame_a | frame_b
     frame = len(frame_a & frame_b) / len(union) if union else 1.0
-    return Difference(negated=neg_a != neg_b, replaced=tuple(replaced), added=tuple(added), frame_similarity=frame,
-                      replaced_kinds=frozenset(kinds))
+    return Difference(negated=neg_a != neg_b, replaced=tuple(replaced), added=tuple(added), frame_similarity=frame)

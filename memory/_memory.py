@@ -263,7 +263,6 @@ class Memory(AsyncTwins):
             >>> mem.add([{"role": "user", "content": "I moved to Berlin last week", "id": "m-17"}],
             ...         user_id="ana", session_id="s-3", at=datetime(2024, 5, 2, 18, 0))
         """
-        self._check_open()
         user_id = check_id(user_id, "user_id")
         session_id = check_id(session_id, "session_id")
         turns = to_turns(messages, user_id=user_id, session_id=session_id, at=self.clock() if at is None else at,
@@ -307,7 +306,6 @@ class Memory(AsyncTwins):
             >>> mem.remember("Ana is allergic to peanuts", user_id="ana").facts[0].importance
             0.95
         """
-        self._check_open()
         user_id = check_id(user_id, "user_id")
         check_text(text, "text")
         if kind is not None and kind not in ("semantic", "episodic"):
@@ -324,7 +322,6 @@ class Memory(AsyncTwins):
         Raises:
             FactNotFound: no such fact (or it belongs to another user than `user_id`).
         """
-        self._check_open()
         check_text(text, "text")
         return self.writes.correct(self.get(fact_id, user_id=user_id), text.strip())
 
@@ -335,14 +332,13 @@ class Memory(AsyncTwins):
         Batches whose retries are spent stay pending (see `backlog()`) and are retried by
         the next open.
         """
-        self._check_open()
         return self.worker.flush(timeout)
 
     @_tracked
     def backlog(self, user_id: str | None = None) -> dict[str, Any]:
         """Turns waiting for phase 2 and the failures recorded for them."""
         failures: list[ExtractionFailure] = self.session.failures(user_id)
-        return {"pending_turns": len(self.session.pending_turns(user_id)), "failures": failures}
+        return {"pending_turns": self.session.count_pending(user_id), "failures": failures}
 
     @_tracked
     def reindex(self, *, batch_size: int = 512, progress: Callable[[int, int], None] | None = None) -> int:
@@ -350,7 +346,6 @@ class Memory(AsyncTwins):
 
         Returns the number of facts indexed.
         """
-        self._check_open()
         return self.sync.reindex(batch_size=batch_size, progress=progress)
 
     @_tracked
@@ -359,7 +354,6 @@ class Memory(AsyncTwins):
 
         Returns whether anything changed. A Qdrant server optimizes on its own.
         """
-        self._check_open()
         with self._lock:
             return self.index.optimize()
 
@@ -389,12 +383,11 @@ class Memory(AsyncTwins):
         Example:
             >>> [h.fact.text for h in mem.search("where does Ana live?", user_id="ana", limit=3)]
         """
-        self._check_open()
         check_text(query, "query")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
         as_of = check_time(as_of, "as_of") if as_of is not None else None
-        if kinds is not None and (isinstance(kinds, str) or not all(isinstance(k, str) for k in kinds)):
+        if kinds is not None and (isinstance(kinds, str) or not set(kinds) <= {"semantic", "episodic"}):
             raise InvalidInput(f"kinds must be a list of 'semantic' and/or 'episodic', got {kinds!r}")
         return [s.hit() for s in self.retriever.scored(query, check_id(user_id, "user_id"), limit, as_of, kinds)[:limit]]
 
@@ -434,7 +427,6 @@ class Memory(AsyncTwins):
             >>> ctx = mem.context("what should I pack?", user_id="ana", session_id="s-4", system="You help.")
             >>> client.messages.create(model=..., system=ctx.system, messages=ctx.messages, max_tokens=1024)
         """
-        self._check_open()
         check_text(message, "message")
         if not isinstance(budget, int) or budget < 256:
             raise InvalidInput(f"budget must be an integer of at least 256 tokens, got {budget!r}")
@@ -453,7 +445,6 @@ class Memory(AsyncTwins):
             UnknownUser: nothing at all is stored for `user_id` (a typo, usually). A user
                 whose turns yielded no facts yet gets an empty list.
         """
-        self._check_open()
         user_id = check_id(user_id, "user_id")
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             raise InvalidInput(f"limit must be a positive integer or None, got {limit!r}")
@@ -467,7 +458,6 @@ class Memory(AsyncTwins):
     @_tracked
     def get(self, fact_id: str, *, user_id: str | None = None) -> Fact:
         """One fact by id; with `user_id`, only that user's (another user's fact is FactNotFound)."""
-        self._check_open()
         fact = self.session.get_fact(check_id(fact_id, "fact_id"))
         if fact is None or (user_id is not None and fact.user_id != check_id(user_id, "user_id")):
             raise FactNotFound(f"no fact {fact_id!r}; list ids with `tiermem facts list --user USER`")
@@ -480,7 +470,6 @@ class Memory(AsyncTwins):
         Raises:
             FactNotFound: unknown or forgotten (erased with its history), or another user's.
         """
-        self._check_open()
         fact = self.session.get_fact(check_id(fact_id, "fact_id"))
         if fact is None or (user_id is not None and fact.user_id != check_id(user_id, "user_id")):
             raise FactNotFound(f"no history for fact {fact_id!r} (unknown, forgotten, or another user's)")
@@ -498,7 +487,6 @@ class Memory(AsyncTwins):
         Raises:
             FactNotFound: no such fact (or another user's, when `user_id` is given).
         """
-        self._check_open()
         return self.writes.forget(check_id(fact_id, "fact_id"), check_id(user_id, "user_id") if user_id is not None else None,
                                   redact_turns=bool(redact_turns))
 
@@ -515,7 +503,6 @@ class Memory(AsyncTwins):
             An `ErasureReceipt`: rows removed per tier, and whether a scan of the local files
             found any removed text (`verified`, `leftovers`).
         """
-        self._check_open()
         user_id = check_id(user_id, "user_id")
         if not self.session.has_user(user_id):
             raise UnknownUser(f"no user {user_id!r} is stored; list users with `tiermem users`")
@@ -527,10 +514,6 @@ class Memory(AsyncTwins):
         return self.sync.verify()
 
     # -- lifecycle and async twins ------------------------------------------------------------
-    def _check_open(self) -> None:
-        if self._closed:
-            raise MemoryClosed("this Memory is closed; open a new one with Memory.open()")
-
     def _off_hot_path(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run bookkeeping (access stats) off the hot path; failures are logged, not lost."""
 

@@ -7,14 +7,11 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from ._errors import InvalidInput
 from ._models import Fact, as_utc
 from ._text import sparse_document, sparse_query
 from .embed import Embedder
 from .index import FactIndex, IndexedFact, IndexHit, IndexQuery
 from .retrieve import RetrievalPolicy, Scored, fuse
-
-KINDS = frozenset({"semantic", "episodic"})
 
 
 class Retriever:
@@ -41,9 +38,8 @@ class Retriever:
     def scored(
         self, query: str, user_id: str, limit: int, as_of: datetime | None = None, kinds: Sequence[str] | None = None,
     ) -> list[Scored]:
-        """Every candidate for `query`, ranked, with its explanation (not cut to `limit`)."""
-        if kinds is not None and not set(kinds) <= KINDS:
-            raise InvalidInput(f"kinds must be 'semantic' and/or 'episodic', got {list(kinds)!r}")
+        """Every candidate for `query`, ranked, with its explanation (not cut to `limit`).
+        Arguments are the facade's, already checked."""
         vector = self.embedder.embed_query(query)
         request = IndexQuery(
             user_id=user_id,

@@ -26,6 +26,17 @@ STAMP = "tiermem-journal.json"  # in an embedded index folder: the id of the jou
 Vectors = Mapping[str, Sequence[float]]  # embedded text (Fact.index_text) -> its vector
 
 
+def rebuilding_key(location: str) -> str:
+    """The meta key set while a rebuild of the index at `location` is under way."""
+    return f"index_rebuild:{location}"
+
+
+def recorded_journal(folder: Path) -> str | None:
+    """The journal id an embedded index folder was built from (None: not stamped yet)."""
+    stamp = folder / STAMP
+    return json.loads(stamp.read_text()).get("journal_id") if stamp.exists() else None
+
+
 class IndexSync:
     def __init__(self, session: SessionStore, retriever: Retriever):
         self.session = session
@@ -33,7 +44,7 @@ class IndexSync:
         self.index = retriever.index
         self.lock = retriever.lock
         self._key = f"index_seq:{self.index.location}"
-        self._rebuilding_key = f"index_rebuild:{self.index.location}"
+        self._rebuilding_key = rebuilding_key(self.index.location)
         self._format_key = f"index_format:{self.index.location}"
         self._watermark = int(session.get_meta(self._key) or 0)
         self.behind = False  # an index write failed: catch_up() is owed
@@ -43,12 +54,11 @@ class IndexSync:
         """An index belongs to one journal. An embedded index folder records the journal's
         id; opened with another database (its own was deleted, or a URL points elsewhere) it
         would serve facts that journal does not have, which nobody could list or erase."""
-        journal = self.session.journal_id()
         folder = Path(self.index.location)
         if not folder.is_dir():
             return  # a server collection: shared by design, nothing to stamp
-        stamp = folder / STAMP
-        recorded = json.loads(stamp.read_text()).get("journal_id") if stamp.exists() else None
+        journal = self.session.journal_id()
+        recorded = recorded_journal(folder)
         orphan = recorded is None and self._watermark == 0 and self.index.count() > 0 \
             and self.session.count_facts(include_invalid=True) == 0
         if (recorded is not None and recorded != journal) or orphan:
@@ -58,7 +68,7 @@ class IndexSync:
                 "Run `tiermem doctor --repair` to move it aside and rebuild it from this database's journal."
             )
         if recorded is None:
-            stamp.write_text(json.dumps({"journal_id": journal}))
+            (folder / STAMP).write_text(json.dumps({"journal_id": journal}))
 
     @property
     def watermark(self) -> int:
@@ -92,20 +102,26 @@ class IndexSync:
                 logger.warning("tiermem: index update failed (%r); the journal has it and the index will catch up", exc)
 
     def _ops(self, events: Sequence[FactEvent], vectors: Vectors) -> list[IndexOp]:
-        ops: list[IndexOp] = []
+        """One write per kind for a batch: each fact's last version, upserted where it is new
+        or its text changed (a vector was made for it), else only its payload rewritten."""
+        latest: dict[str, Fact] = {}
+        upserts: set[str] = set()
+        removed: list[IndexOp] = []
         for e in events:
-            fact = e.fact
-            if e.op in ("add", "update", "invalidate") and fact is not None:
-                vector = vectors.get(fact.index_text)
-                if e.op == "add" or vector is not None:
-                    ops.append(Upsert(self.retriever.indexed([fact], [vector] if vector is not None else None)))
-                else:
-                    ops.append(SetPayload([fact]))
+            if e.op in ("add", "update", "invalidate") and e.fact is not None:
+                latest[e.fact_id] = e.fact
+                if e.op == "add" or e.fact.index_text in vectors:
+                    upserts.add(e.fact_id)
             elif e.op == "forget":
-                ops.append(Delete([e.fact_id]))
+                removed.append(Delete([e.fact_id]))
             elif e.op == "forget_user":
-                ops.append(DeleteUser(e.user_id))
-        return ops
+                removed.append(DeleteUser(e.user_id))
+        new = [f for i, f in latest.items() if i in upserts]
+        ops: list[IndexOp] = [
+            Upsert(self._points(new, vectors)),
+            SetPayload([f for i, f in latest.items() if i not in upserts]),
+        ]
+        return ops + removed
 
     def catch_up(self, vectors: Vectors | None = None) -> int:
         """Replay journal entries the index has not applied; returns how many. A rebuild that
@@ -137,7 +153,7 @@ class IndexSync:
                 if any(e.op == "forget_user" for e in events):
                     # A tombstone names only a hash of the erased id: drop every point the
                     # journal no longer has, whoever it belonged to.
-                    ops.append(Delete(sorted(self.index.ids() - {f.id for f in self.session.list_facts(include_invalid=True)})))
+                    ops.append(Delete(sorted(self.index.ids() - self.session.fact_ids())))
                 self.index.apply(ops)
                 applied += len(events)
                 self._advance(events[-1].seq or self._watermark)
@@ -179,7 +195,7 @@ class IndexSync:
 
     def verify(self) -> dict[str, set[str]]:
         """Ids missing from, or extra in, the index compared with the journal."""
-        journal = {f.id for f in self.session.list_facts(include_invalid=True)}
+        journal = self.session.fact_ids()
         with self.lock:
             indexed = self.index.ids()
         return {"missing": journal - indexed, "extra": indexed - journal}

@@ -14,8 +14,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from ._erasure import ErasureReceipt, find_leftovers
 from ._errors import FactNotFound
 from ._models import Candidate, Fact, FactEvent, Turn
@@ -26,6 +24,7 @@ from ._upkeep import SessionUpkeep
 from .extract import Extractor
 from .reconcile import Neighbour, Reconciler
 from .session import SessionStore
+from .session._engine import sqlite_file
 
 logger = logging.getLogger("tiermem")
 NEIGHBOURS = 5
@@ -146,10 +145,10 @@ class WritePipeline:
             sessions = self.session.redact_turns(fact.user_id, fact.sources) if redact_turns else []
             self.sync.apply([event], {})
             self.retriever.index.compact()  # the fact's text must leave the index's files too
-        # Summaries of the redacted sessions are rebuilt from the turns that are left.
+        # Summaries of the redacted sessions are rebuilt from the turns that are left; then
+        # one scrub takes every deleted row (fact, journal, turns, old summaries) off disk.
         self._upkeep(fact.user_id, {(fact.user_id, s) for s in sessions})
-        if sessions:
-            self.session.scrub()
+        self.session.scrub()
         return event
 
     def forget_user(self, user_id: str) -> ErasureReceipt:
@@ -159,6 +158,7 @@ class WritePipeline:
             texts = self.session.user_texts(user_id)
             points = self.retriever.index.count(user_id)
             event, removed = self.session.forget_user(user_id, self.clock())
+            self.session.scrub()
             self.sync.apply([event], {})
             compacted = self.retriever.index.compact()
             checked, leftovers = find_leftovers([*texts, user_id], self.local_files())
@@ -170,9 +170,8 @@ class WritePipeline:
     def local_files(self) -> list[Path]:
         """The files of the stores that live on this machine (SQLite's, the embedded index's)."""
         roots: list[Path] = []
-        url = make_url(self.session.url)
-        if url.get_backend_name() == "sqlite" and url.database:
-            db = Path(url.database)
+        db = sqlite_file(self.session.url)
+        if db is not None:
             roots += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
         location = Path(self.retriever.index.location)
         if location.is_dir():
@@ -201,29 +200,16 @@ def _vectors_of(candidates: Sequence[Candidate], vectors: Sequence[Sequence[floa
 
 
 def _corrected_value(fact: Fact, text: str) -> str | None:
-    """The attribute value a correction states: what replaced the old value in the text
+    """The attribute value a correction states: the words that replaced the old value
     ('Ana lives in Berlin.' -> 'Ana lives in Hamburg.' gives 'Hamburg'), else None."""
     if not fact.attribute or not fact.value:
         return None
-    old = fact.text
-    prefix = 0
-    while prefix < min(len(old), len(text)) and old[prefix] == text[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < min(len(old), len(text)) - prefix and old[-1 - suffix] == text[-1 - suffix]:
-        suffix += 1
-    replaced_old = old[prefix:len(old) - suffix]
-    replaced_new = text[prefix:len(text) - suffix]
-    # Widen to whole words on both sides.
-    start_old = old.rfind(" ", 0, prefix) + 1
-    start_new = text.rfind(" ", 0, prefix) + 1
-    end_old = len(old) - suffix
-    end_new = len(text) - suffix
-    while end_old < len(old) and old[end_old].isalnum():
-        end_old += 1
-    while end_new < len(text) and text[end_new].isalnum():
-        end_new += 1
-    replaced_old, replaced_new = old[start_old:end_old], text[start_new:end_new]
-    if replaced_old.strip(" .") == fact.value and replaced_new.strip(" ."):
-        return replaced_new.strip(" .")
-    return None
+    old, new = fact.text.rstrip(" .").split(), text.rstrip(" .").split()
+    head = 0
+    while head < min(len(old), len(new)) and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(old), len(new)) - head and old[-1 - tail] == new[-1 - tail]:
+        tail += 1
+    was, now = " ".join(old[head:len(old) - tail]), " ".join(new[head:len(new) - tail])
+    return now if was == fact.value and now else None

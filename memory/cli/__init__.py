@@ -18,6 +18,7 @@ from rich.text import Text
 
 from .._config import resolve
 from .._errors import TieredMemoryError
+from .._messages import check_id
 from ..session import SessionStore
 from ._literal import literal, visible
 
@@ -74,10 +75,16 @@ def _memory(home: Path | None, database_url: str | None, embedder: str, reembed:
         _fail(str(exc))
 
 
-def _known_user(store: SessionStore, user: str) -> None:
+def _known_user(store: SessionStore, user: str) -> str:
+    """The user id as the API compares it (NFC; see check_id), if it is stored."""
+    try:
+        user = check_id(user, "--user")
+    except TieredMemoryError as exc:
+        _fail(str(exc))
     users = [u for u, _, _ in store.users()]
     if user not in users:
         _fail(f"no user {user!r}; known users: {', '.join(users) or 'none'}")
+    return user
 
 
 @app.command()
@@ -101,7 +108,7 @@ def facts_list(
 ) -> None:
     """List a user's facts (reads SQLite only)."""
     store = _store(home, database_url)
-    _known_user(store, user)
+    user = _known_user(store, user)
     facts = store.list_facts(user, include_invalid=all_, limit=limit)
     if as_json:
         for fact in facts:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from .._config import Locations
 from .._errors import IndexCorrupted, IndexLocked, TieredMemoryError
-from .._sync import STAMP
+from .._sync import rebuilding_key, recorded_journal
 from ..session import SCHEMA_VERSION, SessionStore
 
 
@@ -33,19 +33,19 @@ def examine(where: Locations) -> dict[str, Any]:
     problems: list[str] = []
     store = SessionStore(where.database_url)
     try:
-        facts_all = store.list_facts(include_invalid=True)
+        journal_ids = store.fact_ids()
         journal = {
             "users": len(store.users()),
-            "facts (valid)": sum(f.is_valid for f in facts_all),
-            "facts (with history)": len(facts_all),
+            "facts (valid)": store.count_facts(),
+            "facts (with history)": len(journal_ids),
             "journal entries": store.last_event_seq(),
-            "pending turns (extraction)": len(store.pending_turns()),
+            "pending turns (extraction)": store.count_pending(),
             "failed batches": len(store.failures()),
             "embedder": store.get_meta("embedder"),
         }
         if journal["failed batches"]:
             problems.append(f"{journal['failed batches']} extraction batches failed; they are retried on open")
-        index = _examine_index(where, store, {f.id for f in facts_all}, problems)
+        index = _examine_index(where, store, journal_ids, problems)
         config = {
             "home": str(where.home),
             "database": make_url(where.database_url).render_as_string(hide_password=True),
@@ -66,10 +66,10 @@ def _examine_index(where: Locations, store: SessionStore, journal_ids: set[str],
     if not path.exists():
         out["status"] = "missing (rebuilt from the journal on the next open)"
         return out
-    if store.get_meta(f"index_rebuild:{path.resolve()}"):
+    if store.get_meta(rebuilding_key(str(path.resolve()))):
         problems.append("an index rebuild was interrupted (it is redone on the next open, or with --repair)")
-    stamp = path / STAMP
-    if stamp.exists() and json.loads(stamp.read_text()).get("journal_id") != store.get_meta("journal_id"):
+    recorded = recorded_journal(path)
+    if recorded is not None and recorded != store.get_meta("journal_id"):
         problems.append("the index was built from another database; --repair moves it aside and rebuilds it")
         out["status"] = "from another database"
         return out

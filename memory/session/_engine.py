@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -60,13 +61,25 @@ def engine_for(url: str, *, read_only: bool = False) -> Engine:
     return engine
 
 
-def upsert(conn: Any, table: Any, keys: list[str], rows: list[dict[str, Any]], *, returning: Any = None) -> Any:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE with the new values (SQLite and PostgreSQL)."""
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an SQLite URL (None for any other database)."""
+    parsed = make_url(url)
+    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
+
+
+def insert_for(conn: Any, table: Any) -> Any:
+    """INSERT for the connection's dialect: the one with ON CONFLICT clauses (SQLite and
+    PostgreSQL spell them the same way in SQLAlchemy, from different modules)."""
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    statement = dialect_insert(table)
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    return insert(table)
+
+
+def upsert(conn: Any, table: Any, keys: list[str], rows: list[dict[str, Any]]) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE with the new values (SQLite and PostgreSQL)."""
+    statement = insert_for(conn, table)
     columns = {c: statement.excluded[c] for c in rows[0] if c not in keys}
     statement = statement.on_conflict_do_update(index_elements=keys, set_=columns)
     return conn.execute(statement, rows)

@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from .._errors import StoreUnavailable
 from .._models import Fact, FactEvent, Profile, Turn, as_utc
 from .._text import norm_hash
-from ._engine import engine_for, upsert
+from ._engine import engine_for, insert_for, upsert
 from ._migrations import LATEST as SCHEMA_LATEST
 from ._migrations import current_version, migrate
 from ._tables import (
@@ -106,11 +106,7 @@ class SessionStore(TurnLog):
         if existing:
             return existing
         with self.writing() as conn:  # first writer wins; everyone reads the winner's
-            if conn.dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as dialect_insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-            conn.execute(dialect_insert(MetaRow.__table__).values(key="journal_id", value=uuid.uuid4().hex)  # type: ignore[attr-defined]
+            conn.execute(insert_for(conn, MetaRow.__table__).values(key="journal_id", value=uuid.uuid4().hex)  # type: ignore[attr-defined]
                          .on_conflict_do_nothing(index_elements=["key"]))
         return self.get_meta("journal_id") or ""
 
@@ -197,6 +193,11 @@ class SessionStore(TurnLog):
         with Session(self.engine) as s:
             return [_fact(r) for r in s.exec(query).all()]
 
+    def fact_ids(self) -> set[str]:
+        """Every fact id in the journal, valid or not (without parsing the facts)."""
+        with Session(self.engine) as s:
+            return set(s.exec(select(FactRow.id)).all())
+
     def count_facts(self, user_id: str | None = None, *, include_invalid: bool = False) -> int:
         query = select(func.count()).select_from(FactRow)
         if user_id is not None:
@@ -259,7 +260,8 @@ class SessionStore(TurnLog):
 
     # -- erasure --------------------------------------------------------------------------
     def forget_fact(self, fact_id: str, at: datetime) -> FactEvent | None:
-        """Erase a fact and its journal rows; leave a tombstone so the index follows."""
+        """Erase a fact and its journal rows; leave a tombstone so the index follows.
+        (Deleted rows leave the files at the next `scrub()`.)"""
         with self._write_gate, Session(self.engine) as s:
             row = s.get(FactRow, fact_id)
             if row is None:
@@ -270,7 +272,6 @@ class SessionStore(TurnLog):
             self._drop_from_profile(s, user_id, fact_id)
             self._insert_events(s.connection(), [FactEvent(op="forget", fact_id=fact_id, user_id=user_id, at=at)])
             s.commit()
-        self.scrub()
         return self.history(fact_id)[-1]
 
     def forget_user(self, user_id: str, at: datetime) -> tuple[FactEvent, dict[str, int]]:
@@ -287,7 +288,6 @@ class SessionStore(TurnLog):
             tombstone = FactEvent(op="forget_user", fact_id="*", user_id=erased_id(user_id), at=at)
             [stored] = self._insert_events(s.connection(), [tombstone])
             s.commit()
-        self.scrub()
         return stored.model_copy(update={"user_id": user_id}), removed
 
     def user_texts(self, user_id: str, limit: int = 200) -> list[str]:

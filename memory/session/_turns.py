@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, insert, update
 from sqlmodel import Session, col, select
 
 from .._models import ExtractionFailure, FactEvent, Summary, Turn, as_utc
-from ._engine import upsert
+from ._engine import insert_for, upsert
 from ._tables import ExtractionFailureRow, SessionSeqRow, SummaryRow, TurnRow
 
 if TYPE_CHECKING:
@@ -72,12 +72,8 @@ class TurnLog:
         """Reserve n turn numbers for a session; returns the first. One atomic upsert, so two
         writers never get the same numbers (it also takes the write lock first on SQLite)."""
         table = SessionSeqRow.__table__  # type: ignore[attr-defined]
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
         statement = (
-            dialect_insert(table)
+            insert_for(conn, table)
             .values(user_id=key[0], session_id=key[1], last_seq=n)
             .on_conflict_do_update(index_elements=["user_id", "session_id"], set_={"last_seq": table.c.last_seq + n})
             .returning(table.c.last_seq)
@@ -106,6 +102,13 @@ class TurnLog:
                 return stored
         except AlreadyExtracted:
             return None
+
+    def count_pending(self, user_id: str | None = None) -> int:
+        query = select(func.count()).select_from(TurnRow).where(col(TurnRow.extracted).is_(False))
+        if user_id is not None:
+            query = query.where(TurnRow.user_id == user_id)
+        with Session(self.engine) as s:
+            return int(s.exec(query).one())
 
     def pending_turns(self, user_id: str | None = None, limit: int | None = None) -> list[Turn]:
         """Committed turns whose phase 2 has not committed, in the order they were said."""

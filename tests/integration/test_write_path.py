@@ -22,6 +22,7 @@ from tiermem import (
     Memory,
     RuleExtractor,
     Turn,
+    UnknownUser,
 )
 
 
@@ -130,7 +131,7 @@ def test_context_writes_nothing(home: Path, embedder: HashEmbedder) -> None:
         mem.context("how is my violin going?", user_id="ana", session_id="s", budget=600)
         mem.context("hello", user_id="never-seen", session_id="s")  # an unknown user leaves no row behind
         assert {t: rows(home, t) for t in tables} == before
-        with pytest.raises(Exception, match="never-seen"):
+        with pytest.raises(UnknownUser, match="never-seen"):
             mem.forget_user("never-seen")
 
 

@@ -76,10 +76,8 @@ def test_a_corrupted_index_is_a_tiermem_error_and_doctor_repairs_it(home: Path, 
     else:
         for f in (facts / "segments").rglob("*.dat"):
             f.write_bytes(f.read_bytes()[:10])
-    try:
-        Memory.open(home, embedder=HashEmbedder(64)).close()
-    except IndexCorrupted as exc:
-        assert "doctor --repair" in str(exc)
+    with pytest.raises(IndexCorrupted, match="doctor --repair"):
+        Memory.open(home, embedder=HashEmbedder(64))
     result = runner.invoke(app, ["doctor", "--repair", "--home", str(home), "--embedder", "hash", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)

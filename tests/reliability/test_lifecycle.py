@@ -21,6 +21,7 @@ from tiermem import (
     MemoryClosed,
     RuleExtractor,
     Turn,
+    UnknownUser,
 )
 
 
@@ -73,7 +74,7 @@ def test_odd_characters_in_the_home_path_keep_the_database_inside(tmp_path: Path
     assert sorted(p.name for p in (tmp_path / "homes").iterdir()) == [name]
     other = tmp_path / "homes" / (name + "b")
     with Memory.open(other, embedder=HashEmbedder(64)) as mem:
-        with pytest.raises(Exception, match="no user"):
+        with pytest.raises(UnknownUser, match="no user"):
             mem.facts(user_id="u")
 
 
@@ -106,7 +107,7 @@ def test_user_ids_are_compared_after_nfc_normalization(mem: Memory) -> None:
 
 def test_context_for_an_unknown_user_leaves_nothing_to_erase(mem: Memory) -> None:
     mem.context("hello there", user_id="never-added@example.com")
-    with pytest.raises(Exception, match="no user"):
+    with pytest.raises(UnknownUser, match="no user"):
         mem.forget_user("never-added@example.com")
 
 
