@@ -25,7 +25,7 @@ from ._documents import to_documents
 from ._erasure import ErasureReceipt
 from ._errors import EmbeddingMismatch, FactNotFound, InvalidInput, MemoryClosed, UnknownUser
 from ._messages import check_id, check_metadata, check_text, check_time, to_turns
-from ._models import AddResult, Context, ExtractionFailure, Fact, FactEvent, Hit, Turn, utcnow
+from ._models import AddResult, Context, ExtractionFailure, Fact, FactEvent, Hit, Turn, UsageReport, utcnow
 from ._open import default_embedder, stores
 from ._retriever import Retriever
 from ._sync import IndexSync
@@ -132,11 +132,16 @@ class Memory(AsyncTwins):
         self._active = 0
         changed_embedder = self._check_embedder(reembed)
         budget = budget or ContextBudget()
+        summarizer = summarizer or ExtractiveSummarizer(count_tokens)
+        reconciler = reconciler or RuleReconciler(reconcile_policy)
+        for part in (self.extractor, reconciler, summarizer):
+            caller = getattr(part, "caller", None)  # a model-backed part: its calls go to the usage table
+            if caller is not None and getattr(caller, "record", True) is None:
+                caller.record = session.record_usage
         self.retriever = Retriever(embedder, index, retrieval or RetrievalPolicy(), self._lock, clock)
         self.sync = IndexSync(session, self.retriever)
-        upkeep = SessionUpkeep(session, budget, count_tokens, summarizer or ExtractiveSummarizer(count_tokens), clock)
-        self.writes = WritePipeline(session, self.retriever, self.sync, upkeep, self.extractor,
-                                    reconciler or RuleReconciler(reconcile_policy), self._lock, clock)
+        upkeep = SessionUpkeep(session, budget, count_tokens, summarizer, clock)
+        self.writes = WritePipeline(session, self.retriever, self.sync, upkeep, self.extractor, reconciler, self._lock, clock)
         self._stats = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiermem-stats")
         self.contexts = ContextBuilder(session, self.retriever, budget, model, count_tokens, clock,
                                        record_access=lambda facts: self._off_hot_path(session.record_access, facts, clock()))
@@ -199,8 +204,12 @@ class Memory(AsyncTwins):
         qdrant_api_key: str | None = None,
         collection: str = "tiermem_facts",
         embedder: Embedder | None = None,
-        extractor: Extractor | None = None,
+        extractor: Extractor | str | None = None,
         extraction: Extraction | None = None,
+        reconciler: Reconciler | str | None = None,
+        summarizer: Summarizer | str | None = None,
+        anthropic_client: Any = None,
+        claude_model: str | None = None,
         **options: Any,
     ) -> Memory:
         """Open memory from configuration: the embedded default, or stores named by URL.
@@ -212,19 +221,35 @@ class Memory(AsyncTwins):
             qdrant_url: a Qdrant server (default $TIERMEM_QDRANT_URL, else qdrant-edge in
                 `home`/facts).
             embedder: default MiniLM (needs the `embed` extra).
-            extraction: "inline" or "background" (default $TIERMEM_EXTRACTION, else inline).
+            extractor / reconciler / summarizer: an object, or a name: "claude", or the
+                offline "rules" / "rules" / "extractive" (default $TIERMEM_EXTRACTOR,
+                $TIERMEM_RECONCILER, $TIERMEM_SUMMARIZER, else offline).
+            extraction: "inline" or "background" (default $TIERMEM_EXTRACTION, else
+                background with the Claude extractor and inline otherwise).
+            anthropic_client: an `anthropic.Anthropic` for the Claude paths (default: one
+                built from ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL).
+            claude_model: the model of the Claude paths (default $TIERMEM_CLAUDE_MODEL,
+                else claude-haiku-4-5).
             options: passed to `Memory(...)` (budget, retrieval, count_tokens, ...).
 
         Raises:
             IndexLocked: another process holds the embedded index.
             EmbeddingMismatch: the index was built with another embedder.
-            ConfigError / StoreUnavailable: a URL is malformed or unreachable.
+            ConfigError / StoreUnavailable: a URL is malformed or unreachable, or a Claude
+                path was asked for without ANTHROPIC_API_KEY (nor a client).
         """
+        from ._components import build, choose
+
+        names = {"extractor": choose("extractor", extractor), "reconciler": choose("reconciler", reconciler),
+                 "summarizer": choose("summarizer", summarizer)}
+        parts = build(names, anthropic_client=anthropic_client, claude_model=claude_model,
+                      count_tokens=options.get("count_tokens"))
+        claude = names["extractor"] == "claude" or getattr(parts["extractor"], "name", None) == "claude"
+        mode = extraction or os.environ.get("TIERMEM_EXTRACTION") or ("background" if claude else "inline")
         embedder = embedder or default_embedder()
-        mode = extraction or os.environ.get("TIERMEM_EXTRACTION") or "inline"
         with stores(resolve(home, database_url, qdrant_url, qdrant_api_key), embedder.dims, collection) as (session, index):
-            return cls(session=session, index=index, embedder=embedder, extractor=extractor,
-                       extraction=mode, **options)  # type: ignore[arg-type]
+            return cls(session=session, index=index, embedder=embedder, extraction=mode, **parts,
+                       **options)  # type: ignore[arg-type]
 
     # -- write path -----------------------------------------------------------------------
     @_tracked
@@ -312,7 +337,7 @@ class Memory(AsyncTwins):
             raise InvalidInput(f"kind must be 'semantic' or 'episodic', got {kind!r}")
         when = self.clock() if at is None else check_time(at, "at")
         candidate = statement(text.strip(), user_id=user_id, at=when, kind=kind,
-                              metadata=check_metadata(metadata))
+                              metadata=check_metadata(metadata)).model_copy(update={"extractor": "caller"})
         return AddResult(turns=[], events=self.writes.remember(user_id, candidate))
 
     @_tracked
@@ -339,6 +364,24 @@ class Memory(AsyncTwins):
         """Turns waiting for phase 2 and the failures recorded for them."""
         failures: list[ExtractionFailure] = self.session.failures(user_id)
         return {"pending_turns": self.session.count_pending(user_id), "failures": failures}
+
+    @_tracked
+    def usage(self, user_id: str | None = None, session_id: str | None = None) -> UsageReport:
+        """Model tokens and cost of the Claude paths (and of MemoryClient requests): input,
+        cache writes (5m / 1h), cache reads, output, the share of input read from cache, and
+        the cost priced from the model table; in total, by model and by purpose.
+
+        Example:
+            >>> report = mem.usage(user_id="ana")
+            >>> report.total.cache_read_share, report.total.cost_usd
+        """
+        from .claude._report import usage_report
+
+        if user_id is not None:
+            user_id = check_id(user_id, "user_id")
+        if session_id is not None:
+            session_id = check_id(session_id, "session_id")
+        return usage_report(self.session.usage_rows(user_id, session_id), user_id=user_id, session_id=session_id)
 
     @_tracked
     def reindex(self, *, batch_size: int = 512, progress: Callable[[int, int], None] | None = None) -> int:

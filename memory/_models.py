@@ -89,6 +89,7 @@ class _Statement(_Model):
     sources: list[str] = Field(default_factory=list)
     event_at: datetime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    extractor: str | None = None  # what produced it: "rules", "claude:<model>", "caller" (remember())
 
     @property
     def index_text(self) -> str:
@@ -230,3 +231,38 @@ class Context(_Model):
     messages: list[dict[str, Any]]
     facts: list[Hit]
     report: ContextReport
+
+
+class UsageTotals(_Model):
+    """Model tokens and cost over a set of calls. `input_tokens` is the uncached part of the
+    prompts; `prompt_tokens` adds cache writes and reads (what the model read in all)."""
+
+    calls: int = 0
+    attempts: int = 0
+    failed: int = 0
+    input_tokens: int = 0
+    cache_write_5m: int = 0
+    cache_write_1h: int = 0
+    cache_read: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0  # calls of models the price table does not know (not in cost_usd)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.input_tokens + self.cache_write_5m + self.cache_write_1h + self.cache_read
+
+    @property
+    def cache_read_share(self) -> float:
+        """The share of prompt tokens served from the provider's cache."""
+        return self.cache_read / self.prompt_tokens if self.prompt_tokens else 0.0
+
+
+class UsageReport(_Model):
+    """`Memory.usage()`: totals, and the same split by model and by purpose."""
+
+    user_id: str | None = None
+    session_id: str | None = None
+    total: UsageTotals = Field(default_factory=UsageTotals)
+    by_model: dict[str, UsageTotals] = Field(default_factory=dict)
+    by_purpose: dict[str, UsageTotals] = Field(default_factory=dict)

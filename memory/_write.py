@@ -62,7 +62,9 @@ class WritePipeline:
         known: Sequence[Fact] = ()
         if getattr(self.extractor, "uses_known", True):
             known = self.session.list_facts(user_id, limit=KNOWN_FACTS, newest_first=True)
-        candidates = _with_turn_metadata(self.extractor.extract(turns, known=known), turns)
+        label = getattr(self.extractor, "name", None)
+        candidates = [c if c.extractor or not label else c.model_copy(update={"extractor": label})
+                      for c in _with_turn_metadata(self.extractor.extract(turns, known=known), turns)]
         turn_ids = [t.id for t in turns]
         events = self._reconcile_and_commit(user_id, candidates, lambda evs: self.session.commit_extraction(turn_ids, evs))
         if events is not None:

@@ -20,20 +20,11 @@ from ._tokens import TokenCounter
 
 EPHEMERAL = {"type": "ephemeral"}
 
-# The shortest prefix each model will cache (Anthropic's prompt-caching docs).
-CACHE_MIN_TOKENS = {
-    "claude-opus-4-6": 4096, "claude-opus-4-5": 4096, "claude-haiku-4-5": 4096,
-    "claude-sonnet-4-6": 2048, "claude-3-5-haiku": 2048, "claude-3-haiku": 2048,
-    "claude-sonnet-4-5": 1024, "claude-opus-4-1": 1024, "claude-opus-4": 1024,
-    "claude-sonnet-4": 1024, "claude-3-7-sonnet": 1024,
-}
-
-
 def cache_min_tokens(model: str) -> int:
-    for prefix in sorted(CACHE_MIN_TOKENS, key=len, reverse=True):
-        if model.startswith(prefix):
-            return CACHE_MIN_TOKENS[prefix]
-    return 1024
+    """The shortest prefix `model` will cache (from the model table, `tiermem.claude`)."""
+    from .claude._catalog import model_info
+
+    return model_info(model).cache_min_tokens
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ wins, so backfilled older messages land as already-superseded history.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -42,6 +42,23 @@ class ReconcilePolicy:
 class Neighbour:
     fact: Fact
     similarity: float | None  # cosine to the candidate; None when found by hash or key
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A judge's decision on a candidate the rules would add beside similar facts:
+    "same" (a repeat of `fact_id`), "update" (a refinement of it: same id, new text),
+    "contradicts" (it replaces it: the old one is invalidated, with the reason) or
+    "unrelated" (a new fact after all)."""
+
+    decision: str
+    fact_id: str | None = None
+    reason: str = ""
+
+
+# Asked, for a candidate the rules would add as new, with the similar stored facts the rules
+# could not decide on; returns a Verdict, or None to let the rules stand.
+Judge = Callable[[int, Candidate, Sequence[Neighbour]], "Verdict | None"]
 
 
 class Reconciler(Protocol):
@@ -120,6 +137,7 @@ def reconcile(
     *,
     now: datetime,
     policy: ReconcilePolicy = ReconcilePolicy(),
+    judge: Judge | None = None,
 ) -> list[FactEvent]:
     """Turn candidates into add / update / invalidate / noop events.
 
@@ -132,6 +150,8 @@ def reconcile(
         vectors: one unit vector per candidate.
         neighbours: per candidate, stored facts that may duplicate or conflict with it.
         now: record time of the change.
+        judge: asked about candidates the rules would add beside similar stored facts
+            (`ClaudeReconciler`); without one the rules decide alone.
 
     Returns:
         The events, in order; a fact may appear in several (add then update).
@@ -146,11 +166,16 @@ def reconcile(
     def latest(f: Fact) -> Fact:
         return current.get(f.id, f)
 
-    for candidate, vector, near in zip(candidates, vectors, neighbours, strict=True):
+    for i, (candidate, vector, near) in enumerate(zip(candidates, vectors, neighbours, strict=True)):
         pool = [Neighbour(latest(n.fact), n.similarity) for n in near]
         pool += [Neighbour(latest(f), sim) for f, sim in batch.related(candidate, vector, policy.related)]
         pool = [n for n in pool if n.fact.is_valid]
         event = _decide(user_id, candidate, pool, now, policy)
+        if judge is not None and event[0].op == "add" and event[0].reason == "new":
+            similar = [n for n in pool if n.similarity is not None and n.similarity >= policy.related]
+            verdict = judge(i, candidate, similar) if similar else None
+            if verdict is not None:
+                event = _judged(user_id, candidate, similar, verdict, now) or event
         events.extend(event)
         for e in event:
             if e.fact is not None:
@@ -234,6 +259,32 @@ def _decide(
 
     fact = _new_fact(candidate, user_id, now)
     return [FactEvent(op="add", fact_id=fact.id, user_id=user_id, fact=fact, at=now, reason="new")]
+
+
+def _judged(user_id: str, candidate: Candidate, similar: Sequence[Neighbour], verdict: Verdict,
+            now: datetime) -> list[FactEvent] | None:
+    """A judge's verdict as events; None when it names no fact it was shown (rules stand)."""
+    if verdict.decision == "unrelated":
+        return None
+    target = next((n.fact for n in similar if n.fact.id == verdict.fact_id), None)
+    if target is None:
+        return None
+    why = f"judged {verdict.decision} by the model" + (f": {verdict.reason}" if verdict.reason else "")
+    if verdict.decision == "same":
+        if set(candidate.sources) <= set(target.sources):
+            return [FactEvent(op="noop", fact_id=target.id, user_id=user_id, fact=target, at=now, reason=why)]
+        return [FactEvent(op="update", fact_id=target.id, user_id=user_id, fact=_merged(target, candidate),
+                          previous=target, at=now, reason=why)]
+    if verdict.decision == "update":
+        refined = _merged(target, candidate).model_copy(update={
+            "text": candidate.text, "kind": candidate.kind, "attribute": candidate.attribute or target.attribute,
+            "value": candidate.value or target.value, "event_at": candidate.event_at or target.event_at,
+            "extractor": candidate.extractor or target.extractor})
+        return [FactEvent(op="update", fact_id=target.id, user_id=user_id, fact=refined, previous=target, at=now,
+                          reason=why)]
+    if verdict.decision == "contradicts":
+        return _conflict(user_id, candidate, target, now, why)
+    return None
 
 
 def _conflict(user_id: str, candidate: Candidate, stored: Fact, now: datetime, why: str) -> list[FactEvent]:

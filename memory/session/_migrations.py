@@ -169,7 +169,34 @@ def _v4_turn_utc_offset(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE tm_turns ADD COLUMN utc_offset INTEGER"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_two_phase_add, _v3_turn_kinds, _v4_turn_utc_offset]
+def _v5_model_usage(conn: Connection) -> None:
+    """Every model call's tokens (input, cache writes by TTL, cache reads, output) per user."""
+    md = MetaData()
+    Table(
+        "tm_usage", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("at", DateTime, nullable=False),
+        Column("user_id", String(256)),
+        Column("session_id", String(256)),
+        Column("purpose", String(32), nullable=False),
+        Column("model", String(128), nullable=False),
+        Column("input_tokens", Integer, nullable=False),
+        Column("cache_write_5m", Integer, nullable=False),
+        Column("cache_write_1h", Integer, nullable=False),
+        Column("cache_read", Integer, nullable=False),
+        Column("output_tokens", Integer, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("outcome", String(64), nullable=False),
+        Column("service_tier", String(32)),
+        Column("request_id", String(128)),
+        Index("ix_usage_user", "user_id", "session_id"),
+    )
+    md.create_all(conn)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _v1_initial, _v2_two_phase_add, _v3_turn_kinds, _v4_turn_utc_offset, _v5_model_usage,
+]
 LATEST = len(MIGRATIONS)
 
 

@@ -35,13 +35,15 @@ from ._tables import (
     SessionSeqRow,
     SummaryRow,
     TurnRow,
+    UsageRow,
 )
 from ._turns import TurnLog
+from ._usage import UsageLog
 
 CRITICAL_IMPORTANCE = 0.95  # allergies, conditions, dietary and accessibility needs (RuleExtractor)
 
 
-class SessionStore(TurnLog):
+class SessionStore(TurnLog, UsageLog):
     """Turns, summaries, profiles and the fact journal, in SQLite or PostgreSQL.
 
     Args:
@@ -282,7 +284,7 @@ class SessionStore(TurnLog):
         """
         removed: dict[str, int] = {}
         with self._write_gate, Session(self.engine) as s:
-            for table in (FactRow, EventRow, TurnRow, SummaryRow, ProfileRow, SessionSeqRow, ExtractionFailureRow):
+            for table in (FactRow, EventRow, TurnRow, SummaryRow, ProfileRow, SessionSeqRow, ExtractionFailureRow, UsageRow):
                 result = s.exec(delete(table).where(col(table.user_id) == user_id))  # type: ignore[call-overload,attr-defined]
                 removed[table.__tablename__] = result.rowcount  # type: ignore[attr-defined]
             tombstone = FactEvent(op="forget_user", fact_id="*", user_id=erased_id(user_id), at=at)

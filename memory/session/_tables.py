@@ -124,3 +124,26 @@ class ProfileRow(SQLModel, table=True):
     baked_at: datetime
     changes_since: int = 0
     stale: bool = False
+
+
+class UsageRow(SQLModel, table=True):
+    """One model call: its tokens as the API reported them (input is the uncached part),
+    the cache split, who it was for and how it ended. Priced when read, from the model table."""
+
+    __tablename__ = "tm_usage"
+    __table_args__ = (Index("ix_usage_user", "user_id", "session_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    user_id: str | None = Field(default=None, max_length=256)
+    session_id: str | None = Field(default=None, max_length=256)
+    purpose: str = Field(max_length=32)
+    model: str = Field(max_length=128)
+    input_tokens: int = 0
+    cache_write_5m: int = 0
+    cache_write_1h: int = 0
+    cache_read: int = 0
+    output_tokens: int = 0
+    attempts: int = 1
+    outcome: str = Field(default="ok", max_length=64)
+    service_tier: str | None = Field(default=None, max_length=32)
+    request_id: str | None = Field(default=None, max_length=128)
