@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import re
+import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from tiermem import Embedder, HashEmbedder, Memory, MiniLMEmbedder
+from tiermem import Embedder, HashEmbedder, Memory, MiniLMEmbedder, TieredMemoryError
 from tiermem._text import STOPWORDS, content_tokens
 
 from ._common import count_tokens, pack, percentile, progress, save, timer
@@ -218,7 +219,8 @@ def make_mem0(folder: Path) -> Mem0Peer | None:
 
 # -- the run ------------------------------------------------------------------------------
 
-def run(data: Path, budgets: Sequence[int], embedder: Embedder, limit_conversations: int | None, with_mem0: bool = False) -> dict[str, Any]:
+def run(data: Path, budgets: Sequence[int], embedder: Embedder, limit_conversations: int | None, with_mem0: bool = False,
+        extractor: Any = None) -> dict[str, Any]:
     conversations = load(data)[:limit_conversations]
     rows: list[dict[str, Any]] = []
     latency: dict[str, list[float]] = defaultdict(list)
@@ -227,7 +229,7 @@ def run(data: Path, budgets: Sequence[int], embedder: Embedder, limit_conversati
     fact_counts: dict[str, int] = {}
     mem0_ingest_seconds = 0.0
     with tempfile.TemporaryDirectory(prefix="tiermem-locomo-") as home:
-        mem = Memory.open(Path(home) / "tiermem", embedder=embedder)
+        mem = Memory.open(Path(home) / "tiermem", embedder=embedder, extractor=extractor, extraction="inline")
         peer = make_mem0(Path(home) / "mem0") if with_mem0 else None
         try:
             for conv in progress(conversations, desc="conversations"):
@@ -353,6 +355,23 @@ def plot(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def claude_extractor(data: Path, limit: int | None, yes: bool) -> Any:
+    """The Claude extractor for the run, after printing what it will cost (None: declined)."""
+    from tiermem._reextract import estimate
+    from tiermem.claude import ClaudeExtractor, claude_caller
+
+    caller = claude_caller(purpose="--extractor claude")  # ConfigError names ANTHROPIC_API_KEY
+    sizes = [[count_tokens(t.text) for t in turns] for conv in load(data)[:limit] for _, turns in conv.sessions if turns]
+    tokens_in, tokens_out, cost = estimate(caller, sizes)
+    price = "unknown (no price for this model)" if cost is None else f"~${cost:.2f}"
+    print(f"Claude extraction with {caller.model}: {len(sizes)} calls, ~{tokens_in:,} input / ~{tokens_out:,} output "
+          f"tokens, estimated cost {price}")
+    if not yes and (not sys.stdin.isatty() or input("Proceed? [y/N] ").strip().lower() not in ("y", "yes")):
+        print("not run (pass --yes to run without asking)")
+        return None
+    return ClaudeExtractor(caller)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="LoCoMo JSON (e.g. locomo10.json)")
@@ -362,6 +381,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="minilm: onnxruntime (default); minilm-int8: the quantized model; minilm-torch: "
                              "sentence-transformers; hash: a smoke run without a model")
     parser.add_argument("--mem0", action="store_true", help="add mem0 (pip install 'tiermem[mem0]') as a peer")
+    parser.add_argument("--extractor", choices=["rules", "claude"], default="rules",
+                        help="rules: offline (default); claude: needs ANTHROPIC_API_KEY, prints the estimated cost first")
+    parser.add_argument("--yes", action="store_true", help="with --extractor claude: do not ask before the first call")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/results)")
     parser.add_argument("--name", default="locomo")
     args = parser.parse_args(argv)
@@ -373,7 +395,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "minilm-torch": lambda: MiniLMEmbedder("sentence-transformers"),
         "hash": lambda: HashEmbedder(128),
     }[args.embedder]()
-    result = run(args.data, args.budgets, embedder, args.limit_conversations, with_mem0=args.mem0)
+    extractor = None
+    if args.extractor == "claude":
+        try:
+            extractor = claude_extractor(args.data, args.limit_conversations, args.yes)
+        except TieredMemoryError as exc:
+            parser.error(str(exc))
+        if extractor is None:
+            return 1
+        args.name = args.name if args.name != "locomo" else "locomo-claude"
+    result = run(args.data, args.budgets, embedder, args.limit_conversations, with_mem0=args.mem0, extractor=extractor)
+    if extractor is not None:
+        result["extractor"] = {"name": extractor.label, "stats": dict(extractor.stats)}
     print_table(result)
     save(args.name, result, args.out, plot)
     return 0

@@ -10,6 +10,7 @@ runs phase 2 of add() in the background.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import threading
@@ -248,8 +249,8 @@ class Memory(AsyncTwins):
         mode = extraction or os.environ.get("TIERMEM_EXTRACTION") or ("background" if claude else "inline")
         embedder = embedder or default_embedder()
         with stores(resolve(home, database_url, qdrant_url, qdrant_api_key), embedder.dims, collection) as (session, index):
-            return cls(session=session, index=index, embedder=embedder, extraction=mode, **parts,
-                       **options)  # type: ignore[arg-type]
+            return cls(session=session, index=index, embedder=embedder, extraction=mode,  # type: ignore[arg-type]
+                       **parts, **options)
 
     # -- write path -----------------------------------------------------------------------
     @_tracked
@@ -532,6 +533,70 @@ class Memory(AsyncTwins):
         """
         return self.writes.forget(check_id(fact_id, "fact_id"), check_id(user_id, "user_id") if user_id is not None else None,
                                   redact_turns=bool(redact_turns))
+
+    def plan_reextract(self, user_id: str, *, extractor: Extractor | str = "claude", batch: bool = False) -> Any:
+        """What `reextract()` would do and cost (no model call is made). Returns a
+        ReextractPlan; `plan.describe()` says it in a line."""
+        from ._components import build, choose
+        from ._reextract import plan
+
+        user_id = check_id(user_id, "user_id")
+        if not self.session.has_user(user_id):
+            raise UnknownUser(f"no user {user_id!r} in this memory")
+        chosen = choose("extractor", extractor)
+        if isinstance(chosen, str):
+            chosen = build({"extractor": chosen}, anthropic_client=self._anthropic_client())["extractor"] or RuleExtractor()
+        if batch and getattr(chosen, "caller", None) is None:
+            raise InvalidInput("batch=True needs a model extractor (extractor='claude'): the rules make no calls")
+        caller = getattr(chosen, "caller", None)
+        if caller is not None and caller.record is None:
+            caller.record = self.session.record_usage
+        result = plan(user_id, [t for t in self.session.turns(user_id) if t.kind == "text"], chosen, batch_api=batch)
+        result.extractor_object = chosen
+        return result
+
+    @_tracked
+    def reextract(self, user_id: str, *, extractor: Extractor | str = "claude", batch: bool = False,
+                  plan: Any = None, progress: Callable[[int, int], None] | None = None,
+                  poll_interval: float = 30.0) -> Any:
+        """Rebuild a user's facts from the stored turns with another extractor, destroying
+        nothing: the facts extracted before are invalidated with the reason "re-extracted" in
+        the same transaction that stores the new ones (history kept; facts from remember()
+        stay). `batch=True` sends the calls through the Message Batches API (half price;
+        resumable: a second run after a crash picks up the submitted batch).
+
+        Args:
+            plan: the result of `plan_reextract()` the caller already showed (and priced).
+
+        Returns:
+            ReextractReport (the plan, facts invalidated and added, fallbacks, batch id).
+        """
+        from ._reextract import ReextractReport, extract_batched, extract_live
+
+        p = plan or self.plan_reextract(user_id, extractor=extractor, batch=batch)
+        chosen = p.extractor_object
+        before = dict(getattr(chosen, "stats", {}))
+        key = None
+        report = ReextractReport(plan=p)
+        if p.batch_api:
+            candidates, key = extract_batched(p, chosen, self.session, poll_interval=poll_interval, progress=progress)
+            report.batch_id = json.loads(self.session.get_meta(key) or "{}").get("batch_id")
+        else:
+            candidates = extract_live(p, chosen, progress)
+        turns = [t for b in p.batches for t in b]
+        events, report.invalidated = self.writes.replace_extracted(p.user_id, WritePipeline.prepare(candidates, turns, chosen))
+        if key is not None:
+            self.session.delete_meta(key)  # applied: a later run submits a new batch
+        report.added = sum(e.op == "add" for e in events)
+        report.fallbacks = getattr(chosen, "stats", {}).get("fallbacks", 0) - before.get("fallbacks", 0)
+        return report
+
+    def _anthropic_client(self) -> Any:
+        for part in (self.extractor, self.writes.reconciler, self.writes.upkeep.summarizer):
+            caller = getattr(part, "caller", None)
+            if caller is not None:
+                return caller.client
+        return None
 
     @_tracked
     def forget_user(self, user_id: str) -> ErasureReceipt:

@@ -62,14 +62,36 @@ class WritePipeline:
         known: Sequence[Fact] = ()
         if getattr(self.extractor, "uses_known", True):
             known = self.session.list_facts(user_id, limit=KNOWN_FACTS, newest_first=True)
-        label = getattr(self.extractor, "name", None)
-        candidates = [c if c.extractor or not label else c.model_copy(update={"extractor": label})
-                      for c in _with_turn_metadata(self.extractor.extract(turns, known=known), turns)]
+        candidates = self.prepare(self.extractor.extract(turns, known=known), turns, self.extractor)
         turn_ids = [t.id for t in turns]
         events = self._reconcile_and_commit(user_id, candidates, lambda evs: self.session.commit_extraction(turn_ids, evs))
         if events is not None:
             self._upkeep(user_id, {(t.user_id, t.session_id) for t in turns})
         return events
+
+    @staticmethod
+    def prepare(candidates: Sequence[Candidate], turns: Sequence[Turn], extractor: Extractor) -> list[Candidate]:
+        """The caller's metadata from the source turns, and which extractor made each one."""
+        label = getattr(extractor, "name", None)
+        return [c if c.extractor or not label else c.model_copy(update={"extractor": label})
+                for c in _with_turn_metadata(candidates, turns)]
+
+    def replace_extracted(self, user_id: str, candidates: Sequence[Candidate]) -> tuple[list[FactEvent], int]:
+        """Re-extraction's commit: every fact extracted from turns before (it has sources) is
+        invalidated as "re-extracted" in the same transaction that stores the candidates.
+        Facts a caller stored with remember() stay. Returns the events and how many facts
+        were invalidated."""
+        with self.lock:
+            now = self.clock()
+            old = [f for f in self.session.list_facts(user_id) if f.sources]
+            retired = [FactEvent(op="invalidate", fact_id=f.id, user_id=user_id, previous=f, at=now, reason="re-extracted",
+                                 fact=f.model_copy(update={"invalid_at": now, "expired_at": now})) for f in old]
+            exclude = {f.id for f in old}
+            events = self._reconcile_and_commit(
+                user_id, candidates, lambda evs: self.session.commit_events(retired + evs), exclude=exclude)
+        assert events is not None
+        self._upkeep(user_id, set())
+        return events, len(retired)
 
     def remember(self, user_id: str, candidate: Candidate) -> list[FactEvent]:
         """Store one statement as given (no extraction), still deduplicated and reconciled."""
@@ -80,21 +102,25 @@ class WritePipeline:
 
     def _reconcile_and_commit(
         self, user_id: str, candidates: Sequence[Candidate],
-        commit: Callable[[list[FactEvent]], list[FactEvent] | None],
+        commit: Callable[[list[FactEvent]], list[FactEvent] | None], exclude: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> list[FactEvent] | None:
-        vectors = self.retriever.embed([c.index_text for c in candidates])
+        vectors = self.retriever.embed([c.index_text for c in candidates]) if candidates else []
         with self.lock:
-            neighbours = self._neighbours(user_id, candidates, vectors)
-            events = self.reconciler.reconcile(user_id, candidates, vectors, neighbours, now=self.clock())
+            neighbours = self._neighbours(user_id, candidates, vectors, exclude) if candidates else []
+            events = (self.reconciler.reconcile(user_id, candidates, vectors, neighbours, now=self.clock())
+                      if candidates else [])
             stored = commit([e for e in events if e.op != "noop"])
             if stored is None:
                 return None
             self.sync.apply(stored, _vectors_of(candidates, vectors))
-        seqs = iter(stored)
-        return [e if e.op == "noop" else next(seqs) for e in events]
+        # The commit may store events of its own before these (re-extraction's invalidations).
+        own = len(stored) - sum(e.op != "noop" for e in events)
+        seqs = iter(stored[own:])
+        return stored[:own] + [e if e.op == "noop" else next(seqs) for e in events]
 
     def _neighbours(
-        self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]]
+        self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]],
+        exclude: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> list[list[Neighbour]]:
         """Stored facts each candidate may repeat or contradict: its nearest vectors, an exact
         text match, and facts on the same subject and attribute (found by key, not vector)."""
@@ -107,7 +133,7 @@ class WritePipeline:
             if norm_hash(candidate.text) in by_hash:
                 near.append(Neighbour(by_hash[norm_hash(candidate.text)], None))
             near += [Neighbour(f, None) for f in by_key.get((candidate.subject.lower(), candidate.attribute or ""), [])]
-            out.append(near)
+            out.append([n for n in near if n.fact.id not in exclude])
         return out
 
     def _upkeep(self, user_id: str, sessions: set[tuple[str, str]]) -> None:

@@ -356,6 +356,21 @@ class ModelCaller:
         if self.client is None:
             raise ModelCallFailed("no synchronous Anthropic client was given", kind="other", attempts=0)
         params.setdefault("model", self.model)
+        client = self.client
+
+        def invoke() -> Any:
+            if not stream:
+                return client.messages.create(**params)
+            with client.messages.stream(**params) as s:
+                return s.get_final_message()
+
+        return self.call(invoke, purpose=purpose, user_id=user_id, session_id=session_id, params=params)
+
+    def call(self, invoke: Callable[[], Any], *, purpose: str, user_id: str | None = None,
+             session_id: str | None = None, params: dict[str, Any] | None = None, record: bool = True) -> Any:
+        """Any SDK call (a batch submission, a poll) with our retries, pacing and breaker;
+        a Message result's usage is recorded unless `record=False`."""
+        params = params if params is not None else {"model": self.model}
         attempt = 0
         while True:
             attempt += 1
@@ -364,17 +379,16 @@ class ModelCaller:
             if wait:
                 self._sleep(wait)
             try:
-                if stream:
-                    with self.client.messages.stream(**params) as s:
-                        message = s.get_final_message()
-                else:
-                    message = self.client.messages.create(**params)
+                result = invoke()
             except Exception as exc:
                 delay = self._failed(exc, attempt, params, purpose, user_id, session_id)
                 if delay:
                     self._sleep(delay)
                 continue
-            return self._succeeded(message, attempt, params, purpose, user_id, session_id)
+            if not record:
+                self.breaker.success()
+                return result
+            return self._succeeded(result, attempt, params, purpose, user_id, session_id)
 
     # -- async ------------------------------------------------------------------------------
     async def acreate(self, *, purpose: str, user_id: str | None = None, session_id: str | None = None,

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .._models import Candidate, Fact, Turn
 from .._tokens import approx_tokens
 from ..extract import RuleExtractor, resolve_dates
-from ._calls import ModelCallFailed, ModelCaller, PromptTooLong
+from ._calls import ModelCaller, ModelCallFailed, PromptTooLong
 
 logger = logging.getLogger("tiermem")
 
@@ -181,11 +181,11 @@ class ClaudeExtractor:
         except PromptTooLong:
             if len(turns) > 1:
                 return self._split(turns, known, max_tokens, "prompt too long")
-            return self._fall_back(turns, "prompt too long for a single turn")
+            return self.fall_back(turns, "prompt too long for a single turn")
         except ModelCallFailed as exc:
-            return self._fall_back(turns, f"call failed ({exc.kind} after {exc.attempts} attempts)")
+            return self.fall_back(turns, f"call failed ({exc.kind} after {exc.attempts} attempts)")
         if message.stop_reason == "refusal":
-            return self._fall_back(turns, "refusal")
+            return self.fall_back(turns, "refusal")
         if message.stop_reason == "max_tokens":
             cap = min(MAX_TOKENS_CAP, self.caller.info.max_output)
             if max_tokens < cap:
@@ -193,11 +193,11 @@ class ClaudeExtractor:
                 return self._extract(turns, known, min(cap, max_tokens * 2))
             if len(turns) > 1:
                 return self._split(turns, known, self.max_tokens, "reply cut at max_tokens")
-            return self._fall_back(turns, "reply cut at max_tokens")
+            return self.fall_back(turns, "reply cut at max_tokens")
         try:
             return self.candidates(message, turns)
         except Malformed as exc:
-            return self._fall_back(turns, f"malformed output ({exc})")
+            return self.fall_back(turns, f"malformed output ({exc})")
 
     def _split(self, turns: list[Turn], known: Sequence[Fact], max_tokens: int, why: str) -> list[Candidate]:
         self._count("splits")
@@ -205,7 +205,7 @@ class ClaudeExtractor:
         half = len(turns) // 2
         return self._extract(turns[:half], known, max_tokens) + self._extract(turns[half:], known, max_tokens)
 
-    def _fall_back(self, turns: Sequence[Turn], why: str) -> list[Candidate]:
+    def fall_back(self, turns: Sequence[Turn], why: str) -> list[Candidate]:
         self._count("fallbacks")
         self._count(f"fallback: {why.split(' (')[0]}")
         logger.warning("tiermem: Claude extraction of %d turns of %r fell back to %s: %s",
@@ -273,7 +273,7 @@ def _payload(message: Any) -> Any:
         text = text.strip("`").removeprefix("json").strip()
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise Malformed(f"not JSON: {exc.msg} at {exc.pos}") from None
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .._models import Candidate, FactEvent
 from ..reconcile import Neighbour, ReconcilePolicy, Verdict, reconcile
-from ._calls import ModelCallFailed, ModelCaller
+from ._calls import ModelCaller, ModelCallFailed
 from ._extractor import Malformed, _payload
 
 logger = logging.getLogger("tiermem")
@@ -96,7 +96,7 @@ class ClaudeReconciler:
 
     def _ask(self, user_id: str, questions: dict[int, tuple[Candidate, list[Neighbour]]]) -> dict[int, Verdict]:
         blocks, fact_ids = [], {}
-        for number, (i, (candidate, similar)) in enumerate(questions.items(), start=1):
+        for number, (candidate, similar) in enumerate(questions.values(), start=1):
             lines = [f"NEW {number}: {candidate.text}"]
             for j, n in enumerate(similar, start=1):
                 short = f"f{number}.{j}"

@@ -12,7 +12,7 @@ from .._models import Turn
 from .._sentences import split_sentences
 from .._tokens import TokenCounter, approx_tokens
 from ..summarize import ExtractiveSummarizer, Summarizer
-from ._calls import ModelCallFailed, ModelCaller
+from ._calls import ModelCaller, ModelCallFailed
 from ._extractor import render_turns, turn_ids
 
 logger = logging.getLogger("tiermem")

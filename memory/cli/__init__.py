@@ -203,6 +203,92 @@ def reindex(home: HomeOpt = None, database_url: DbOpt = None, embedder: Embedder
 
 
 @app.command()
+def usage(
+    user: Annotated[str | None, typer.Option("--user", "-u", help="only this user's calls")] = None,
+    session: Annotated[str | None, typer.Option("--session", "-s", help="only this session's calls")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
+    home: HomeOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Model tokens and cost: input, cache writes and reads, output, cache share (reads SQLite only)."""
+    from ..claude._report import usage_report
+
+    store = _store(home, database_url)
+    if user is not None:
+        user = _known_user(store, user)
+    if session is not None:
+        try:
+            session = check_id(session, "--session")
+        except TieredMemoryError as exc:
+            _fail(str(exc))
+    report = usage_report(store.usage_rows(user, session), user_id=user, session_id=session)
+    if as_json:
+        sys.stdout.write(report.model_dump_json() + "\n")
+        return
+    table = Table("model / purpose", "calls", "attempts", "failed", "input", "cache write", "cache read", "output",
+                  "cache share", "cost (USD)")
+
+    def row(name: str, t: Any) -> None:
+        cost = f"{t.cost_usd:.4f}" + (f" (+{t.unpriced_calls} unpriced)" if t.unpriced_calls else "")
+        table.add_row(literal(name), str(t.calls), str(t.attempts), str(t.failed), f"{t.input_tokens:,}",
+                      f"{t.cache_write_5m + t.cache_write_1h:,}", f"{t.cache_read:,}", f"{t.output_tokens:,}",
+                      f"{t.cache_read_share:.0%}", cost)
+
+    for name, totals in sorted(report.by_model.items()):
+        row(name, totals)
+    for name, totals in sorted(report.by_purpose.items()):
+        row(f"  {name}", totals)
+    row("total", report.total)
+    console.print(table)
+    if not report.total.calls:
+        console.print("no model calls recorded (the offline paths make none)")
+
+
+@app.command()
+def reextract(
+    user: Annotated[str, typer.Option("--user", "-u", help="whose facts to rebuild")],
+    extractor: Annotated[str, typer.Option("--extractor", help="claude or rules")] = "claude",
+    batch: Annotated[bool, typer.Option("--batch", help="use the Message Batches API (half price, slower)")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask before the first model call")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
+    home: HomeOpt = None,
+    database_url: DbOpt = None,
+    embedder: EmbedderOpt = "minilm",
+) -> None:
+    """Rebuild a user's facts from the stored turns with another extractor (nothing is destroyed:
+    old facts are invalidated as "re-extracted", their history kept)."""
+    import json as _json
+
+    from rich.progress import Progress
+
+    with _memory(home, database_url, embedder) as mem:
+        try:
+            plan = mem.plan_reextract(user, extractor=extractor, batch=batch)
+        except TieredMemoryError as exc:
+            _fail(str(exc))
+        if not as_json:
+            console.print(plan.describe(), markup=False)
+        if plan.calls and not yes:
+            if not sys.stdin.isatty():
+                console.print("error: this makes model calls; confirm with --yes when there is no terminal to ask")
+                raise typer.Exit(code=2)
+            if not typer.confirm("Proceed?", default=False):
+                raise typer.Exit(code=1)
+        with Progress(console=console, disable=as_json) as bar:
+            task = bar.add_task("batches" if batch else "extracting", total=len(plan.batches))
+            report = mem.reextract(user, plan=plan, progress=lambda done, total: bar.update(task, completed=done))
+        spent = mem.usage(user_id=plan.user_id)
+    summary = {"user_id": plan.user_id, "extractor": plan.extractor, "turns": plan.turns, "calls": plan.calls,
+               "estimated_cost_usd": plan.cost_usd, "invalidated": report.invalidated, "added": report.added,
+               "fallbacks": report.fallbacks, "batch_id": report.batch_id, "user_cost_usd_total": spent.total.cost_usd}
+    if as_json:
+        sys.stdout.write(_json.dumps(summary) + "\n")
+        return
+    console.print(f"invalidated {report.invalidated} facts as re-extracted, added {report.added}"
+                  + (f"; {report.fallbacks} batches fell back to the rules" if report.fallbacks else ""))
+
+
+@app.command()
 def optimize(home: HomeOpt = None, database_url: DbOpt = None, embedder: EmbedderOpt = "minilm") -> None:
     """Build the embedded index's HNSW graphs (maintenance; pays off for tenants of 100k+ facts)."""
     with _memory(home, database_url, embedder) as mem, console.status("optimizing the index"):

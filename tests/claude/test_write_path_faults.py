@@ -12,7 +12,6 @@ from tests.conftest import T0, say
 from tests.fakes.anthropic_api import (
     OVERLOADED,
     SERVER_ERROR,
-    Error,
     FakeAnthropic,
     Hang,
     Reply,
@@ -184,8 +183,9 @@ def test_known_facts_are_shown_to_the_model(claude_mem: Memory, fake: FakeAnthro
 
 
 def test_unreachable_api_takes_the_offline_path_at_once(home, fake: FakeAnthropic) -> None:
-    from tiermem.claude import CircuitBreaker, ClaudeExtractor, ModelCaller, RateLimiter, RetryPolicy
     import anthropic
+
+    from tiermem.claude import CircuitBreaker, ClaudeExtractor, ModelCaller, RateLimiter, RetryPolicy
 
     dead = anthropic.Anthropic(api_key="k", base_url="http://127.0.0.1:9", max_retries=0)
     caller = ModelCaller(dead, policy=RetryPolicy(base_delay=0.01, max_delay=0.02), limiter=RateLimiter(),
