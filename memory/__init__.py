@@ -9,6 +9,7 @@
 from ._erasure import ErasureReceipt
 from ._errors import (
     ConfigError,
+    ContextOverflow,
     EmbeddingMismatch,
     FactNotFound,
     IndexCorrupted,
@@ -23,6 +24,8 @@ from ._errors import (
 from ._memory import Memory
 from ._models import (
     AddResult,
+    UsageReport,
+    UsageTotals,
     Candidate,
     Context,
     ContextReport,
@@ -51,6 +54,7 @@ __all__ = [
     "AddResult",
     "Candidate",
     "ConfigError",
+    "ContextOverflow",
     "Context",
     "ContextBudget",
     "ContextReport",
@@ -89,6 +93,8 @@ __all__ = [
     "TieredMemoryError",
     "Turn",
     "UnknownUser",
+    "UsageReport",
+    "UsageTotals",
     "approx_tokens",
     "reconcile",
 ]

@@ -108,7 +108,7 @@ class ContextBuilder:
 
     def build(
         self, message: str, user_id: str, session_id: str, system: str | None, budget: int,
-        documents: Sequence[Document] = (),
+        documents: Sequence[Document] = (), exclude: frozenset[str] = frozenset(),
     ) -> Context:
         count = self.count_tokens
         b = self.budget
@@ -122,6 +122,8 @@ class ContextBuilder:
         available = budget - reserve - fixed
         room = max(available, 0)
         window, summary_text = self.window(user_id, session_id)
+        if exclude:
+            window = [t for t in window if t.id not in exclude]
         dropped: list[Dropped] = []
 
         summary_tokens = count(summary_block(summary_text)) if summary_text else 0

@@ -52,3 +52,8 @@ class UnknownUser(TieredMemoryError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "unknown user"
+
+
+class ContextOverflow(TieredMemoryError, ValueError):
+    """The parts of a request that are never dropped (system prompt, tools, the new message,
+    the reply reserve) are larger than the model's context window on their own."""

@@ -445,6 +445,7 @@ class Memory(AsyncTwins):
         system: str | None = None,
         budget: int = 8000,
         documents: Sequence[Any] | None = None,
+        exclude_turns: Sequence[str] = (),
     ) -> Context:
         """Build a provider-ready request for the next turn (no model call, no network).
 
@@ -457,6 +458,8 @@ class Memory(AsyncTwins):
                 `text` and optional `id`, `title`, `priority` (higher stays longer) and
                 `stable` (same text every turn: cached in the prefix), or Anthropic
                 text/document blocks. They get `ContextBudget.documents_share` of the budget.
+            exclude_turns: ids of stored turns to leave out of the history (the new turn an
+                adapter has already stored and sends itself, verbatim).
 
         When the request is over budget, parts give back in this order: lowest-priority
         documents (trimmed at a sentence boundary, then dropped), the memory block, older
@@ -478,7 +481,7 @@ class Memory(AsyncTwins):
             check_text(system, "system", allow_empty=True)
         docs = to_documents(documents)
         return self.contexts.build(message, check_id(user_id, "user_id"), check_id(session_id, "session_id"), system, budget,
-                                   docs)
+                                   docs, frozenset(exclude_turns))
 
     # -- inspection and erasure ---------------------------------------------------------------
     @_tracked
