@@ -24,8 +24,6 @@ from ._errors import (
 from ._memory import Memory
 from ._models import (
     AddResult,
-    UsageReport,
-    UsageTotals,
     Candidate,
     Context,
     ContextReport,
@@ -37,6 +35,8 @@ from ._models import (
     Profile,
     Summary,
     Turn,
+    UsageReport,
+    UsageTotals,
 )
 from ._tokens import approx_tokens
 from .embed import Embedder, HashEmbedder, MiniLMEmbedder
