@@ -34,6 +34,8 @@ from tiermem._tokens import approx_tokens
 from tiermem.claude import CallUsage, ModelCaller, PromptTooLong, model_info
 from tiermem.claude._calls import classify
 
+from ._memory_tool import TiermemMemoryTool
+
 logger = logging.getLogger("tiermem")
 MAX_BREAKPOINTS = 4
 LOOKBACK_EVERY = 15  # a breakpoint at least every 15 message blocks (the API looks back 20)
@@ -512,4 +514,4 @@ class AsyncMemoryClient:
             await self.memory.aadd(reply, user_id=plan.user_id, session_id=plan.session_id)
 
 
-__all__ = ["AsyncMemoryClient", "MemoryClient", "RequestReport"]
+__all__ = ["AsyncMemoryClient", "MemoryClient", "RequestReport", "TiermemMemoryTool"]

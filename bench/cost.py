@@ -176,6 +176,40 @@ def run(turns: int, model: str, seconds_between: float, embedder: Embedder) -> d
             "summary": summary, "per_turn": rows}
 
 
+def run_client(turns: int, model: str, embedder: Embedder) -> dict[str, Any]:
+    """The same session through `MemoryClient` and the real anthropic SDK, against the fake
+    Messages API of the test suite (tests/fakes: a checkout is needed), whose prefix cache
+    follows the same rules; its usage fields are what is summed here."""
+    from tests.fakes.anthropic_api import FakeAnthropic, Reply
+    from tiermem.adapters.anthropic import MemoryClient
+
+    lines = script(turns)
+    answers = iter(reply for _, reply in lines)
+    with tempfile.TemporaryDirectory(prefix="tiermem-cost-client-") as home, \
+            FakeAnthropic(lambda body: Reply(next(answers)), cache_minimum=lambda m: cache_min_tokens(m)) as fake:
+        mem = Memory.open(home, embedder=embedder, model=model)
+        try:
+            chat = MemoryClient(fake.client(), mem)
+            for user, _ in lines:
+                chat.messages.create(model=model, max_tokens=1024, user_id="ana", session_id="s", system=SYSTEM,
+                                     messages=[{"role": "user", "content": user, "name": "Ana"}])
+            ours = mem.usage(user_id="ana").total
+        finally:
+            mem.close()
+        rows = fake.reported
+    uncached = sum(r.input_tokens for r in rows)
+    written = sum(r.cache_creation_input_tokens for r in rows)
+    read = sum(r.cache_read_input_tokens for r in rows)
+    total = uncached + written + read
+    units = uncached * PRICE["input"] + written * PRICE["write"] + read * PRICE["read"]
+    last = rows[-1]
+    return {"input_tokens": total, "cache_read_share": round(read / total, 4) if total else 0.0,
+            "cost_units": round(units, 1), "cost_per_turn": round(units / len(rows), 1),
+            "last_turn_cost": round(last.input_tokens * PRICE["input"] + last.cache_creation_input_tokens * PRICE["write"]
+                                    + last.cache_read_input_tokens * PRICE["read"], 1),
+            "recorded_by_tiermem_equals_server": (ours.input_tokens, ours.cache_read) == (uncached, read)}
+
+
 def _with_last_breakpoint(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not history:
         return []
@@ -209,14 +243,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default="claude-sonnet-4-5")
     parser.add_argument("--seconds-between-turns", type=float, default=40.0)
     parser.add_argument("--embedder", choices=["minilm", "hash"], default="minilm")
+    parser.add_argument("--through-client", action="store_true",
+                        help="also run the session through MemoryClient against the fake Messages API (a checkout)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--name", default="cost")
     args = parser.parse_args(argv)
     embedder: Embedder = MiniLMEmbedder() if args.embedder == "minilm" else HashEmbedder(64)
     result = run(args.turns, args.model, args.seconds_between_turns, embedder)
-    print(f"{'strategy':<14}{'input tokens':>14}{'from cache':>12}{'cost units':>12}{'per turn':>10}{'last turn':>11}")
+    if args.through_client:
+        result["summary"]["tiermem (MemoryClient, fake API)"] = run_client(args.turns, args.model, embedder)
+    print(f"{'strategy':<36}{'input tokens':>14}{'from cache':>12}{'cost units':>12}{'per turn':>10}{'last turn':>11}")
     for name, s in result["summary"].items():
-        print(f"{name:<14}{s['input_tokens']:>14,}{s['cache_read_share']:>12.1%}{s['cost_units']:>12,.0f}"
+        print(f"{name:<36}{s['input_tokens']:>14,}{s['cache_read_share']:>12.1%}{s['cost_units']:>12,.0f}"
               f"{s['cost_per_turn']:>10,.0f}{s['last_turn_cost']:>11,.0f}")
     save(args.name, result, args.out, plot)
     return 0

@@ -131,7 +131,7 @@ class ContextBuilder:
         hidden: list[Turn] = []
         cost = {t.id: self._shown(t) for t in history}  # each turn counted once, as the request shows it
         placed, doc_notes = fit_documents(documents, min(int(budget * b.documents_share), room), count)
-        memory_cap = min(int(budget * b.memory_share), room)
+        memory_cap = min(int(budget * b.memory_share), b.memory_max_tokens, room)
         hits, paging_notes = self.page_in(message, user_id, set(profile.fact_ids), {t.ref for t in history}, memory_cap)
         dropped += paging_notes
         block, paged, over = memory_block([s.fact for s in hits], memory_cap, count)

@@ -146,6 +146,29 @@ class WritePipeline:
         except Exception as exc:
             logger.warning("tiermem: session upkeep for %r failed (%r); the next write retries it", user_id, exc)
 
+    # -- memory-tool files ----------------------------------------------------------------------
+    def file_fact(self, user_id: str, path: str, content: str, fact_id: str | None) -> str:
+        """The fact that makes a memory-tool file searchable: stored as written (an agent's
+        own notes are not reconciled), updated in place when the file changes."""
+        from ._models import Fact
+
+        text = " ".join(content.split())[:2000] or "(empty)"
+        now = self.clock()
+        old = self.session.get_fact(fact_id) if fact_id else None
+        if old is not None and old.is_valid:
+            fact = old.model_copy(update={"text": text, "metadata": {**old.metadata, "memory_file": path}})
+            event = FactEvent(op="update", fact_id=old.id, user_id=user_id, fact=fact, previous=old, at=now,
+                              reason=f"memory file {path} edited")
+        else:
+            fact = Fact(user_id=user_id, kind="semantic", text=text, subject=user_id, importance=0.6, valid_from=now,
+                        created_at=now, metadata={"memory_file": path}, extractor="memory_tool")
+            event = FactEvent(op="add", fact_id=fact.id, user_id=user_id, fact=fact, at=now, reason=f"memory file {path}")
+        [vector] = self.retriever.embed([fact.index_text])
+        with self.lock:
+            [stored] = self.session.commit_events([event])
+            self.sync.apply([stored], {fact.index_text: vector})
+        return fact.id
+
     # -- corrections and erasure ------------------------------------------------------------
     def correct(self, fact: Fact, text: str) -> FactEvent:
         """A caller's correction: the fact keeps its id, the old version stays in its history."""

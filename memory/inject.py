@@ -40,6 +40,9 @@ class ContextBudget:
     reply_reserve: int = 1024
     profile_tokens: int = 400
     memory_share: float = 0.25  # of the call's budget, for the memory block
+    # ...and never more than this: the block changes every turn, so it is never cached, and a
+    # request sized to a whole context window would otherwise pay for up to 50k tokens of it
+    memory_max_tokens: int = 2000
     window_tokens: int = 3000  # recent turns kept verbatim before the oldest roll into the summary
     window_low_water: float = 0.6  # after a roll, the window refills from this share of window_tokens
     summary_tokens: int = 600  # size of the rolling summary
@@ -184,19 +187,22 @@ def summary_block(summary: str) -> str:
 def build_system(
     system: str | None, profile: str, summary: str, stable_documents: Sequence[dict[str, Any]] = ()
 ) -> list[dict[str, Any]]:
-    """System blocks, most stable first, each group closed by a breakpoint: the system prompt
-    and profile; stable documents; the summary. With the one on the last history turn that
-    is 4, Anthropic's maximum."""
+    """System blocks, most stable first, each closed by a breakpoint: the system prompt; the
+    profile (re-baked now and then: the system prompt stays cached when it is); stable
+    documents; the summary. At most 3 here, so that with the one on the last history turn
+    there are never more than Anthropic's 4: when all four parts are there, the documents'
+    breakpoint goes (the summary's, right after them, still caches them while it holds)."""
     blocks: list[dict[str, Any]] = []
     if system:
-        blocks.append({"type": "text", "text": system})
+        blocks.append({"type": "text", "text": system, "cache_control": EPHEMERAL})
     if profile:
-        blocks.append({"type": "text", "text": profile})
-    if blocks:
-        blocks[-1]["cache_control"] = EPHEMERAL
+        blocks.append({"type": "text", "text": profile, "cache_control": EPHEMERAL})
     if stable_documents:
         blocks += [dict(d) for d in stable_documents]
         blocks[-1]["cache_control"] = EPHEMERAL
     if summary:
         blocks.append({"type": "text", "text": summary_block(summary), "cache_control": EPHEMERAL})
+    marked = [b for b in blocks if "cache_control" in b]
+    while len(marked) > 3:
+        marked.pop(-2).pop("cache_control")
     return blocks

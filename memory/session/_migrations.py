@@ -194,8 +194,22 @@ def _v5_model_usage(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v6_memory_files(conn: Connection) -> None:
+    """Files of Claude's memory tool (/memories/...), per user; each one is also a fact."""
+    md = MetaData()
+    Table(
+        "tm_memory_files", md,
+        Column("user_id", String(256), primary_key=True),
+        Column("path", String(1024), primary_key=True),
+        Column("content", Text, nullable=False),
+        Column("fact_id", String(64)),
+        Column("updated_at", DateTime, nullable=False),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
-    _v1_initial, _v2_two_phase_add, _v3_turn_kinds, _v4_turn_utc_offset, _v5_model_usage,
+    _v1_initial, _v2_two_phase_add, _v3_turn_kinds, _v4_turn_utc_offset, _v5_model_usage, _v6_memory_files,
 ]
 LATEST = len(MIGRATIONS)
 

@@ -30,6 +30,7 @@ from ._tables import (
     EventRow,
     ExtractionFailureRow,
     FactRow,
+    MemoryFileRow,
     MetaRow,
     ProfileRow,
     SessionSeqRow,
@@ -38,12 +39,13 @@ from ._tables import (
     UsageRow,
 )
 from ._turns import TurnLog
+from ._files import MemoryFileLog
 from ._usage import UsageLog
 
 CRITICAL_IMPORTANCE = 0.95  # allergies, conditions, dietary and accessibility needs (RuleExtractor)
 
 
-class SessionStore(TurnLog, UsageLog):
+class SessionStore(TurnLog, UsageLog, MemoryFileLog):
     """Turns, summaries, profiles and the fact journal, in SQLite or PostgreSQL.
 
     Args:
@@ -284,7 +286,8 @@ class SessionStore(TurnLog, UsageLog):
         """
         removed: dict[str, int] = {}
         with self._write_gate, Session(self.engine) as s:
-            for table in (FactRow, EventRow, TurnRow, SummaryRow, ProfileRow, SessionSeqRow, ExtractionFailureRow, UsageRow):
+            for table in (FactRow, EventRow, TurnRow, SummaryRow, ProfileRow, SessionSeqRow, ExtractionFailureRow, UsageRow,
+                          MemoryFileRow):
                 result = s.exec(delete(table).where(col(table.user_id) == user_id))  # type: ignore[call-overload,attr-defined]
                 removed[table.__tablename__] = result.rowcount  # type: ignore[attr-defined]
             tombstone = FactEvent(op="forget_user", fact_id="*", user_id=erased_id(user_id), at=at)

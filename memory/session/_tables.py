@@ -147,3 +147,15 @@ class UsageRow(SQLModel, table=True):
     outcome: str = Field(default="ok", max_length=64)
     service_tier: str | None = Field(default=None, max_length=32)
     request_id: str | None = Field(default=None, max_length=128)
+
+
+class MemoryFileRow(SQLModel, table=True):
+    """A file of Claude's memory tool: its path under /memories, its text, and the fact that
+    makes it searchable."""
+
+    __tablename__ = "tm_memory_files"
+    user_id: str = Field(primary_key=True, max_length=256)
+    path: str = Field(primary_key=True, max_length=1024)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    fact_id: str | None = Field(default=None, max_length=64)
+    updated_at: datetime

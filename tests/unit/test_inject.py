@@ -63,6 +63,11 @@ def test_memory_block_fits_budget_and_puts_the_best_at_the_edges() -> None:
 
 def test_system_blocks_close_the_stable_prefix_with_a_breakpoint() -> None:
     blocks = build_system("sys", "<user_profile>p</user_profile>", "")
-    assert [b.get("cache_control") for b in blocks] == [None, {"type": "ephemeral"}]
+    # the system prompt has its own breakpoint: a re-baked profile leaves it cached
+    assert [b.get("cache_control") for b in blocks] == [{"type": "ephemeral"}, {"type": "ephemeral"}]
+    everything = build_system("sys", "<user_profile>p</user_profile>", "summary",
+                              [{"type": "text", "text": "doc a"}, {"type": "text", "text": "doc b"}])
+    marks = ["cache_control" in b for b in everything]
+    assert marks == [True, True, False, False, True]  # 3 at most: with the history's, Anthropic's 4
     assert build_system("sys", "", "")[0]["cache_control"] == {"type": "ephemeral"}
     assert cache_min_tokens("claude-haiku-4-5-20251001") == 4096 and cache_min_tokens("claude-sonnet-4-5") == 1024
