@@ -24,6 +24,7 @@ from .._errors import StoreUnavailable
 from .._models import Fact, FactEvent, Profile, Turn, as_utc
 from .._text import norm_hash
 from ._engine import engine_for, insert_for, upsert
+from ._files import MemoryFileLog
 from ._migrations import LATEST as SCHEMA_LATEST
 from ._migrations import current_version, migrate
 from ._tables import (
@@ -39,7 +40,6 @@ from ._tables import (
     UsageRow,
 )
 from ._turns import TurnLog
-from ._files import MemoryFileLog
 from ._usage import UsageLog
 
 CRITICAL_IMPORTANCE = 0.95  # allergies, conditions, dietary and accessibility needs (RuleExtractor)
