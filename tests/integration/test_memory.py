@@ -85,7 +85,7 @@ def test_context_layout_and_report(mem: Memory) -> None:
             user_id="ana", session_id="s-1", at=T0)
     mem.add([say("Any tips for Porto?"), {"role": "assistant", "content": "Try the markets."}], user_id="ana", session_id="s-2", at=T0)
     ctx = mem.context("What food festival did I go to?", user_id="ana", session_id="s-2", system="You are helpful.", budget=2000)
-    assert ctx.system[0] == {"type": "text", "text": "You are helpful."}
+    assert ctx.system[0] == {"type": "text", "text": "You are helpful.", "cache_control": {"type": "ephemeral"}}
     assert "<user_profile" in ctx.system[1]["text"] and ctx.system[1]["cache_control"] == {"type": "ephemeral"}
     assert [m["role"] for m in ctx.messages] == ["user", "assistant", "user"]
     assert ctx.messages[-1]["content"][-1]["text"] == "What food festival did I go to?"

@@ -21,6 +21,9 @@ def test_the_wheel_has_tiermem_as_its_only_top_level_import_name(tmp_path: Path)
     assert top_level == {"tiermem"}
     assert "tiermem/adapters/__init__.py" in names and "tiermem/session/_migrations.py" in names
     assert "tiermem/py.typed" in names and "tiermem/cli/demo_script.json" in names
+    # data the Claude paths read at run time (the model table also sets context()'s cache minimum)
+    assert "tiermem/claude/models.json" in names and "tiermem/claude/prompts/extract.md" in names
+    assert "tiermem/adapters/anthropic.py" in names and "tiermem/adapters/_memory_tool.py" in names
     info = next(n for n in names if n.endswith(".dist-info/top_level.txt"))
     assert zipfile.ZipFile(wheel).read(info).decode().split() == ["tiermem"]
     assert not any(n.startswith(("agents/", "tests/", "bench/", "memory/", "adapters/")) for n in names)
