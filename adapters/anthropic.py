@@ -31,7 +31,7 @@ from tiermem._errors import ContextOverflow, InvalidInput
 from tiermem._messages import check_id
 from tiermem._models import Context, ContextReport, Dropped
 from tiermem._tokens import approx_tokens
-from tiermem.claude import CallUsage, ModelCaller, PromptTooLong, model_info
+from tiermem.claude import CallUsage, ModelCaller, PromptTooLong, RetryPolicy, model_info
 from tiermem.claude._calls import classify
 
 from ._memory_tool import TiermemMemoryTool
@@ -366,7 +366,8 @@ class MemoryClient:
     def __init__(self, client: Any, memory: Memory, *, budget: int | None = None, caller: ModelCaller | None = None):
         self.client = client.with_options(max_retries=0)
         self.memory = memory
-        self.caller = caller or ModelCaller(self.client)
+        # A chat reply may take minutes to generate: the SDK's own 600 s, not the write path's 120 s.
+        self.caller = caller or ModelCaller(self.client, policy=RetryPolicy(timeout=600.0))
         if self.caller.record is None:
             self.caller.record = memory.session.record_usage
         self.planner = _Planner(memory, budget)
@@ -467,7 +468,7 @@ class AsyncMemoryClient:
     def __init__(self, client: Any, memory: Memory, *, budget: int | None = None, caller: ModelCaller | None = None):
         self.client = client.with_options(max_retries=0)
         self.memory = memory
-        self.caller = caller or ModelCaller(async_client=self.client)
+        self.caller = caller or ModelCaller(async_client=self.client, policy=RetryPolicy(timeout=600.0))
         if self.caller.record is None:
             self.caller.record = memory.session.record_usage
         self.planner = _Planner(memory, budget)
