@@ -32,7 +32,7 @@ from tiermem._messages import check_id
 from tiermem._models import Context, ContextReport, Dropped
 from tiermem._tokens import approx_tokens
 from tiermem.claude import CallUsage, ModelCaller, PromptTooLong, RetryPolicy, model_info
-from tiermem.claude._calls import classify
+from tiermem.claude._calls import request_tokens
 
 from ._memory_tool import TiermemMemoryTool
 
@@ -78,6 +78,7 @@ class _Plan:
         tools = approx_tokens(json.dumps(self.tools or "", ensure_ascii=False))
         self.context_budget = max(256, int(limit * 0.97 / ratio) - tools)  # tools are not context()'s to count
         self.stored: list[str] = []  # ids of the new turns, stored before the call
+        self.local_tokens = 0  # chars/4 of the request last built (counted once per build)
         self.report = RequestReport(user_id=self.user_id, session_id=self.session_id, model=self.model, limit=limit)
 
 
@@ -115,10 +116,6 @@ def _query(new: Sequence[Mapping[str, Any]]) -> str:
         if text:
             return text[:4000]
     return "(continue)"
-
-
-def _local_count(request: Mapping[str, Any]) -> int:
-    return sum(approx_tokens(json.dumps(request.get(k) or "", ensure_ascii=False)) for k in ("system", "messages", "tools"))
 
 
 class _Planner:
@@ -194,13 +191,14 @@ class _Planner:
             request["tools"] = tools
         plan.report.breakpoints = _place_breakpoints(request)
         plan.report.context = ctx.report
+        plan.local_tokens = request_tokens(request)
         return request
 
-    def estimate(self, plan: _Plan, request: Mapping[str, Any]) -> int:
-        return int(_local_count(request) * self.calibration.get(plan.model, 1.0))
+    def estimate(self, plan: _Plan) -> int:
+        """The request last built, in the model's tokens as calibrated so far."""
+        return int(plan.local_tokens * self.calibration.get(plan.model, 1.0))
 
-    def calibrate(self, model: str, request: Mapping[str, Any], actual: int) -> None:
-        local = _local_count(request)
+    def calibrate(self, model: str, local: int, actual: int) -> None:
         if local <= 0 or actual <= 0:
             return
         with self.lock:
@@ -225,12 +223,12 @@ class _Planner:
                                                                f"(was {plan.context_budget:,})", tokens=estimated))
         plan.context_budget = budget
 
-    def too_long(self, plan: _Plan, request: Mapping[str, Any], exc: PromptTooLong) -> None:
+    def too_long(self, plan: _Plan, exc: PromptTooLong) -> None:
         found = _TOO_LONG.search(str(exc.__cause__ or exc))
-        estimated = self.estimate(plan, request)
+        estimated = self.estimate(plan)
         if found:
             actual, maximum = (int(g.replace(",", "")) for g in found.groups())
-            self.calibrate(plan.model, request, actual)
+            self.calibrate(plan.model, plan.local_tokens, actual)
             with self.lock:  # the window the API enforces: later requests are planned for it
                 self.learned_limit[plan.model] = min(maximum, self.learned_limit.get(plan.model, maximum))
             plan.limit = min(plan.limit, maximum)
@@ -245,9 +243,9 @@ class _Planner:
     def finish(self, plan: _Plan, request: Mapping[str, Any], message: Any) -> list[dict[str, Any]]:
         """Account for the reply; returns the assistant turn to store."""
         usage = CallUsage.of(message, purpose="chat", model=plan.model)
-        self.calibrate(plan.model, request, usage.prompt_tokens)
+        self.calibrate(plan.model, plan.local_tokens, usage.prompt_tokens)
         report = plan.report
-        report.estimated_tokens = self.estimate(plan, request)
+        report.estimated_tokens = self.estimate(plan)
         report.calibration = self.calibration.get(plan.model, 1.0)
         report.usage = {"input_tokens": usage.input_tokens, "cache_write_5m": usage.cache_write_5m,
                         "cache_write_1h": usage.cache_write_1h, "cache_read": usage.cache_read,
@@ -281,29 +279,22 @@ class _Planner:
 def _place_breakpoints(request: dict[str, Any]) -> int:
     """At most 4 breakpoints, and one at least every 15 message blocks where slots are left.
     Over 4 (tools + system + stable documents + summary + history), the intermediate system
-    ones go first: a later breakpoint covers everything before it."""
-    def marked() -> list[dict[str, Any]]:
-        found = [t for t in request.get("tools") or [] if "cache_control" in t]
-        found += [b for b in request.get("system") or [] if isinstance(b, dict) and "cache_control" in b]
-        found += [b for m in request["messages"] for b in m["content"] if isinstance(b, dict) and "cache_control" in b]
-        return found
-
-    system_marked = [b for b in request.get("system") or [] if isinstance(b, dict) and "cache_control" in b]
-    while len(marked()) > MAX_BREAKPOINTS and len(system_marked) > 1:
-        system_marked.pop(-2).pop("cache_control")  # keep the first (system + profile) and the last
-    while len(marked()) > MAX_BREAKPOINTS:
-        tools = [t for t in request.get("tools") or [] if "cache_control" in t]
-        if not tools:
-            break
-        tools[0].pop("cache_control")  # the system breakpoint after them caches the tools too
+    ones go first, then the tools' (a later breakpoint covers everything before it)."""
+    tools = [t for t in request.get("tools") or [] if "cache_control" in t]
+    system = [b for b in request.get("system") or [] if isinstance(b, dict) and "cache_control" in b]
+    history = [b for m in request["messages"] for b in m["content"] if isinstance(b, dict) and "cache_control" in b]
+    count = len(tools) + len(system) + len(history)
+    while count > MAX_BREAKPOINTS and (len(system) > 1 or tools):
+        (system.pop(-2) if len(system) > 1 else tools.pop(0)).pop("cache_control")
+        count -= 1
     since = 0
     for message in request["messages"][:-1]:
         for block in message["content"]:
             since = 0 if "cache_control" in block else since + 1
-            if since >= LOOKBACK_EVERY and len(marked()) < MAX_BREAKPOINTS:
+            if since >= LOOKBACK_EVERY and count < MAX_BREAKPOINTS:
                 block["cache_control"] = {"type": "ephemeral"}
-                since = 0
-    return len(marked())
+                since, count = 0, count + 1
+    return count
 
 
 class _Messages:
@@ -318,30 +309,25 @@ class _Messages:
     @contextlib.contextmanager
     def stream(self, **kw: Any) -> Iterator[Any]:
         """`messages.stream(...)` with memory: yields the SDK's MessageStream; the reply is
-        stored when the stream completes."""
+        stored when the stream completes. Opening it is retried like any call."""
         owner = self._owner
         plan, request = owner._prepare(kw)
         while True:
             try:
-                manager = owner.client.messages.stream(**request)
-                stream = manager.__enter__()
-            except Exception as exc:
-                failure = classify(exc)
-                if failure.kind == "prompt_too_long":
-                    owner.planner.too_long(plan, request, PromptTooLong(str(exc), kind="prompt_too_long", attempts=1))
-                    request = owner._build(plan)
-                    continue
-                raise
+                stream = owner.caller.call(lambda r=request: owner.client.messages.stream(**r).__enter__(),
+                                           purpose="chat", user_id=plan.user_id, session_id=plan.session_id,
+                                           params=request, record=False)
+            except PromptTooLong as exc:
+                owner.planner.too_long(plan, exc)
+                request = owner._build(plan)
+                continue
             break
         try:
             yield stream
             final = stream.get_final_message()
-        except BaseException:
-            manager.__exit__(None, None, None)
-            raise
-        manager.__exit__(None, None, None)
-        owner.caller._save(CallUsage.of(final, purpose="chat", model=plan.model, user_id=plan.user_id,
-                                        session_id=plan.session_id, outcome=final.stop_reason or "ok"))
+        finally:
+            stream.close()
+        owner.caller.record_message(final, purpose="chat", user_id=plan.user_id, session_id=plan.session_id)
         owner._store_reply(plan, request, final)
 
 
@@ -386,7 +372,7 @@ class MemoryClient:
         """Build the request, shrinking it until the calibrated estimate fits."""
         while True:
             request = self.planner.build(plan, self._context(plan))
-            estimated = self.planner.estimate(plan, request)
+            estimated = self.planner.estimate(plan)
             if estimated > plan.limit:
                 self.planner.shrink(plan, f"estimated {estimated:,} tokens > {plan.limit:,}", estimated)
                 continue
@@ -395,7 +381,7 @@ class MemoryClient:
                     model=plan.model, system=r["system"], messages=r["messages"],
                     **({"tools": r["tools"]} if r.get("tools") else {})).input_tokens,
                     purpose="count_tokens", user_id=plan.user_id, record=False)
-                self.planner.calibrate(plan.model, request, counted)
+                self.planner.calibrate(plan.model, plan.local_tokens, counted)
                 if counted > plan.limit:
                     self.planner.shrink(plan, f"count_tokens says {counted:,} > {plan.limit:,}", counted)
                     continue
@@ -418,7 +404,7 @@ class MemoryClient:
             try:
                 message = self.caller.create(purpose="chat", user_id=plan.user_id, session_id=plan.session_id, **request)
             except PromptTooLong as exc:
-                self.planner.too_long(plan, request, exc)
+                self.planner.too_long(plan, exc)
                 request = self._build(plan)
                 continue
             self._store_reply(plan, request, message)
@@ -442,23 +428,21 @@ class _AsyncMessages:
         owner = self._owner
         plan, request = await owner._prepare(kw)
         while True:
-            manager = owner.client.messages.stream(**request)
             try:
-                stream = await manager.__aenter__()
-            except Exception as exc:
-                if classify(exc).kind == "prompt_too_long":
-                    owner.planner.too_long(plan, request, PromptTooLong(str(exc), kind="prompt_too_long", attempts=1))
-                    request = await owner._build(plan)
-                    continue
-                raise
+                stream = await owner.caller.acall(lambda r=request: owner.client.messages.stream(**r).__aenter__(),
+                                                  purpose="chat", user_id=plan.user_id, session_id=plan.session_id,
+                                                  params=request, record=False)
+            except PromptTooLong as exc:
+                owner.planner.too_long(plan, exc)
+                request = await owner._build(plan)
+                continue
             break
         try:
             yield stream
             final = await stream.get_final_message()
         finally:
-            await manager.__aexit__(None, None, None)
-        owner.caller._save(CallUsage.of(final, purpose="chat", model=plan.model, user_id=plan.user_id,
-                                        session_id=plan.session_id, outcome=final.stop_reason or "ok"))
+            await stream.close()
+        owner.caller.record_message(final, purpose="chat", user_id=plan.user_id, session_id=plan.session_id)
         await owner._store_reply(plan, request, final)
 
 
@@ -481,7 +465,7 @@ class AsyncMemoryClient:
                                              system=_system_text(plan.system), budget=plan.context_budget,
                                              documents=plan.documents, exclude_turns=plan.stored)
             request = self.planner.build(plan, ctx)
-            estimated = self.planner.estimate(plan, request)
+            estimated = self.planner.estimate(plan)
             if estimated > plan.limit:
                 self.planner.shrink(plan, f"estimated {estimated:,} tokens > {plan.limit:,}", estimated)
                 continue
@@ -503,7 +487,7 @@ class AsyncMemoryClient:
                 message = await self.caller.acreate(purpose="chat", user_id=plan.user_id, session_id=plan.session_id,
                                                     **request)
             except PromptTooLong as exc:
-                self.planner.too_long(plan, request, exc)
+                self.planner.too_long(plan, exc)
                 request = await self._build(plan)
                 continue
             await self._store_reply(plan, request, message)

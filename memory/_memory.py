@@ -136,9 +136,7 @@ class Memory(AsyncTwins):
         summarizer = summarizer or ExtractiveSummarizer(count_tokens)
         reconciler = reconciler or RuleReconciler(reconcile_policy)
         for part in (self.extractor, reconciler, summarizer):
-            caller = getattr(part, "caller", None)  # a model-backed part: its calls go to the usage table
-            if caller is not None and getattr(caller, "record", True) is None:
-                caller.record = session.record_usage
+            self._bind_usage(part)
         self.retriever = Retriever(embedder, index, retrieval or RetrievalPolicy(), self._lock, clock)
         self.sync = IndexSync(session, self.retriever)
         upkeep = SessionUpkeep(session, budget, count_tokens, summarizer, clock)
@@ -551,9 +549,7 @@ class Memory(AsyncTwins):
             chosen = build({"extractor": chosen}, anthropic_client=self._anthropic_client())["extractor"] or RuleExtractor()
         if batch and getattr(chosen, "caller", None) is None:
             raise InvalidInput("batch=True needs a model extractor (extractor='claude'): the rules make no calls")
-        caller = getattr(chosen, "caller", None)
-        if caller is not None and caller.record is None:
-            caller.record = self.session.record_usage
+        self._bind_usage(chosen)
         result = plan(user_id, [t for t in self.session.turns(user_id) if t.kind == "text"], chosen, batch_api=batch)
         result.extractor_object = chosen
         return result
@@ -593,6 +589,12 @@ class Memory(AsyncTwins):
         report.added = sum(e.op == "add" for e in events)
         report.fallbacks = getattr(chosen, "stats", {}).get("fallbacks", 0) - before.get("fallbacks", 0)
         return report
+
+    def _bind_usage(self, part: Any) -> None:
+        """A model-backed part (it has a `caller`) records its calls in this memory's usage table."""
+        caller = getattr(part, "caller", None)
+        if caller is not None and caller.record is None:
+            caller.record = self.session.record_usage
 
     def _anthropic_client(self) -> Any:
         for part in (self.extractor, self.writes.reconciler, self.writes.upkeep.summarizer):

@@ -122,8 +122,6 @@ def extract_batched(p: ReextractPlan, extractor: Any, meta: Any, *, poll_interva
                     ) -> tuple[list[Candidate], str]:
     """Submit one Message Batch (or resume the one a crashed run submitted), wait for it, and
     turn its results into candidates; a result that failed falls back to the rules."""
-    from .claude._calls import CallUsage
-
     caller = extractor.caller
     key = "reextract_batch:" + hashlib.sha256(p.user_id.encode()).hexdigest()[:32]
     chunks = {custom_id(turns, p.extractor): turns for turns in p.batches}
@@ -162,10 +160,9 @@ def extract_batched(p: ReextractPlan, extractor: Any, meta: Any, *, poll_interva
             out += extractor.fall_back(turns, f"batch result {error}")
             continue
         message = result.message
-        if not state["usage_recorded"] and caller.record is not None:
-            caller.record(CallUsage.of(message, purpose="extract", model=caller.model, user_id=p.user_id,
-                                       session_id=turns[0].session_id, service_tier="batch",
-                                       outcome=message.stop_reason or "ok"))
+        if not state["usage_recorded"]:
+            caller.record_message(message, purpose="extract", user_id=p.user_id, session_id=turns[0].session_id,
+                                  service_tier="batch")
         if message.stop_reason in ("refusal", "max_tokens"):
             out += extractor.fall_back(turns, f"batch reply {message.stop_reason}")
             continue

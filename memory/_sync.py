@@ -195,7 +195,9 @@ class IndexSync:
 
     def verify(self) -> dict[str, set[str]]:
         """Ids missing from, or extra in, the index compared with the journal."""
-        journal = self.session.fact_ids()
+        # Both read under the write lock: a write commits to the journal and then the index
+        # under it, so reading the journal outside it can miss a fact the index already has.
         with self.lock:
+            journal = self.session.fact_ids()
             indexed = self.index.ids()
         return {"missing": journal - indexed, "extra": indexed - journal}

@@ -86,12 +86,11 @@ class WritePipeline:
             old = [f for f in self.session.list_facts(user_id) if f.sources]
             retired = [FactEvent(op="invalidate", fact_id=f.id, user_id=user_id, previous=f, at=now, reason="re-extracted",
                                  fact=f.model_copy(update={"invalid_at": now, "expired_at": now})) for f in old]
-            exclude = {f.id for f in old}
-            events = self._reconcile_and_commit(
-                user_id, candidates, lambda evs: self.session.commit_events(retired + evs), exclude=exclude)
+            events = self._reconcile_and_commit(user_id, candidates, self.session.commit_events,
+                                                exclude={f.id for f in old}, before=retired)
         assert events is not None
         self._upkeep(user_id, set())
-        return events, len(retired)
+        return events[len(retired):], len(retired)
 
     def remember(self, user_id: str, candidate: Candidate) -> list[FactEvent]:
         """Store one statement as given (no extraction), still deduplicated and reconciled."""
@@ -103,20 +102,22 @@ class WritePipeline:
     def _reconcile_and_commit(
         self, user_id: str, candidates: Sequence[Candidate],
         commit: Callable[[list[FactEvent]], list[FactEvent] | None], exclude: set[str] = frozenset(),  # type: ignore[assignment]
+        before: Sequence[FactEvent] = (),
     ) -> list[FactEvent] | None:
+        """Reconcile candidates against their neighbours (less `exclude`) and commit the
+        events, after `before` in the same transaction. Returns `before` and the events, as
+        stored (noops included), or None when `commit` declined."""
         vectors = self.retriever.embed([c.index_text for c in candidates]) if candidates else []
         with self.lock:
             neighbours = self._neighbours(user_id, candidates, vectors, exclude) if candidates else []
             events = (self.reconciler.reconcile(user_id, candidates, vectors, neighbours, now=self.clock())
                       if candidates else [])
-            stored = commit([e for e in events if e.op != "noop"])
+            stored = commit([*before, *(e for e in events if e.op != "noop")])
             if stored is None:
                 return None
             self.sync.apply(stored, _vectors_of(candidates, vectors))
-        # The commit may store events of its own before these (re-extraction's invalidations).
-        own = len(stored) - sum(e.op != "noop" for e in events)
-        seqs = iter(stored[own:])
-        return stored[:own] + [e if e.op == "noop" else next(seqs) for e in events]
+        seqs = iter(stored[len(before):])
+        return stored[:len(before)] + [e if e.op == "noop" else next(seqs) for e in events]
 
     def _neighbours(
         self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]],

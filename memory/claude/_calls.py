@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from .._errors import TieredMemoryError
-from ._catalog import model_info
+from .._tokens import approx_tokens
+from ._catalog import ModelInfo, model_info
 
 logger = logging.getLogger("tiermem")
 
@@ -168,15 +170,12 @@ class RateLimiter:
         self._requests = _Bucket(requests_per_minute, now)
         self._tokens = _Bucket(input_tokens_per_minute, now)
         self._paused_until = 0.0
-        self.waited = 0.0  # seconds callers spent waiting here, in all
 
     def reserve(self, input_tokens: int) -> float:
         """Take one request and `input_tokens` from the buckets; returns seconds to wait."""
         with self._lock:
             now = self._clock()
-            wait = max(self._requests.take(1, now), self._tokens.take(input_tokens, now), self._paused_until - now, 0.0)
-            self.waited += wait
-            return wait
+            return max(self._requests.take(1, now), self._tokens.take(input_tokens, now), self._paused_until - now, 0.0)
 
     def pause(self, seconds: float) -> None:
         with self._lock:
@@ -214,7 +213,6 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._probing = False
-        self.trips = 0
 
     @property
     def state(self) -> str:
@@ -240,10 +238,8 @@ class CircuitBreaker:
         with self._lock:
             self._failures += 1
             if self._probing or (self._opened_at is None and self._failures >= self.threshold):
-                if self._opened_at is None or self._probing:
-                    self.trips += 1
-                    logger.warning("tiermem: %d model calls failed in a row; Claude paths take the offline path for %.0f s",
-                                   self._failures, self.cooldown)
+                logger.warning("tiermem: %d model calls failed in a row; Claude paths take the offline path for %.0f s",
+                               self._failures, self.cooldown)
                 self._opened_at = self._clock()
             self._probing = False
 
@@ -288,23 +284,15 @@ class CallUsage:
     def prompt_tokens(self) -> int:
         return self.input_tokens + self.cache_write_5m + self.cache_write_1h + self.cache_read
 
-    def cost(self) -> float | None:
-        return model_info(self.model).cost(
-            input_tokens=self.input_tokens, output_tokens=self.output_tokens, cache_write_5m=self.cache_write_5m,
-            cache_write_1h=self.cache_write_1h, cache_read=self.cache_read, batch=self.service_tier == "batch")
-
 
 UsageSink = Callable[[CallUsage], None]
 
 
-def estimate_input_tokens(params: dict[str, Any]) -> int:
-    """A cheap local estimate of a request's input (characters / 4) for the rate limiter."""
-    size = 0
-    for key in ("system", "messages", "tools"):
-        value = params.get(key)
-        if value is not None:
-            size += len(value) if isinstance(value, str) else len(repr(value))
-    return size // 4 + 1
+def request_tokens(params: Mapping[str, Any]) -> int:
+    """The local estimate of a request's input: characters / 4 of its JSON (system, messages,
+    tools). The rate limiter paces by it; MemoryClient calibrates it per model."""
+    return sum(approx_tokens(json.dumps(params.get(key) or "", ensure_ascii=False, default=str))
+               for key in ("system", "messages", "tools"))
 
 
 class ModelCaller:
@@ -344,7 +332,7 @@ class ModelCaller:
         self._stats_lock = threading.Lock()
 
     @property
-    def info(self):  # noqa: ANN201
+    def info(self) -> ModelInfo:
         return model_info(self.model)
 
     # -- sync -------------------------------------------------------------------------------
@@ -368,14 +356,13 @@ class ModelCaller:
 
     def call(self, invoke: Callable[[], Any], *, purpose: str, user_id: str | None = None,
              session_id: str | None = None, params: dict[str, Any] | None = None, record: bool = True) -> Any:
-        """Any SDK call (a batch submission, a poll) with our retries, pacing and breaker;
-        a Message result's usage is recorded unless `record=False`."""
+        """Any SDK call (a batch submission, a poll, opening a stream) with our retries,
+        pacing and breaker; a Message result's usage is recorded unless `record=False`."""
         params = params if params is not None else {"model": self.model}
         attempt = 0
         while True:
             attempt += 1
-            self._before(attempt, params, purpose, user_id, session_id)
-            wait = self.limiter.reserve(estimate_input_tokens(params))
+            wait = self._before(attempt, params, purpose, user_id, session_id)
             if wait:
                 self._sleep(wait)
             try:
@@ -385,10 +372,7 @@ class ModelCaller:
                 if delay:
                     self._sleep(delay)
                 continue
-            if not record:
-                self.breaker.success()
-                return result
-            return self._succeeded(result, attempt, params, purpose, user_id, session_id)
+            return self._succeeded(result, attempt, params, purpose, user_id, session_id, record)
 
     # -- async ------------------------------------------------------------------------------
     async def acreate(self, *, purpose: str, user_id: str | None = None, session_id: str | None = None,
@@ -397,25 +381,43 @@ class ModelCaller:
             return await asyncio.to_thread(self.create, purpose=purpose, user_id=user_id, session_id=session_id,
                                            stream=stream, **params)
         params.setdefault("model", self.model)
+        client = self.async_client
+
+        async def invoke() -> Any:
+            if not stream:
+                return await client.messages.create(**params)
+            async with client.messages.stream(**params) as s:
+                return await s.get_final_message()
+
+        return await self.acall(invoke, purpose=purpose, user_id=user_id, session_id=session_id, params=params)
+
+    async def acall(self, invoke: Callable[[], Awaitable[Any]], *, purpose: str, user_id: str | None = None,
+                    session_id: str | None = None, params: dict[str, Any] | None = None, record: bool = True) -> Any:
+        """`call()` for coroutines: the same bookkeeping, awaited waits."""
+        params = params if params is not None else {"model": self.model}
         attempt = 0
         while True:
             attempt += 1
-            self._before(attempt, params, purpose, user_id, session_id)
-            wait = self.limiter.reserve(estimate_input_tokens(params))
+            wait = self._before(attempt, params, purpose, user_id, session_id)
             if wait:
                 await asyncio.sleep(wait)
             try:
-                if stream:
-                    async with self.async_client.messages.stream(**params) as s:
-                        message = await s.get_final_message()
-                else:
-                    message = await self.async_client.messages.create(**params)
+                result = await invoke()
             except Exception as exc:
                 delay = self._failed(exc, attempt, params, purpose, user_id, session_id)
                 if delay:
                     await asyncio.sleep(delay)
                 continue
-            return self._succeeded(message, attempt, params, purpose, user_id, session_id)
+            return self._succeeded(result, attempt, params, purpose, user_id, session_id, record)
+
+    def record_message(self, message: Any, *, purpose: str, user_id: str | None = None, session_id: str | None = None,
+                       attempts: int = 1, **fields: Any) -> CallUsage:
+        """Record a response that did not come back through `create` (a completed stream, a
+        batch result); returns its usage."""
+        usage = CallUsage.of(message, purpose=purpose, model=self.model, user_id=user_id, session_id=session_id,
+                             attempts=attempts, outcome=message.stop_reason or "ok", **fields)
+        self._save(usage)
+        return usage
 
     # -- shared bookkeeping -----------------------------------------------------------------
     def _count(self, key: str) -> None:
@@ -423,7 +425,8 @@ class ModelCaller:
             self.stats[key] = self.stats.get(key, 0) + 1
 
     def _before(self, attempt: int, params: dict[str, Any], purpose: str, user_id: str | None,
-                session_id: str | None) -> None:
+                session_id: str | None) -> float:
+        """Count the attempt, or refuse it when the breaker is open; returns the pacing wait."""
         if attempt == 1:
             self._count("calls")
         if not self.breaker.allow():
@@ -434,6 +437,7 @@ class ModelCaller:
             raise CircuitOpen("the circuit breaker is open after repeated failures; no call was made",
                               kind="circuit_open", attempts=attempt - 1)
         self._count("attempts")
+        return self.limiter.reserve(request_tokens(params))
 
     def _failed(self, exc: Exception, attempt: int, params: dict[str, Any], purpose: str, user_id: str | None,
                 session_id: str | None) -> float:
@@ -456,12 +460,13 @@ class ModelCaller:
         raise error(f"{purpose} call failed after {attempt} attempt(s): {failure.kind} ({exc})", kind=failure.kind,
                     attempts=attempt, status=failure.status, error_type=failure.error_type) from exc
 
-    def _succeeded(self, message: Any, attempt: int, params: dict[str, Any], purpose: str, user_id: str | None,
-                   session_id: str | None) -> Any:
+    def _succeeded(self, result: Any, attempt: int, params: dict[str, Any], purpose: str, user_id: str | None,
+                   session_id: str | None, record: bool = True) -> Any:
         self.breaker.success()
-        self._save(CallUsage.of(message, purpose=purpose, model=params["model"], user_id=user_id,
-                                session_id=session_id, attempts=attempt, outcome=message.stop_reason or "ok"))
-        return message
+        if record:
+            self._save(CallUsage.of(result, purpose=purpose, model=params["model"], user_id=user_id,
+                                    session_id=session_id, attempts=attempt, outcome=result.stop_reason or "ok"))
+        return result
 
     def _save(self, usage: CallUsage) -> None:
         if self.record is None:

@@ -68,6 +68,7 @@ def _table() -> dict[str, Any]:
     return table
 
 
+@functools.lru_cache(maxsize=256)  # context() asks for the cache minimum on every call
 def model_info(model: str) -> ModelInfo:
     """The table's entry for `model`: an exact name, else the longest name it starts with
     ('claude-haiku-4-5-20251001' is 'claude-haiku-4-5'); an unknown model gets defaults and

@@ -225,8 +225,9 @@ class ClaudeExtractor:
         ids = turn_ids(turns)
         out: list[Candidate] = []
         for item in extraction.facts:
-            sources = [ids[s.strip().strip("[]")] for s in item.sources if s.strip().strip("[]") in ids]
-            made_up = len(item.sources) - len(sources)
+            named = [s.strip().strip("[]") for s in item.sources]
+            sources = [ids[s] for s in named if s in ids]
+            made_up = len(named) - len(sources)
             if made_up:
                 self._count("hallucinated_sources", made_up)
             if not sources:
@@ -246,10 +247,7 @@ class ClaudeExtractor:
         value = (item.value or "").strip() or None
         if attribute is None or value is None:
             attribute = value = None
-        refs: list[str] = []
-        for t in sources:
-            if t.ref not in refs:
-                refs.append(t.ref)
+        refs = list(dict.fromkeys(t.ref for t in sources))  # in order, each once
         return Candidate(
             kind=item.kind,
             text=text,

@@ -77,11 +77,12 @@ class ClaudeReconciler:
                 questions[i] = (candidate, sorted(similar, key=lambda n: -(n.similarity or 0))[:MAX_NEIGHBOURS])
             return None
 
-        # A dry run finds the candidates the rules leave open (reconcile() is pure).
-        reconcile(user_id, candidates, vectors, neighbours, now=now, policy=self.policy, judge=ask_later)
+        # The rules' answer, which also finds the candidates they leave open (reconcile() is
+        # pure: with verdicts it is run again, else this is the answer).
+        rules_only = reconcile(user_id, candidates, vectors, neighbours, now=now, policy=self.policy, judge=ask_later)
         verdicts = self._ask(user_id, questions) if questions else {}
         if not verdicts:
-            return reconcile(user_id, candidates, vectors, neighbours, now=now, policy=self.policy)
+            return rules_only
 
         def answer(i: int, candidate: Candidate, similar: Sequence[Neighbour]) -> Verdict | None:
             return verdicts.get(i)

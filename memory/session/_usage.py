@@ -13,8 +13,8 @@ from sqlmodel import Session, col, select
 from .._models import as_utc
 from ._tables import UsageRow
 
-USAGE_FIELDS = ("user_id", "session_id", "purpose", "model", "input_tokens", "cache_write_5m", "cache_write_1h",
-                "cache_read", "output_tokens", "attempts", "outcome", "service_tier", "request_id")
+# What a row takes from a call's usage: every column but the row id and the time.
+USAGE_FIELDS = tuple(c for c in UsageRow.__table__.columns.keys() if c not in ("id", "at"))  # type: ignore[attr-defined]
 
 
 class _Store(Protocol):

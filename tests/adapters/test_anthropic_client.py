@@ -153,13 +153,14 @@ def test_tools_are_byte_stable_and_tool_loops_send_tool_use_verbatim(fake: FakeA
 
 def test_stream_stores_the_reply(fake: FakeAnthropic, mem: Memory) -> None:
     fake.responder = lambda body: Reply("Streaming hello")
+    fake.script = [OVERLOADED]  # opening the stream is retried like any call
     chat = client_for(fake, mem)
     with chat.messages.stream(model=MODEL, max_tokens=100, user_id="ana", system=SYSTEM,
                               messages=[{"role": "user", "content": "hi"}]) as stream:
         text = "".join(stream.text_stream)
     assert text == "Streaming hello"
     assert [t.content for t in mem.session.turns("ana", "default")] == ["hi", "Streaming hello"]
-    assert mem.usage(user_id="ana").total.calls == 1
+    assert mem.usage(user_id="ana").total.calls == 1 and chat.caller.stats["attempts"] == 2
 
 
 def test_async_client(fake: FakeAnthropic, mem: Memory) -> None:

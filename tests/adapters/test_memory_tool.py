@@ -80,26 +80,14 @@ def test_files_survive_a_restart(home) -> None:
 
 
 def test_tool_runner_drives_the_tool_through_the_sdk(mem: Memory) -> None:
+    import anthropic
+
     script = [Reply(tool_input={"command": "create", "path": "/memories/prefs.md", "file_text": "Likes tea."},
-                    stop_reason="tool_use"), Reply("Saved.")]
-
-    def responder(body: dict) -> Reply:
-        return script.pop(0)
-
-    with FakeAnthropic(responder) as fake:
-        import anthropic
-
+                    tool_name="memory", stop_reason="tool_use"), Reply("Saved.")]
+    with FakeAnthropic(lambda body: script.pop(0)) as fake:
         client = anthropic.Anthropic(api_key="k", base_url=fake.url, max_retries=0)
         tool = TiermemMemoryTool(mem, user_id="ana")
-        original = fake._message
-
-        def named(body: dict, reply: Reply, **kw):  # the fake names forced tools; the memory tool is "memory"
-            body = {**body, "tool_choice": {"name": "memory"}} if reply.tool_input is not None else body
-            return original(body, reply, **kw)
-
-        fake._message = named  # type: ignore[method-assign]
-        runner = client.beta.messages.tool_runner(model="claude-haiku-4-5", max_tokens=200, tools=[tool],
-                                                  tool_choice={"type": "auto"}, thread=False,
+        runner = client.beta.messages.tool_runner(model="claude-haiku-4-5", max_tokens=200, tools=[tool], thread=False,
                                                   messages=[{"role": "user", "content": "Remember I like tea."}])
         final = runner.until_done()
     assert final.content[0].text == "Saved."

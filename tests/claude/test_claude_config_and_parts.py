@@ -185,8 +185,8 @@ def test_reextract_live_and_by_batch_destroys_nothing(home, fake: FakeAnthropic,
         batch = mem.usage(user_id="ana").by_model["claude-haiku-4-5"]
         assert batch.calls == 2 and [r.service_tier for r in mem.session.usage_rows("ana")][-1] == "batch"
         assert fake.requests[-1]["system"][0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}  # batches: 1h TTL
-        custom = [r["custom_id"] for b in [fake.batches] for v in b.values() for r in v["results"]]
-        assert len(custom) == 1 and custom[0].startswith("rx-")
+        [batch_sent] = fake.batches.values()
+        assert [r["custom_id"][:3] for r in batch_sent["results"]] == ["rx-"]
 
 
 def test_reextract_batch_results_that_failed_fall_back(home, fake: FakeAnthropic, caller) -> None:

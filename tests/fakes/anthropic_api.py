@@ -59,11 +59,12 @@ class StreamError:
 
 @dataclass
 class Reply:
-    """A reply with this text (or tool input), stop reason and usage override."""
+    """A reply with this text, or a tool_use block (`tool_name`, default the forced tool)."""
 
     text: str | None = None
     stop_reason: str = "end_turn"
     tool_input: dict | None = None
+    tool_name: str | None = None
 
 
 Action = Error | Hang | StreamError | Reply | None
@@ -228,7 +229,7 @@ class FakeAnthropic:
     def _message(self, body: dict, reply: Reply, tier: str = "standard", delivered: bool = True) -> dict:
         uncached, write, read, ttl = self.cache.account(body)
         if reply.tool_input is not None:
-            content = [{"type": "tool_use", "id": f"toolu_{next(self._ids)}", "name": body["tool_choice"]["name"],
+            content = [{"type": "tool_use", "id": f"toolu_{next(self._ids)}", "name": reply.tool_name or body["tool_choice"]["name"],
                         "input": reply.tool_input}]
             out_text = json.dumps(reply.tool_input)
         else:
