@@ -521,6 +521,35 @@ class Memory(AsyncTwins):
         return self.session.history(fact_id)
 
     @_tracked
+    def retract(self, fact_id: str, *, user_id: str | None = None, reason: str = "retracted") -> FactEvent:
+        """Stop using a fact without erasing it: it is invalidated (journaled with `reason`,
+        kept in `history()`, out of search and context) and `restore()` brings it back.
+        Use `forget()` to erase it for real.
+
+        Raises:
+            FactNotFound: no such fact (or another user's, when `user_id` is given).
+            InvalidInput: the fact is already invalid.
+        """
+        check_text(reason, "reason")
+        fact = self.get(fact_id, user_id=user_id)
+        if not fact.is_valid:
+            raise InvalidInput(f"fact {fact_id!r} is already invalid; restore() it first, or leave it")
+        return self.writes.retract(fact, reason.strip())
+
+    @_tracked
+    def restore(self, fact_id: str, *, user_id: str | None = None) -> FactEvent:
+        """Make a retracted (or otherwise invalidated) fact valid again.
+
+        Raises:
+            FactNotFound: no such fact (erased, or another user's).
+            InvalidInput: the fact is valid already.
+        """
+        fact = self.get(fact_id, user_id=user_id)
+        if fact.is_valid:
+            raise InvalidInput(f"fact {fact_id!r} is valid; nothing to restore")
+        return self.writes.restore(fact)
+
+    @_tracked
     def forget(self, fact_id: str, *, user_id: str | None = None, redact_turns: bool = False) -> FactEvent:
         """Erase one fact from every tier (journal rows, profile, index and its files).
 

@@ -186,6 +186,30 @@ class WritePipeline:
         self._upkeep(fact.user_id, set())
         return stored
 
+    def retract(self, fact: Fact, reason: str) -> FactEvent:
+        """Invalidate a fact without erasing it: journaled, kept in history, reversible
+        with `restore()` (until the fact or its user is erased)."""
+        now = self.clock()
+        event = FactEvent(op="invalidate", fact_id=fact.id, user_id=fact.user_id, previous=fact, at=now, reason=reason,
+                          fact=fact.model_copy(update={"invalid_at": now, "expired_at": now}))
+        with self.lock:
+            [stored] = self.session.commit_events([event])
+            self.sync.apply([stored], {})
+        self._upkeep(fact.user_id, set())
+        return stored
+
+    def restore(self, fact: Fact) -> FactEvent:
+        """Undo a retraction: the fact is valid again, with the same id and text."""
+        new = fact.model_copy(update={"invalid_at": None, "expired_at": None})
+        [vector] = self.retriever.embed([new.index_text])
+        event = FactEvent(op="update", fact_id=fact.id, user_id=fact.user_id, fact=new, previous=fact, at=self.clock(),
+                          reason="restored")
+        with self.lock:
+            [stored] = self.session.commit_events([event])
+            self.sync.apply([stored], {new.index_text: vector})
+        self._upkeep(fact.user_id, set())
+        return stored
+
     def forget(self, fact_id: str, user_id: str | None, redact_turns: bool = False) -> FactEvent:
         with self.lock:
             fact = self.session.get_fact(fact_id)

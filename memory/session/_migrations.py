@@ -21,6 +21,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -208,8 +209,29 @@ def _v6_memory_files(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v7_store_items(conn: Connection) -> None:
+    """Items of the LangGraph store adapter: JSON documents by namespace and key, with TTL."""
+    md = MetaData()
+    Table(
+        "tm_store_items", md,
+        Column("namespace", Text, primary_key=True),
+        Column("key", Text, primary_key=True),
+        Column("value", Text, nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+        Column("expires_at", DateTime),
+        Column("ttl_minutes", Float),
+        Column("index_fields", Text),
+        Column("embedded", Boolean, nullable=False),
+        Index("ix_store_items_updated", "updated_at"),
+        Index("ix_store_items_expires", "expires_at"),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial, _v2_two_phase_add, _v3_turn_kinds, _v4_turn_utc_offset, _v5_model_usage, _v6_memory_files,
+    _v7_store_items,
 ]
 LATEST = len(MIGRATIONS)
 

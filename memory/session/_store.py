@@ -25,6 +25,7 @@ from .._models import Fact, FactEvent, Profile, Turn, as_utc
 from .._text import norm_hash
 from ._engine import engine_for, insert_for, upsert
 from ._files import MemoryFileLog
+from ._items import StoreItemLog
 from ._migrations import LATEST as SCHEMA_LATEST
 from ._migrations import current_version, migrate
 from ._tables import (
@@ -45,7 +46,7 @@ from ._usage import UsageLog
 CRITICAL_IMPORTANCE = 0.95  # allergies, conditions, dietary and accessibility needs (RuleExtractor)
 
 
-class SessionStore(TurnLog, UsageLog, MemoryFileLog):
+class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog):
     """Turns, summaries, profiles and the fact journal, in SQLite or PostgreSQL.
 
     Args:

@@ -159,3 +159,25 @@ class MemoryFileRow(SQLModel, table=True):
     content: str = Field(sa_column=Column(Text, nullable=False))
     fact_id: str | None = Field(default=None, max_length=64)
     updated_at: datetime
+
+
+class StoreItemRow(SQLModel, table=True):
+    """An item of a LangGraph store (`tiermem.adapters.langgraph`): a JSON document under a
+    namespace (labels joined with "."; a label cannot contain one) and a key.
+
+    `index_fields` are the field paths embedded for it (JSON list; NULL: not indexed) and
+    `embedded` says whether its vectors reached the index: an item written but not yet
+    embedded (a crash between the two) is embedded again when the store opens.
+    """
+
+    __tablename__ = "tm_store_items"
+    __table_args__ = (Index("ix_store_items_updated", "updated_at"), Index("ix_store_items_expires", "expires_at"))
+    namespace: str = Field(sa_column=Column(Text, primary_key=True))
+    key: str = Field(sa_column=Column(Text, primary_key=True))
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None = None
+    ttl_minutes: float | None = None
+    index_fields: str | None = Field(default=None, sa_column=Column(Text))
+    embedded: bool = True

@@ -1,0 +1,141 @@
+"""Items of the LangGraph store adapter in the session tier (mixed into `SessionStore`).
+
+A namespace is stored as its labels joined with "." (LangGraph forbids "." inside a label,
+so the join is unambiguous). A prefix matches whole labels only: ("foo",) covers "foo" and
+"foo.child" but not "foobar", compared byte for byte (no LIKE: it is case-insensitive in
+SQLite and treats "_" and "%" as wildcards).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, or_, tuple_, update
+from sqlmodel import Session, col, select
+
+from ._engine import insert_for
+from ._tables import StoreItemRow
+
+
+def naive_utc(at: datetime) -> datetime:
+    """Datetimes are bound as aware UTC (the session tables' type insists on a zone)."""
+    return at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def aware(at: datetime | None) -> datetime | None:
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
+def _under(prefix: str) -> Any:
+    """Rows whose namespace is `prefix` or lies below it (whole labels only)."""
+    if not prefix:
+        return True
+    below = prefix + "."
+    return or_(col(StoreItemRow.namespace) == prefix,
+               func.substr(col(StoreItemRow.namespace), 1, len(below)) == below)
+
+
+def _alive(alive_at: datetime | None) -> Any:
+    if alive_at is None:
+        return True
+    return or_(col(StoreItemRow.expires_at).is_(None), col(StoreItemRow.expires_at) > naive_utc(alive_at))
+
+
+def _pairs(pairs: Sequence[tuple[str, str]]) -> Any:
+    return tuple_(col(StoreItemRow.namespace), col(StoreItemRow.key)).in_(list(pairs))
+
+
+class StoreItemLog:
+    engine: Any
+    writing: Any
+
+    def store_get(self, pairs: Sequence[tuple[str, str]], alive_at: datetime | None = None) -> dict[tuple[str, str], StoreItemRow]:
+        """The items at these (namespace, key) pairs; with `alive_at`, only unexpired ones."""
+        if not pairs:
+            return {}
+        out: dict[tuple[str, str], StoreItemRow] = {}
+        with Session(self.engine) as s:
+            for start in range(0, len(pairs), 400):  # bound the statement's parameters
+                chunk = pairs[start:start + 400]
+                for row in s.exec(select(StoreItemRow).where(_pairs(chunk), _alive(alive_at))).all():
+                    out[(row.namespace, row.key)] = row
+        return out
+
+    def store_put(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace items; an existing item keeps its `created_at`."""
+        if not rows:
+            return
+        rows = [{**r, **{k: naive_utc(r[k]) for k in ("created_at", "updated_at", "expires_at") if r.get(k)}} for r in rows]
+        with self.writing() as conn:
+            statement = insert_for(conn, StoreItemRow.__table__)  # type: ignore[attr-defined]
+            changed = {c: statement.excluded[c] for c in rows[0] if c not in ("namespace", "key", "created_at")}
+            conn.execute(statement.on_conflict_do_update(index_elements=["namespace", "key"], set_=changed), rows)
+
+    def store_mark_embedded(self, pairs: Sequence[tuple[str, str]], updated: dict[tuple[str, str], datetime]) -> None:
+        """The vectors of these items reached the index (unless the item changed since)."""
+        with self.writing() as conn:
+            for ns, key in pairs:
+                conn.execute(update(StoreItemRow).where(
+                    col(StoreItemRow.namespace) == ns, col(StoreItemRow.key) == key,
+                    col(StoreItemRow.updated_at) == naive_utc(updated[(ns, key)]),
+                ).values(embedded=True))
+
+    def store_unembedded(self, limit: int = 500) -> list[StoreItemRow]:
+        with Session(self.engine) as s:
+            return list(s.exec(select(StoreItemRow).where(col(StoreItemRow.embedded).is_(False)).limit(limit)).all())
+
+    def store_delete(self, pairs: Sequence[tuple[str, str]]) -> int:
+        if not pairs:
+            return 0
+        removed = 0
+        with self.writing() as conn:
+            for start in range(0, len(pairs), 400):
+                removed += conn.execute(delete(StoreItemRow).where(_pairs(pairs[start:start + 400]))).rowcount or 0
+        return removed
+
+    def store_search(self, prefix: str, *, alive_at: datetime | None, limit: int | None, offset: int = 0) -> list[StoreItemRow]:
+        """Items under a prefix, most recently updated first (ties by namespace and key)."""
+        query = (select(StoreItemRow).where(_under(prefix), _alive(alive_at))
+                 .order_by(col(StoreItemRow.updated_at).desc(), col(StoreItemRow.namespace), col(StoreItemRow.key))
+                 .offset(offset))
+        if limit is not None:
+            query = query.limit(limit)
+        with Session(self.engine) as s:
+            return list(s.exec(query).all())
+
+    def store_scan(self, prefix: str, *, alive_at: datetime | None, page: int = 500) -> Iterator[StoreItemRow]:
+        """`store_search` in pages, for filters evaluated in Python (the caller stops early)."""
+        offset = 0
+        while True:
+            rows = self.store_search(prefix, alive_at=alive_at, limit=page, offset=offset)
+            yield from rows
+            if len(rows) < page:
+                return
+            offset += page
+
+    def store_namespaces(self, alive_at: datetime | None = None) -> list[str]:
+        with Session(self.engine) as s:
+            return list(s.exec(select(StoreItemRow.namespace).where(_alive(alive_at)).distinct()).all())
+
+    def store_refresh(self, pairs: Sequence[tuple[str, str]], now: datetime) -> None:
+        """Restart the TTL of these items (those that have one and have not expired)."""
+        rows = [r for r in self.store_get(pairs, alive_at=now).values() if r.ttl_minutes is not None]
+        if not rows:
+            return
+        with self.writing() as conn:
+            for r in rows:
+                conn.execute(update(StoreItemRow).where(
+                    col(StoreItemRow.namespace) == r.namespace, col(StoreItemRow.key) == r.key,
+                ).values(expires_at=naive_utc(now + timedelta(minutes=float(r.ttl_minutes)))))  # type: ignore[arg-type]
+
+    def store_expired(self, now: datetime) -> list[tuple[str, str]]:
+        with Session(self.engine) as s:
+            rows = s.exec(select(StoreItemRow.namespace, StoreItemRow.key).where(
+                col(StoreItemRow.expires_at).is_not(None), col(StoreItemRow.expires_at) <= naive_utc(now))).all()
+        return [(ns, key) for ns, key in rows]
+
+    def store_count(self) -> int:
+        with Session(self.engine) as s:
+            return int(s.exec(select(func.count()).select_from(StoreItemRow)).one())
