@@ -13,6 +13,8 @@ import concurrent.futures
 import json
 import logging
 import math
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -164,6 +166,7 @@ class TiermemStore(BaseStore):
         self.ranking = ranking
         self.ttl_config: TTLConfig | None = dict(ttl) if ttl else None  # type: ignore[assignment]
         self._owns_memory = _owns_memory
+        self._scratch: str | None = None
         self._closed = False
         self._sweeper: threading.Thread | None = None
         self._stop_sweeper = threading.Event()
@@ -207,7 +210,8 @@ class TiermemStore(BaseStore):
              ttl: TTLConfig | Mapping[str, Any] | None = None, ranking: Ranking = "cosine",
              **memory_options: Any) -> TiermemStore:
         """Open a Memory at `home` (as `Memory.open`) and a store on it; closing the store
-        closes the memory. Usable as a context manager. Starts the TTL sweeper when
+        closes the memory. Usable as a context manager. `home=":memory:"` makes a scratch
+        home that is deleted when the store closes (for tests). Starts the TTL sweeper when
         `ttl['sweep_interval_minutes']` is set."""
         if "embedder" not in memory_options:
             from tiermem._open import default_embedder
@@ -218,12 +222,19 @@ class TiermemStore(BaseStore):
                 if index is not None and dict(index).get("embed") is None:
                     raise
                 memory_options["embedder"] = _UnavailableEmbedder(exc)
+        scratch = None
+        if str(home) == ":memory:":  # as SqliteStore.from_conn_string(":memory:"): gone when closed
+            scratch = tempfile.mkdtemp(prefix="tiermem-store-")
+            home = scratch
         memory = Memory.open(home, **memory_options)
         try:
             store = cls(memory, index=index, ttl=ttl, ranking=ranking, _owns_memory=True)
         except BaseException:
             memory.close()
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
             raise
+        store._scratch = scratch
         if store.ttl_config and store.ttl_config.get("sweep_interval_minutes"):
             store.start_ttl_sweeper()
         return store
@@ -245,6 +256,8 @@ class TiermemStore(BaseStore):
             self._vectors.close()
         if self._owns_memory:
             self.memory.close()
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     def __enter__(self) -> TiermemStore:
         return self
@@ -404,7 +417,8 @@ class TiermemStore(BaseStore):
         more points until the page is full or every point under the prefix was seen."""
         assert self._vectors is not None
         need = op.offset + op.limit
-        wanted = max(need * 3, 50)
+        # With a filter, a window of points may hold few passing items: start wider.
+        wanted = max(need * 20, 200) if op.filter else max(need * 3, 50)
         while True:
             hits = self._vectors.dense(vector, prefix, wanted)
             best: dict[tuple[str, str], float] = {}

@@ -12,14 +12,14 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, tuple_, update
+from sqlalchemy import bindparam, delete, func, or_, tuple_, update
 from sqlmodel import Session, col, select
 
 from ._engine import insert_for
 from ._tables import StoreItemRow
 
 
-def naive_utc(at: datetime) -> datetime:
+def utc(at: datetime) -> datetime:
     """Datetimes are bound as aware UTC (the session tables' type insists on a zone)."""
     return at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
@@ -40,7 +40,7 @@ def _under(prefix: str) -> Any:
 def _alive(alive_at: datetime | None) -> Any:
     if alive_at is None:
         return True
-    return or_(col(StoreItemRow.expires_at).is_(None), col(StoreItemRow.expires_at) > naive_utc(alive_at))
+    return or_(col(StoreItemRow.expires_at).is_(None), col(StoreItemRow.expires_at) > utc(alive_at))
 
 
 def _pairs(pairs: Sequence[tuple[str, str]]) -> Any:
@@ -67,7 +67,7 @@ class StoreItemLog:
         """Insert or replace items; an existing item keeps its `created_at`."""
         if not rows:
             return
-        rows = [{**r, **{k: naive_utc(r[k]) for k in ("created_at", "updated_at", "expires_at") if r.get(k)}} for r in rows]
+        rows = [{**r, **{k: utc(r[k]) for k in ("created_at", "updated_at", "expires_at") if r.get(k)}} for r in rows]
         with self.writing() as conn:
             statement = insert_for(conn, StoreItemRow.__table__)  # type: ignore[attr-defined]
             changed = {c: statement.excluded[c] for c in rows[0] if c not in ("namespace", "key", "created_at")}
@@ -75,12 +75,13 @@ class StoreItemLog:
 
     def store_mark_embedded(self, pairs: Sequence[tuple[str, str]], updated: dict[tuple[str, str], datetime]) -> None:
         """The vectors of these items reached the index (unless the item changed since)."""
+        if not pairs:
+            return
+        table = StoreItemRow.__table__  # type: ignore[attr-defined]
+        statement = update(table).where(table.c.namespace == bindparam("ns"), table.c.key == bindparam("k"),
+                                        table.c.updated_at == bindparam("at")).values(embedded=True)
         with self.writing() as conn:
-            for ns, key in pairs:
-                conn.execute(update(StoreItemRow).where(
-                    col(StoreItemRow.namespace) == ns, col(StoreItemRow.key) == key,
-                    col(StoreItemRow.updated_at) == naive_utc(updated[(ns, key)]),
-                ).values(embedded=True))
+            conn.execute(statement, [{"ns": ns, "k": key, "at": utc(updated[(ns, key)])} for ns, key in pairs])
 
     def store_unembedded(self, limit: int = 500) -> list[StoreItemRow]:
         with Session(self.engine) as s:
@@ -128,12 +129,12 @@ class StoreItemLog:
             for r in rows:
                 conn.execute(update(StoreItemRow).where(
                     col(StoreItemRow.namespace) == r.namespace, col(StoreItemRow.key) == r.key,
-                ).values(expires_at=naive_utc(now + timedelta(minutes=float(r.ttl_minutes)))))  # type: ignore[arg-type]
+                ).values(expires_at=utc(now + timedelta(minutes=float(r.ttl_minutes)))))  # type: ignore[arg-type]
 
     def store_expired(self, now: datetime) -> list[tuple[str, str]]:
         with Session(self.engine) as s:
             rows = s.exec(select(StoreItemRow.namespace, StoreItemRow.key).where(
-                col(StoreItemRow.expires_at).is_not(None), col(StoreItemRow.expires_at) <= naive_utc(now))).all()
+                col(StoreItemRow.expires_at).is_not(None), col(StoreItemRow.expires_at) <= utc(now))).all()
         return [(ns, key) for ns, key in rows]
 
     def store_count(self) -> int:

@@ -112,3 +112,15 @@ def test_write_smoke_compares_inline_and_background_add(tmp_path: Path) -> None:
         assert mode["add_ms"]["n"] == result["parameters"]["adds"] and mode["facts"] > 0 and mode["turns_per_s"] > 0
     assert result["modes"][0]["facts"] == result["modes"][1]["facts"]  # the same load, the same facts
     assert result["background_p95_over_inline_p95"] > 0
+
+
+def test_langgraph_store_bench_smoke(tmp_path: Path) -> None:
+    from bench import langgraph_store
+
+    assert langgraph_store.main(["--smoke", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "langgraph-store-smoke.json").read_text())["rows"]
+    assert {r["store"] for r in rows} == {"tiermem", "InMemoryStore", "SqliteStore"}
+    # same data, same vectors: every store's exact cosine search agrees on the best hit
+    # (further down, equal scores may come in any order)
+    tops = {r["store"]: r["last_top10"][0] for r in rows}
+    assert len(set(tops.values())) == 1, tops

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -455,3 +456,14 @@ def test_datetimes_are_utc(store):
     store.put(("a",), "k", {"v": 1})
     item = store.get(("a",), "k")
     assert abs(item.updated_at - datetime.now(UTC)) < timedelta(seconds=5)
+
+
+def test_memory_home_is_scratch_and_gone_after_close(embeddings):
+    first = TiermemStore.open(":memory:", embedder=HashEmbedder(64), index={"dims": embeddings.dims, "embed": embeddings})
+    first.put(("a",), "k", {"text": "x"})
+    second = TiermemStore.open(":memory:", embedder=HashEmbedder(64))
+    assert second.list_namespaces() == []  # every ":memory:" store is its own
+    folder = first._scratch
+    first.close()
+    second.close()
+    assert folder and not os.path.exists(folder)
