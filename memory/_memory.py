@@ -209,6 +209,8 @@ class Memory(AsyncTwins):
         summarizer: Summarizer | str | None = None,
         anthropic_client: Any = None,
         claude_model: str | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
         **options: Any,
     ) -> Memory:
         """Open memory from configuration: the embedded default, or stores named by URL.
@@ -229,6 +231,10 @@ class Memory(AsyncTwins):
                 built from ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL).
             claude_model: the model of the Claude paths (default $TIERMEM_CLAUDE_MODEL,
                 else claude-haiku-4-5).
+            url: a `tiermem serve` to call instead of opening stores here
+                ("http://127.0.0.1:PORT" or "unix:///path"): returns a RemoteMemory with
+                the same methods, results and errors. `api_key` goes with it (default
+                $TIERMEM_API_KEY).
             options: passed to `Memory(...)` (budget, retrieval, count_tokens, ...).
 
         Raises:
@@ -237,6 +243,10 @@ class Memory(AsyncTwins):
             ConfigError / StoreUnavailable: a URL is malformed or unreachable, or a Claude
                 path was asked for without ANTHROPIC_API_KEY (nor a client).
         """
+        if url is not None:
+            from .serve import RemoteMemory
+
+            return RemoteMemory(url, api_key=api_key)  # type: ignore[return-value]
         from ._components import build, choose
 
         names = {"extractor": choose("extractor", extractor), "reconciler": choose("reconciler", reconciler),

@@ -7,6 +7,7 @@ full memory.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -366,6 +367,104 @@ def bench(
     except ImportError:
         _fail("the benchmarks live in the repository's bench/ folder: run this from a checkout of tiermem")
     raise typer.Exit(code=module.main(ctx.args))
+
+
+def _embedder_named(embedder: str) -> Any:
+    from .. import HashEmbedder, MiniLMEmbedder
+
+    if embedder not in ("hash", "minilm", "sentence-transformers"):
+        _fail(f"--embedder must be minilm, sentence-transformers or hash, got {embedder!r}")
+    try:
+        return HashEmbedder() if embedder == "hash" else MiniLMEmbedder(
+            "sentence-transformers" if embedder == "sentence-transformers" else None)
+    except TieredMemoryError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def serve(
+    home: HomeOpt = None,
+    host: Annotated[str, typer.Option("--host", help="address to listen on (anything but loopback needs --api-key)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free one)")] = 8765,
+    socket: Annotated[Path | None, typer.Option("--socket", help="listen on this Unix socket instead of TCP")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="TIERMEM_API_KEY",
+                                                help="required as 'Authorization: Bearer KEY' (default $TIERMEM_API_KEY)")] = None,
+    max_body: Annotated[int, typer.Option("--max-body", help="largest request body in bytes")] = 4 * 1024 * 1024,
+    embedder: EmbedderOpt = "minilm",
+) -> None:
+    """Own a home and serve its Memory over HTTP (JSON API; `Memory.open(url=...)` is its client).
+
+    The endpoints are `POST /v1/<method>` with the method's keyword arguments as a JSON object
+    (add, remember, update, search, context, facts, get, history, forget, retract, restore,
+    forget_user, usage, flush, users) and `GET /v1/health`. `tiermem mcp` processes on the same
+    home find this server and call it.
+    """
+    import signal
+    import threading
+
+    from .._config import resolve as resolve_home
+    from ..serve._shared import INFO_FILE, own_home, served_home
+
+    where = resolve_home(home, None, None)
+    where.home.mkdir(parents=True, exist_ok=True)
+    try:
+        owned = own_home(where.home, {"embedder": _embedder_named(embedder)}, host=host, port=port, api_key=api_key,
+                         socket=str(socket) if socket else None, max_body=max_body)
+    except TieredMemoryError as exc:
+        _fail(str(exc))
+        return
+    if owned is None:
+        info = served_home(where.home) or {}
+        _fail(f"{where.home} is already served by pid {info.get('pid', '?')} at {info.get('url', '?')}; "
+              "call that one (Memory.open(url=...)), or stop it first")
+        return
+    handle, memory, server = owned
+    console.print(f"serving {where.home} at {server.url} (pid {os.getpid()}); Ctrl-C stops", markup=False)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        memory.close()
+        (where.home / INFO_FILE).unlink(missing_ok=True)
+        handle.close()  # releases serve.lock
+
+
+@app.command()
+def mcp(
+    home: HomeOpt = None,
+    user: Annotated[str | None, typer.Option("--user", help="fix every call to this user (else each call names one)")] = None,
+    http: Annotated[bool, typer.Option("--http", help="streamable HTTP instead of stdio")] = False,
+    host: Annotated[str, typer.Option("--host", help="with --http: address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="with --http: port")] = 8766,
+    embedder: EmbedderOpt = "minilm",
+) -> None:
+    """An MCP memory server (tools: remember, search, list_memories, forget, get_context).
+
+    Several of them may run on one home at once (one per client window): the first that needs
+    the memory serves it to the others, and the next one takes over when it exits.
+    """
+    from ..serve._shared import SharedMemory
+    from ..serve.mcp_server import build_server
+
+    if user is not None:
+        try:
+            user = check_id(user, "--user")
+        except TieredMemoryError as exc:
+            _fail(str(exc))
+    shared = SharedMemory(home, embedder=_embedder_named(embedder))  # no model is loaded until it embeds
+    server = build_server(shared, user=user)
+    try:
+        if http:
+            server.run("streamable-http", host=host, port=port)
+        else:
+            server.run("stdio")
+    finally:
+        shared.close()
 
 
 @models_app.command("export")

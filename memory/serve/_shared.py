@@ -1,0 +1,197 @@
+"""Several processes on one home: one owns the Memory and serves it, the others call it.
+
+The embedded index admits one process. `SharedMemory(home)` elects an owner with a lock
+file (`serve.lock`, held for the owner's lifetime; the OS releases it when the process
+dies, however it dies): the owner opens the Memory, serves it on 127.0.0.1 with a random
+key, and writes `serve.json` (url, key, pid; mode 0600). Every other process reads
+`serve.json` and calls the owner. When the owner is gone, the next call that cannot reach
+it runs the election again: one process takes over, the rest follow it. Writes are
+committed by the owner before it answers, so a write that was acknowledged is on disk
+whichever process is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import portalocker
+
+from .._errors import StoreUnavailable
+from ._api import METHODS
+from ._client import RemoteMemory
+from ._server import MemoryServer
+
+logger = logging.getLogger("tiermem.serve")
+LOCK_FILE = "serve.lock"
+INFO_FILE = "serve.json"
+
+
+class SharedMemory:
+    """The Memory of a home shared by several processes (same methods as Memory's served
+    API). The first call elects the owner; `close()` hands ownership on.
+
+    Args:
+        home: the memory folder.
+        memory_options: passed to `Memory.open` by whichever process becomes the owner.
+        wait: seconds to wait for an owner to appear before giving up.
+    """
+
+    def __init__(self, home: str | os.PathLike[str] | None = None, *, wait: float = 60.0, **memory_options: Any):
+        from .._config import resolve
+
+        self.home = resolve(home, None, None).home
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.memory_options = memory_options
+        self.wait = wait
+        self._lock = threading.Lock()
+        self._lock_file: Any = None
+        self._owned: Any = None  # (memory, server) while this process owns the home
+        self._remote: RemoteMemory | None = None
+
+    @property
+    def owner(self) -> bool:
+        return self._owned is not None
+
+    def _try_own(self) -> tuple[str, str | None] | None:
+        owned = own_home(self.home, self.memory_options, generate_key=True)
+        if owned is None:
+            return None
+        self._lock_file, memory, server = owned
+        self._owned = (memory, server)
+        return server.url, server.api_key
+
+    def _find_owner(self) -> tuple[str, str | None] | None:
+        try:
+            info = json.loads((self.home / INFO_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        probe = RemoteMemory(info["url"], api_key=info["key"], timeout=5)
+        try:
+            probe.call("health")
+        except Exception:  # noqa: BLE001 - a stale file: the owner is gone or not up yet
+            return None
+        finally:
+            probe.close()
+        return info["url"], info["key"]
+
+    def _elect(self) -> tuple[str, str | None]:
+        """Become the owner, or find the one who is; waits up to `wait` seconds."""
+        deadline = time.monotonic() + self.wait
+        while True:
+            found = self._try_own() or self._find_owner()
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(f"no process serves {self.home} and this one could not take over within "
+                                       f"{self.wait:.0f} s; is another program holding its index (IndexLocked)?")
+            time.sleep(0.05)
+
+    def _backend(self) -> Any:
+        with self._lock:
+            if self._owned is not None:
+                return self._owned[0]
+            if self._remote is None:
+                url, key = self._elect()
+                if self._owned is not None:
+                    return self._owned[0]
+                self._remote = RemoteMemory(url, api_key=key, reconnect=self._reconnect)
+            return self._remote
+
+    def _reconnect(self) -> tuple[str, str | None]:
+        with self._lock:
+            return self._elect()
+
+    def call(self, name: str, **kwargs: Any) -> Any:
+        backend = self._backend()
+        if isinstance(backend, RemoteMemory):
+            result = backend.call(name, **kwargs)
+            if self._owned is not None:  # this process took over during the call
+                self._remote = None
+            return result
+        if name == "health":
+            return self._owned[1].health()
+        if name == "users":
+            return backend.session.users()
+        return getattr(backend, name)(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in METHODS:
+            return lambda **kwargs: self.call(name, **kwargs)
+        raise AttributeError(name)
+
+    def close(self) -> None:
+        """Stop serving (if this process owns the home) and let another process take over."""
+        with self._lock:
+            if self._remote is not None:
+                self._remote.close()
+                self._remote = None
+            if self._owned is not None:
+                memory, server = self._owned
+                self._owned = None
+                try:
+                    info = json.loads((self.home / INFO_FILE).read_text())
+                    if info.get("pid") == os.getpid():
+                        (self.home / INFO_FILE).unlink()
+                except (OSError, ValueError):
+                    pass
+                server.stop()
+                memory.close()
+                portalocker.unlock(self._lock_file)
+                self._lock_file.close()
+
+    def __enter__(self) -> SharedMemory:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def own_home(home: Path, memory_options: dict[str, Any], *, host: str = "127.0.0.1", port: int = 0,
+             api_key: str | None = None, generate_key: bool = False, socket: str | None = None,
+             **server_options: Any) -> tuple[Any, Any, MemoryServer] | None:
+    """Become the owner of `home`: take `serve.lock`, open its Memory, serve it, publish
+    `serve.json`. Returns (lock handle, memory, server), or None if another process owns it.
+    With `generate_key` the server gets a random key: `serve.json` (0600) is how this user's
+    other processes learn it, and other local users cannot read it."""
+    from .._memory import Memory
+
+    handle = open(home / LOCK_FILE, "a+")  # noqa: SIM115 - held while we own the home
+    try:
+        portalocker.lock(handle, portalocker.LOCK_EX | portalocker.LOCK_NB)
+    except portalocker.LockException:
+        handle.close()
+        return None
+    try:
+        memory = Memory.open(home, **memory_options)
+        try:
+            key = api_key or (secrets.token_urlsafe(24) if generate_key else None)
+            server = MemoryServer(memory, host=host, port=port, api_key=key, socket=socket, **server_options).start()
+        except BaseException:
+            memory.close()
+            raise
+    except BaseException:
+        portalocker.unlock(handle)
+        handle.close()
+        raise
+    info = home / INFO_FILE
+    tmp = info.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": server.url, "key": server.api_key, "pid": os.getpid()}))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, info)
+    logger.info("tiermem: this process (pid %d) owns %s and serves it at %s", os.getpid(), home, server.url)
+    return handle, memory, server
+
+
+def served_home(home: Path) -> dict[str, Any] | None:
+    """The owner of a home as `serve.json` states it (not checked)."""
+    try:
+        return json.loads((home / INFO_FILE).read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None

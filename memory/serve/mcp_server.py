@@ -1,0 +1,122 @@
+"""`tiermem mcp`: an MCP memory server on the official SDK (stdio, or streamable HTTP).
+
+Tools: `remember`, `search`, `list_memories` (paged), `forget`, `get_context`. The user is
+fixed by `--user` or passed per call (`user_id`), as configured. Memory is reached through
+`SharedMemory`: several `tiermem mcp` processes (one per client window) share one home,
+the first to need it serves it to the others, and the next takes over when it exits.
+Nothing heavy is imported before the first tool call, so `initialize` answers at once.
+"""
+
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from .._errors import FactNotFound, TieredMemoryError, UnknownUser
+
+INSTRUCTIONS = ("Long-term memory of the user. Call `search` (or `get_context`) before answering questions that "
+                "may depend on what the user told you before; call `remember` for durable facts the user states "
+                "(preferences, people, plans, constraints); `forget` erases one memory by id.")
+
+
+def build_server(memory: Any, *, user: str | None = None) -> Any:
+    """An MCPServer over `memory` (a Memory, RemoteMemory or SharedMemory)."""
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+    from mcp.types import ToolAnnotations
+
+    server = MCPServer("tiermem", instructions=INSTRUCTIONS)
+    UserArg = Annotated[str, Field(description="the user whose memory this is (a stable id, e.g. an email or account id)")]
+
+    def who(user_id: str | None) -> str:
+        if user is not None:
+            return user
+        if not user_id:
+            raise ToolError("user_id: required (this server is not fixed to one user: pass the user's id)")
+        return user_id
+
+    def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UnknownUser:
+            return None
+        except FactNotFound as exc:
+            raise ToolError(f"id: {exc}") from None
+        except TieredMemoryError as exc:
+            raise ToolError(str(exc)) from None
+
+    read_only = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+
+    def remember(text: Annotated[str, Field(description="one self-contained fact, e.g. 'Ana is allergic to peanuts'")],
+                 user_id: str | None = None) -> dict[str, Any]:
+        """Store a durable fact about the user. A fact that contradicts a stored one replaces it (the old one stays
+        in its history); a fact already known is not stored twice."""
+        result = run(memory.remember, text=text, user_id=who(user_id))
+        event = result.events[0]
+        return {"id": event.fact_id, "text": event.fact.text if event.fact else text, "op": event.op}
+
+    def search(query: Annotated[str, Field(description="keywords or a question, e.g. 'what is Ana allergic to?'")],
+               limit: Annotated[int, Field(ge=1, le=50, description="how many memories to return")] = 5,
+               user_id: str | None = None) -> list[dict[str, Any]]:
+        """Find the user's memories most relevant to a query (keyword and meaning), best first."""
+        hits = run(memory.search, query=query, user_id=who(user_id), limit=limit) or []
+        return [{"id": h.fact.id, "text": h.fact.text, "score": round(h.score, 4), "kind": h.fact.kind,
+                 "since": h.fact.valid_from.isoformat()} for h in hits]
+
+    def list_memories(limit: Annotated[int, Field(ge=1, le=200, description="page size")] = 20,
+                      offset: Annotated[int, Field(ge=0, description="how many to skip (the previous page's next_offset)")] = 0,
+                      user_id: str | None = None) -> dict[str, Any]:
+        """List the user's current memories, oldest first, a page at a time."""
+        facts = run(memory.facts, user_id=who(user_id), limit=limit + 1, offset=offset) or []
+        page = facts[:limit]
+        return {"memories": [{"id": f.id, "text": f.text, "kind": f.kind, "since": f.valid_from.isoformat()} for f in page],
+                "next_offset": offset + limit if len(facts) > limit else None}
+
+    def forget(id: Annotated[str, Field(description="the id of the memory to erase (from search or list_memories)")],
+               user_id: str | None = None) -> dict[str, Any]:
+        """Erase one memory for good (from every tier; it cannot be restored)."""
+        event = run(memory.forget, fact_id=id, user_id=who(user_id))
+        return {"id": id, "forgotten": event is not None}
+
+    def get_context(message: Annotated[str, Field(description="the user's new message")],
+                    budget: Annotated[int, Field(ge=256, le=200_000, description="token budget of the whole context")] = 4000,
+                    user_id: str | None = None) -> dict[str, Any]:
+        """What memory would page in for a message: the user's profile, the relevant memories, and a summary of earlier
+        turns, as text to put in front of the model."""
+        ctx = run(memory.context, message=message, user_id=who(user_id), budget=budget)
+        if ctx is None:
+            return {"context": "", "memories": []}
+        parts = [b["text"] for b in ctx.system] + [b["text"] for b in ctx.messages[-1]["content"][:-1] if b.get("text")]
+        return {"context": "\n\n".join(p for p in parts if p), "memories": [h.fact.text for h in ctx.facts]}
+
+    tools = [
+        (remember, ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False)),
+        (search, read_only),
+        (list_memories, read_only),
+        (forget, ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=False)),
+        (get_context, read_only),
+    ]
+    for fn, annotations in tools:
+        # Fixed user: the tools do not ask for one. Otherwise `user_id` is a required argument.
+        exposed = _with_user_param(fn, None if user is not None else UserArg)
+        server.tool(name=fn.__name__, annotations=annotations)(exposed)
+    return server
+
+
+def _with_user_param(fn: Any, annotation: Any) -> Any:
+    """The same tool with `user_id` removed (annotation None) or made required."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(fn)
+    params = [p for name, p in signature.parameters.items() if name != "user_id"]
+    if annotation is not None:
+        params.insert(0, inspect.Parameter("user_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation))
+
+    @functools.wraps(fn)
+    def tool(**kwargs: Any) -> Any:
+        return fn(**{"user_id": None, **kwargs})
+
+    tool.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    tool.__annotations__ = {**{p.name: p.annotation for p in params}, "return": signature.return_annotation}
+    del tool.__wrapped__  # the SDK must read this signature, not the original's
+    return tool

@@ -1,0 +1,207 @@
+"""`tiermem serve` and `Memory.open(url=...)`: the same program gives the same results and
+the same errors in-process and served; keys, limits, and several processes on one home."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tiermem import HashEmbedder, Memory
+from tiermem._errors import ConfigError, FactNotFound, InvalidInput, StoreUnavailable, UnknownUser
+from tiermem.serve import MemoryServer, RemoteMemory, SharedMemory
+
+T0 = datetime(2024, 5, 2, 18, 0, tzinfo=UTC)
+
+
+def program(mem: Any) -> list[Any]:
+    """A user program: every served method, and its errors, as plain values."""
+    out: list[Any] = []
+    added = mem.add([{"role": "user", "content": "I moved to Lisbon and I am allergic to peanuts"}], user_id="ana",
+                    session_id="s1", at=T0)
+    out.append(sorted(e.fact.text for e in added.events if e.fact))
+    remembered = mem.remember("Ana's sister is Marta", user_id="ana", at=T0)
+    fact_id = remembered.events[0].fact_id
+    out.append([h.fact.text for h in mem.search("where does Ana live?", user_id="ana", limit=3)])
+    out.append(len(mem.facts(user_id="ana")))
+    out.append(mem.get(fact_id, user_id="ana").text)
+    out.append(mem.update(fact_id, "Ana's sister is Marta Silva", user_id="ana").fact.text)
+    out.append([e.op for e in mem.history(fact_id)])
+    out.append(mem.retract(fact_id, user_id="ana").op)
+    out.append(mem.restore(fact_id, user_id="ana").op)
+    ctx = mem.context("what should I cook?", user_id="ana", session_id="s1", system="You help.", budget=2000)
+    out.append((len(ctx.system), ctx.messages[-1]["content"][-1]["text"], ctx.report.total > 0))
+    out.append(mem.usage(user_id="ana").total.calls)
+    for call in (lambda: mem.search("", user_id="ana"), lambda: mem.get("nope", user_id="ana"),
+                 lambda: mem.facts(user_id="nobody"), lambda: mem.search("x", user_id="ana", limit=0),
+                 lambda: mem.get(fact_id, user_id="bob")):
+        try:
+            call()
+            out.append("no error")
+        except Exception as exc:  # noqa: BLE001 - the error's class and message are the result
+            out.append((type(exc).__name__, str(exc).replace(fact_id, "<id>")))
+    out.append(mem.forget(fact_id, user_id="ana").op)
+    out.append(mem.forget_user("ana").removed["tm_turns"])
+    return out
+
+
+def test_the_same_program_gives_the_same_results_in_process_and_served(tmp_path):
+    with Memory.open(tmp_path / "a", embedder=HashEmbedder(64), clock=lambda: T0) as local:
+        expected = program(local)
+    with Memory.open(tmp_path / "b", embedder=HashEmbedder(64), clock=lambda: T0) as served:
+        server = MemoryServer(served, port=0).start()
+        try:
+            remote = Memory.open(url=server.url)
+            assert isinstance(remote, RemoteMemory)
+            assert program(remote) == expected
+        finally:
+            server.stop()
+
+
+def test_errors_keep_their_class(tmp_path):
+    with Memory.open(tmp_path, embedder=HashEmbedder(64)) as mem:
+        server = MemoryServer(mem, port=0).start()
+        try:
+            remote = RemoteMemory(server.url)
+            with pytest.raises(InvalidInput, match="query"):
+                remote.search("", user_id="ana")
+            with pytest.raises(UnknownUser):
+                remote.facts(user_id="nobody")
+            with pytest.raises(FactNotFound):
+                remote.get("x")
+            with pytest.raises(InvalidInput, match="takes no argument"):
+                remote.search("x", user_id="ana", colour="red")
+            with pytest.raises(InvalidInput, match="no method"):
+                remote.call("drop_everything")
+        finally:
+            server.stop()
+
+
+def _post(url: str, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(url + path, data=body, method="POST", headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_api_key_body_limit_and_bad_json(tmp_path):
+    with Memory.open(tmp_path, embedder=HashEmbedder(64)) as mem:
+        server = MemoryServer(mem, port=0, api_key="s3cret", max_body=2048).start()
+        try:
+            assert _post(server.url, "/v1/health", b"{}")[0] == 401
+            assert _post(server.url, "/v1/health", b"{}", {"Authorization": "Bearer wrong"})[0] == 401
+            status, body = _post(server.url, "/v1/health", b"{}", {"Authorization": "Bearer s3cret"})
+            assert status == 200 and body["result"]["ok"] is True
+            status, body = _post(server.url, "/v1/remember", b"x" * 4096, {"Authorization": "Bearer s3cret"})
+            assert status == 413 and body["error"]["type"] == "PayloadTooLarge"
+            status, body = _post(server.url, "/v1/remember", b"{not json", {"Authorization": "Bearer s3cret"})
+            assert status == 400 and body["error"]["type"] == "InvalidInput"
+            status, body = _post(server.url, "/v1/remember", b'{"text": "x"}', {"Authorization": "Bearer s3cret"})
+            assert status == 400 and "user_id" in body["error"]["message"]
+            assert RemoteMemory(server.url, api_key="s3cret").health()["ok"]
+            assert mem.session.users() == []  # nothing stored by the refused requests
+        finally:
+            server.stop()
+        with pytest.raises(ConfigError, match="API key"):
+            MemoryServer(mem, host="0.0.0.0", port=0)
+
+
+def test_unix_socket(tmp_path):
+    with Memory.open(tmp_path / "h", embedder=HashEmbedder(64)) as mem:
+        server = MemoryServer(mem, socket=tmp_path / "tm.sock").start()
+        try:
+            remote = Memory.open(url=f"unix://{tmp_path / 'tm.sock'}")
+            remote.remember("Ana likes tea", user_id="ana")
+            assert [h.fact.text for h in remote.search("tea", user_id="ana")] == ["Ana likes tea"]
+        finally:
+            server.stop()
+
+
+def test_unreachable_server_says_so():
+    with pytest.raises(StoreUnavailable, match="tiermem serve"):
+        RemoteMemory("http://127.0.0.1:9").health()
+
+
+def test_shared_home_in_one_process_owner_and_follower(tmp_path):
+    first = SharedMemory(tmp_path, embedder=HashEmbedder(64))
+    second = SharedMemory(tmp_path, embedder=HashEmbedder(64))
+    try:
+        first.remember(text="Ana likes tea", user_id="ana")
+        assert first.owner and not second.owner
+        assert [h.fact.text for h in second.search(query="tea", user_id="ana")] == ["Ana likes tea"]
+        first.close()  # the owner leaves: the follower takes over on its next call
+        second.remember(text="Ana plays chess", user_id="ana")
+        assert second.owner
+        assert len(second.facts(user_id="ana")) == 2
+    finally:
+        first.close()
+        second.close()
+
+
+WORKER = """
+import sys, json
+from tiermem import HashEmbedder
+from tiermem.serve import SharedMemory
+shared = SharedMemory(sys.argv[1], embedder=HashEmbedder(64))
+for line in sys.stdin:
+    cmd = json.loads(line)
+    try:
+        if cmd["op"] == "remember":
+            result = shared.remember(text=cmd["text"], user_id="ana").events[0].fact_id
+        else:
+            result = [h.fact.text for h in shared.search(query=cmd["text"], user_id="ana", limit=50)]
+        print(json.dumps({"ok": result, "owner": shared.owner}), flush=True)
+    except Exception as exc:
+        print(json.dumps({"error": repr(exc)}), flush=True)
+"""
+
+
+class Worker:
+    def __init__(self, home: Path):
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-c", WORKER, str(home)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, env=env)
+
+    def ask(self, op: str, text: str) -> dict:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(json.dumps({"op": op, "text": text}) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+def test_processes_share_a_home_and_survive_a_killed_owner(tmp_path):
+    a, b = Worker(tmp_path), Worker(tmp_path)
+    try:
+        assert "ok" in a.ask("remember", "Ana likes tea")
+        assert "ok" in b.ask("remember", "Ana plays chess")
+        owner, follower = (a, b) if a.ask("search", "tea")["owner"] else (b, a)
+        assert sorted(follower.ask("search", "Ana")["ok"]) == ["Ana likes tea", "Ana plays chess"]
+        for i in range(5):
+            assert "ok" in owner.ask("remember", f"Ana visited city number {i}")
+        owner.proc.send_signal(signal.SIGKILL)
+        owner.proc.wait(10)
+        time.sleep(0.2)
+        answer = follower.ask("search", "Ana visited city")
+        assert answer["owner"] is True  # it took over
+        assert sum("visited city" in t for t in answer["ok"]) == 5  # every acknowledged write is there
+        assert "ok" in follower.ask("remember", "Ana likes jazz")
+    finally:
+        a.stop()
+        b.stop()
