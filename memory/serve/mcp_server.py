@@ -44,7 +44,7 @@ def build_server(memory: Any, *, user: str | None = None) -> Any:
         except TieredMemoryError as exc:
             raise ToolError(str(exc)) from None
 
-    read_only = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+    read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
     def remember(text: Annotated[str, Field(description="one self-contained fact, e.g. 'Ana is allergic to peanuts'")],
                  user_id: str | None = None) -> dict[str, Any]:
@@ -89,10 +89,10 @@ def build_server(memory: Any, *, user: str | None = None) -> Any:
         return {"context": "\n\n".join(p for p in parts if p), "memories": [h.fact.text for h in ctx.facts]}
 
     tools = [
-        (remember, ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False)),
+        (remember, ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)),
         (search, read_only),
         (list_memories, read_only),
-        (forget, ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=False)),
+        (forget, ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)),
         (get_context, read_only),
     ]
     for fn, annotations in tools:
