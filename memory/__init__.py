@@ -6,7 +6,10 @@
         ctx = mem.context("what should I pack?", user_id="ana", system="You are a travel assistant.")
 """
 
-from ._erasure import ErasureReceipt
+import sys
+import types
+from typing import TYPE_CHECKING
+
 from ._errors import (
     ConfigError,
     ContextOverflow,
@@ -21,32 +24,93 @@ from ._errors import (
     TieredMemoryError,
     UnknownUser,
 )
-from ._memory import Memory
-from ._models import (
-    AddResult,
-    Candidate,
-    Context,
-    ContextReport,
-    Dropped,
-    ExtractionFailure,
-    Fact,
-    FactEvent,
-    Hit,
-    Profile,
-    Summary,
-    Turn,
-    UsageReport,
-    UsageTotals,
-)
-from ._tokens import approx_tokens
-from .embed import Embedder, HashEmbedder, MiniLMEmbedder
-from .extract import Extractor, RuleExtractor
-from .index import EdgeFactIndex, FactIndex, QdrantFactIndex
-from .inject import ContextBudget
-from .reconcile import ReconcilePolicy, Reconciler, RuleReconciler, reconcile
-from .retrieve import RetrievalPolicy
-from .session import SessionStore
-from .summarize import ExtractiveSummarizer, Summarizer
+
+# Everything else loads on first use (PEP 562): `import tiermem` stays cheap, so a process
+# that only needs a little of it (`tiermem mcp` answering `initialize`, the CLI's reading
+# commands) does not pay for SQLAlchemy, numpy and the stores up front.
+_LAZY = {
+    "ErasureReceipt": "._erasure", "Memory": "._memory", "approx_tokens": "._tokens",
+    **dict.fromkeys(["AddResult", "Candidate", "Context", "ContextReport", "Dropped", "ExtractionFailure", "Fact",
+                     "FactEvent", "Hit", "Profile", "Summary", "Turn", "UsageReport", "UsageTotals"], "._models"),
+    **dict.fromkeys(["Embedder", "HashEmbedder", "MiniLMEmbedder"], ".embed"),
+    **dict.fromkeys(["Extractor", "RuleExtractor"], ".extract"),
+    **dict.fromkeys(["EdgeFactIndex", "FactIndex", "QdrantFactIndex"], ".index"),
+    "ContextBudget": ".inject",
+    **dict.fromkeys(["ReconcilePolicy", "Reconciler", "RuleReconciler", "reconcile"], ".reconcile"),
+    "RetrievalPolicy": ".retrieve", "SessionStore": ".session",
+    **dict.fromkeys(["ExtractiveSummarizer", "Summarizer"], ".summarize"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tiermem' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """`tiermem.reconcile` is both a submodule and the function this package exports under
+    that name; importing the submodule (which happens lazily now) must not replace the function."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "reconcile" and isinstance(value, types.ModuleType):
+            value = value.reconcile  # type: ignore[attr-defined]
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+if TYPE_CHECKING:
+    from ._erasure import ErasureReceipt
+    from ._errors import (
+        ConfigError,
+        ContextOverflow,
+        EmbeddingMismatch,
+        FactNotFound,
+        IndexCorrupted,
+        IndexLocked,
+        InvalidInput,
+        MemoryClosed,
+        MissingDependency,
+        StoreUnavailable,
+        TieredMemoryError,
+        UnknownUser,
+    )
+    from ._memory import Memory
+    from ._models import (
+        AddResult,
+        Candidate,
+        Context,
+        ContextReport,
+        Dropped,
+        ExtractionFailure,
+        Fact,
+        FactEvent,
+        Hit,
+        Profile,
+        Summary,
+        Turn,
+        UsageReport,
+        UsageTotals,
+    )
+    from ._tokens import approx_tokens
+    from .embed import Embedder, HashEmbedder, MiniLMEmbedder
+    from .extract import Extractor, RuleExtractor
+    from .index import EdgeFactIndex, FactIndex, QdrantFactIndex
+    from .inject import ContextBudget
+    from .reconcile import ReconcilePolicy, Reconciler, RuleReconciler, reconcile
+    from .retrieve import RetrievalPolicy
+    from .session import SessionStore
+    from .summarize import ExtractiveSummarizer, Summarizer
 
 __version__ = "0.1.0"
 

@@ -448,23 +448,12 @@ def mcp(
     Several of them may run on one home at once (one per client window): the first that needs
     the memory serves it to the others, and the next one takes over when it exits.
     """
-    from ..serve._shared import SharedMemory
-    from ..serve.mcp_server import build_server
+    from ..serve.mcp_server import run
 
-    if user is not None:
-        try:
-            user = check_id(user, "--user")
-        except TieredMemoryError as exc:
-            _fail(str(exc))
-    shared = SharedMemory(home, embedder=_embedder_named(embedder))  # no model is loaded until it embeds
-    server = build_server(shared, user=user)
     try:
-        if http:
-            server.run("streamable-http", host=host, port=port)
-        else:
-            server.run("stdio")
-    finally:
-        shared.close()
+        run(str(home) if home else None, user=user, http=http, host=host, port=port, embedder=embedder)
+    except TieredMemoryError as exc:
+        _fail(str(exc))
 
 
 @models_app.command("export")

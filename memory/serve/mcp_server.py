@@ -7,6 +7,9 @@ the first to need it serves it to the others, and the next takes over when it ex
 Nothing heavy is imported before the first tool call, so `initialize` answers at once.
 """
 
+import argparse
+import threading
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -120,3 +123,72 @@ def _with_user_param(fn: Any, annotation: Any) -> Any:
     tool.__annotations__ = {**{p.name: p.annotation for p in params}, "return": signature.return_annotation}
     del tool.__wrapped__  # the SDK must read this signature, not the original's
     return tool
+
+
+class LazySharedMemory:
+    """The home's SharedMemory, made on the first tool call (the stores, numpy and the
+    embedder are imported then, not while the client waits for `initialize`)."""
+
+    def __init__(self, home: str | None, embedder: str):
+        self.home, self.embedder = home, embedder
+        self._shared: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        with self._lock:
+            if self._shared is None:
+                from .. import HashEmbedder, MiniLMEmbedder
+                from ._shared import SharedMemory
+
+                chosen = HashEmbedder() if self.embedder == "hash" else MiniLMEmbedder(
+                    "sentence-transformers" if self.embedder == "sentence-transformers" else None)
+                self._shared = SharedMemory(self.home, embedder=chosen)
+            return self._shared
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def close(self) -> None:
+        if self._shared is not None:
+            self._shared.close()
+
+
+def run(home: str | None = None, *, user: str | None = None, http: bool = False, host: str = "127.0.0.1",
+        port: int = 8766, embedder: str = "minilm") -> None:
+    """Serve MCP on stdio (or streamable HTTP) until the client goes away."""
+    from .._messages import check_id
+
+    if embedder not in ("minilm", "sentence-transformers", "hash"):
+        raise TieredMemoryError(f"--embedder must be minilm, sentence-transformers or hash, got {embedder!r}")
+    if user is not None:
+        user = check_id(user, "--user")
+    memory = LazySharedMemory(home, embedder)
+    server = build_server(memory, user=user)
+    try:
+        if http:
+            server.run("streamable-http", host=host, port=port)
+        else:
+            server.run("stdio")
+    finally:
+        memory.close()
+
+
+def main(argv: Sequence[str]) -> int:
+    """`tiermem mcp ...` without loading the rest of the CLI (see `tiermem._entry`)."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="tiermem mcp", description="An MCP memory server (tools: remember, search, "
+                                     "list_memories, forget, get_context).")
+    parser.add_argument("--home", default=None, help="memory folder (default $TIERMEM_HOME, else ./.tiermem)")
+    parser.add_argument("--user", default=None, help="fix every call to this user (else each call names one)")
+    parser.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--embedder", default="minilm", help="minilm (default), sentence-transformers, or hash (tests)")
+    args = parser.parse_args(list(argv))
+    try:
+        run(args.home, user=args.user, http=args.http, host=args.host, port=args.port, embedder=args.embedder)
+    except TieredMemoryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

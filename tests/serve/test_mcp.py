@@ -20,7 +20,7 @@ from tiermem.serve._shared import served_home
 
 @asynccontextmanager
 async def mcp_server(home: Path, *args: str):
-    params = StdioServerParameters(command=sys.executable, args=["-m", "tiermem.cli", "mcp", "--home", str(home),
+    params = StdioServerParameters(command=sys.executable, args=["-m", "tiermem", "mcp", "--home", str(home),
                                                                  "--embedder", "hash", *args],
                                    env={**os.environ, "HF_HUB_OFFLINE": "1"})
     async with Client(params, read_timeout_seconds=60) as client:
