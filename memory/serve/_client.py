@@ -3,6 +3,7 @@ errors as in-process (stdlib http.client; one keep-alive connection per thread).
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import socket
@@ -115,6 +116,22 @@ class RemoteMemory:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    # The async twins of Memory's, run in a worker thread like Memory's own.
+    async def aadd(self, messages: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(self.call, "add", messages=messages, **kwargs)
+
+    async def aremember(self, text: str, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(self.call, "remember", text=text, **kwargs)
+
+    async def asearch(self, query: str, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(self.call, "search", query=query, **kwargs)
+
+    async def acontext(self, message: str, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(self.call, "context", message=message, **kwargs)
+
+    async def aflush(self, timeout: float | None = None) -> Any:
+        return await asyncio.to_thread(self.call, "flush", timeout=timeout)
 
     def __getattr__(self, name: str) -> Any:
         if name in METHODS:

@@ -205,3 +205,17 @@ def test_processes_share_a_home_and_survive_a_killed_owner(tmp_path):
     finally:
         a.stop()
         b.stop()
+
+
+async def test_async_twins_served(tmp_path):
+    with Memory.open(tmp_path, embedder=HashEmbedder(64)) as mem:
+        server = MemoryServer(mem, port=0).start()
+        try:
+            remote = Memory.open(url=server.url)
+            await remote.aremember("Ana likes tea", user_id="ana")
+            assert [h.fact.text for h in await remote.asearch("tea", user_id="ana")] == ["Ana likes tea"]
+            assert await remote.aflush(5) is True
+            ctx = await remote.acontext("tea?", user_id="ana")
+            assert ctx.messages[-1]["content"][-1]["text"] == "tea?"
+        finally:
+            server.stop()
