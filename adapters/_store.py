@@ -368,6 +368,12 @@ class TiermemStore(BaseStore):
         return results
 
     # -- reads ---------------------------------------------------------------------------------
+    @property
+    def _refreshes(self) -> bool:
+        """Reads restart TTLs only when the TTL config says `refresh_on_read` (as LangGraph's
+        SQL stores do: an item's TTL otherwise runs from its last write)."""
+        return bool(self.ttl_config and self.ttl_config.get("refresh_on_read"))
+
     def _alive_at(self, now: datetime) -> datetime | None:
         return now if self.ttl_config and self.ttl_config.get("omit_expired") else None
 
@@ -378,7 +384,7 @@ class TiermemStore(BaseStore):
         for i, op in gets:
             row = rows.get((_ns_text(op.namespace), op.key))
             results[i] = None if row is None else _item(row)
-            if row is not None and op.refresh_ttl and row.ttl_minutes is not None:
+            if row is not None and op.refresh_ttl and self._refreshes and row.ttl_minutes is not None:
                 refresh.append((row.namespace, row.key))
         if refresh:
             self.session.store_refresh(refresh, now)
@@ -405,7 +411,7 @@ class TiermemStore(BaseStore):
                             break
         else:
             scored = self._ranked(prefix, query_vector, op, match, alive_at)
-        if op.refresh_ttl:
+        if op.refresh_ttl and self._refreshes:
             refresh = [(r.namespace, r.key) for r, _ in scored if r.ttl_minutes is not None]
             if refresh:
                 self.session.store_refresh(refresh, now)

@@ -467,3 +467,13 @@ def test_memory_home_is_scratch_and_gone_after_close(embeddings):
     first.close()
     second.close()
     assert folder and not os.path.exists(folder)
+
+
+def test_reads_refresh_ttls_only_when_the_config_says_so(open_store):
+    store = open_store(ttl={"default_ttl": 1 / 60})  # no refresh_on_read: the TTL runs from the write
+    store.put(("t",), "k", {"v": 1})
+    time.sleep(0.6)
+    assert store.get(("t",), "k") is not None  # refresh_ttl defaults to True, but the store does not refresh
+    assert store.search(("t",))
+    time.sleep(0.6)
+    assert store.sweep_ttl() == 1
