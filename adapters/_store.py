@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import json
 import logging
 import math
@@ -44,9 +45,8 @@ from langgraph.store.base import (
 from tiermem import Memory
 from tiermem._errors import EmbeddingMismatch, InvalidInput, MissingDependency
 from tiermem._text import sparse_document, sparse_query
-from tiermem.session._items import aware
 
-from ._store_filters import compile_filter
+from ._store_filters import Matcher, compile_filter
 from ._store_vectors import ClientStoreVectors, EdgeStoreVectors, FieldPoint, PointHit, StoreVectors, item_ref
 
 logger = logging.getLogger("tiermem.langgraph")
@@ -132,6 +132,7 @@ class _Plan:
     put_ops: dict[tuple[tuple[str, ...], str], PutOp] = field(default_factory=dict)
     texts: list[tuple[tuple[str, ...], str, str, str]] = field(default_factory=list)  # ns, key, field, text
     queries: dict[int, str] = field(default_factory=dict)  # op index -> query text
+    filters: dict[int, Matcher] = field(default_factory=dict)  # op index -> compiled SearchOp.filter
 
 
 class TiermemStore(BaseStore):
@@ -291,7 +292,7 @@ class TiermemStore(BaseStore):
                 _validate_labels(op.namespace, allow_empty=False)
             elif isinstance(op, SearchOp):
                 _validate_labels(op.namespace_prefix, allow_empty=True)
-                compile_filter(op.filter)  # bad filters fail before anything runs
+                plan.filters[i] = compile_filter(op.filter)  # a bad filter fails before anything runs
                 self._check_page(op.limit, op.offset)
                 if op.query and self._vectors is not None:
                     plan.queries[i] = op.query
@@ -360,7 +361,7 @@ class TiermemStore(BaseStore):
             self._gets(gets, results, now)
         for i, op in enumerate(plan.ops):
             if isinstance(op, SearchOp):
-                results[i] = self._search(op, queries.get(i), now)
+                results[i] = self._search(op, plan.filters[i], queries.get(i), now)
             elif isinstance(op, ListNamespacesOp):
                 results[i] = self._list_namespaces(op, now)
         if plan.put_ops:
@@ -389,36 +390,26 @@ class TiermemStore(BaseStore):
         if refresh:
             self.session.store_refresh(refresh, now)
 
-    def _search(self, op: SearchOp, query_vector: list[float] | None, now: datetime) -> list[SearchItem]:
+    def _search(self, op: SearchOp, match: Matcher, query_vector: list[float] | None, now: datetime) -> list[SearchItem]:
         prefix = _ns_text(op.namespace_prefix)
-        match = compile_filter(op.filter)
         alive_at = self._alive_at(now)
         if op.limit == 0:
             return []
-        if query_vector is None or self._vectors is None:
-            scored: list[tuple[Any, float | None]] = []
-            if not op.filter:
-                scored = [(r, None) for r in self.session.store_search(prefix, alive_at=alive_at, limit=op.limit, offset=op.offset)]
-            else:
-                skipped = 0
-                for row in self.session.store_scan(prefix, alive_at=alive_at):
-                    if match(json.loads(row.value)):
-                        if skipped < op.offset:
-                            skipped += 1
-                            continue
-                        scored.append((row, None))
-                        if len(scored) == op.limit:
-                            break
-        else:
-            scored = self._ranked(prefix, query_vector, op, match, alive_at)
+        if query_vector is not None and self._vectors is not None:
+            found = self._ranked(prefix, query_vector, op, match, alive_at)
+        elif not op.filter:
+            found = [_search_item(r, json.loads(r.value), None)
+                     for r in self.session.store_search(prefix, alive_at=alive_at, limit=op.limit, offset=op.offset)]
+        else:  # newest first, filtered here, the page counted after the filter
+            passing = ((row, value) for row in self.session.store_scan(prefix, alive_at=alive_at)
+                       if match(value := json.loads(row.value)))
+            found = [_search_item(row, value, None) for row, value in itertools.islice(passing, op.offset, op.offset + op.limit)]
         if op.refresh_ttl and self._refreshes:
-            refresh = [(r.namespace, r.key) for r, _ in scored if r.ttl_minutes is not None]
-            if refresh:
-                self.session.store_refresh(refresh, now)
-        return [_search_item(row, score) for row, score in scored]
+            self.session.store_refresh([(_ns_text(i.namespace), i.key) for i in found], now)
+        return found
 
-    def _ranked(self, prefix: str, vector: list[float], op: SearchOp, match: Any,
-                alive_at: datetime | None) -> list[tuple[Any, float | None]]:
+    def _ranked(self, prefix: str, vector: list[float], op: SearchOp, match: Matcher,
+                alive_at: datetime | None) -> list[SearchItem]:
         """Items under `prefix` best first by similarity, filtered; the index is asked for
         more points until the page is full or every point under the prefix was seen."""
         assert self._vectors is not None
@@ -431,15 +422,15 @@ class TiermemStore(BaseStore):
             for h in hits:  # points come best first: an item's first point is its best field
                 best.setdefault((h.namespace, h.key), h.score)
             rows = self.session.store_get(list(best), alive_at=alive_at)
-            passing = [(pair, score) for pair, score in best.items()
-                       if pair in rows and match(json.loads(rows[pair].value))]
+            values = {pair: json.loads(row.value) for pair, row in rows.items()}
+            passing = [(pair, score) for pair, score in best.items() if pair in values and match(values[pair])]
             if len(passing) >= need or len(hits) < wanted:
                 break
             wanted *= 4
         passing.sort(key=lambda p: (-p[1], p[0]))
         if self.ranking == "hybrid" and op.query:
             passing = self._fuse(passing, self._vectors.sparse(sparse_query(op.query), prefix, wanted))
-        return [(rows[pair], score) for pair, score in passing[op.offset:need]]
+        return [_search_item(rows[pair], values[pair], score) for pair, score in passing[op.offset:need]]
 
     @staticmethod
     def _fuse(dense: list[tuple[tuple[str, str], float]], sparse: list[PointHit]) -> list[tuple[tuple[str, str], float]]:
@@ -516,7 +507,7 @@ class TiermemStore(BaseStore):
                 self._vectors.upsert([FieldPoint(_ns_text(ns), key, path, vector, sparse_document(text))
                                       for (ns, key, path, text), vector in zip(plan.texts, docs, strict=True)])
             self.session.store_mark_embedded([(r.namespace, r.key) for r in rows],
-                                             {(r.namespace, r.key): aware(r.updated_at) for r in rows})  # type: ignore[misc]
+                                             {(r.namespace, r.key): r.updated_at for r in rows})
             done += len(rows)
             logger.info("tiermem store: embedded %d items left unembedded by an earlier process", len(rows))
 
@@ -574,12 +565,12 @@ class TiermemStore(BaseStore):
 
 def _item(row: Any) -> Item:
     return Item(value=json.loads(row.value), key=row.key, namespace=_ns_tuple(row.namespace),
-                created_at=aware(row.created_at), updated_at=aware(row.updated_at))  # type: ignore[arg-type]
+                created_at=row.created_at, updated_at=row.updated_at)
 
 
-def _search_item(row: Any, score: float | None) -> SearchItem:
-    return SearchItem(namespace=_ns_tuple(row.namespace), key=row.key, value=json.loads(row.value),
-                      created_at=aware(row.created_at), updated_at=aware(row.updated_at), score=score)  # type: ignore[arg-type]
+def _search_item(row: Any, value: dict[str, Any], score: float | None) -> SearchItem:
+    return SearchItem(namespace=_ns_tuple(row.namespace), key=row.key, value=value,
+                      created_at=row.created_at, updated_at=row.updated_at, score=score)
 
 
 @asynccontextmanager

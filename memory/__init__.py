@@ -24,6 +24,7 @@ from ._errors import (
     TieredMemoryError,
     UnknownUser,
 )
+from ._lazy import lazy_exports
 
 # Everything else loads on first use (PEP 562): `import tiermem` stays cheap, so a process
 # that only needs a little of it (`tiermem mcp` answering `initialize`, the CLI's reading
@@ -42,14 +43,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'tiermem' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:
@@ -71,20 +65,6 @@ sys.modules[__name__].__class__ = _Package
 
 if TYPE_CHECKING:
     from ._erasure import ErasureReceipt
-    from ._errors import (
-        ConfigError,
-        ContextOverflow,
-        EmbeddingMismatch,
-        FactNotFound,
-        IndexCorrupted,
-        IndexLocked,
-        InvalidInput,
-        MemoryClosed,
-        MissingDependency,
-        StoreUnavailable,
-        TieredMemoryError,
-        UnknownUser,
-    )
     from ._memory import Memory
     from ._models import (
         AddResult,

@@ -511,6 +511,11 @@ class Memory(AsyncTwins):
         return facts
 
     @_tracked
+    def users(self) -> list[tuple[str, int, int]]:
+        """(user_id, valid facts, turns) for every stored user."""
+        return self.session.users()
+
+    @_tracked
     def get(self, fact_id: str, *, user_id: str | None = None) -> Fact:
         """One fact by id; with `user_id`, only that user's (another user's fact is FactNotFound)."""
         fact = self.session.get_fact(check_id(fact_id, "fact_id"))

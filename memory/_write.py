@@ -177,37 +177,29 @@ class WritePipeline:
         if value is None:
             attribute = None
         new = fact.model_copy(update={"text": text, "attribute": attribute, "value": value})
-        [vector] = self.retriever.embed([new.index_text])
-        event = FactEvent(op="update", fact_id=fact.id, user_id=fact.user_id, fact=new, previous=fact, at=self.clock(),
-                          reason="corrected by the caller")
-        with self.lock:
-            [stored] = self.session.commit_events([event])
-            self.sync.apply([stored], {new.index_text: vector})
-        self._upkeep(fact.user_id, set())
-        return stored
+        return self._change(fact, new, "update", "corrected by the caller")
 
     def retract(self, fact: Fact, reason: str) -> FactEvent:
         """Invalidate a fact without erasing it: journaled, kept in history, reversible
         with `restore()` (until the fact or its user is erased)."""
         now = self.clock()
-        event = FactEvent(op="invalidate", fact_id=fact.id, user_id=fact.user_id, previous=fact, at=now, reason=reason,
-                          fact=fact.model_copy(update={"invalid_at": now, "expired_at": now}))
-        with self.lock:
-            [stored] = self.session.commit_events([event])
-            self.sync.apply([stored], {})
-        self._upkeep(fact.user_id, set())
-        return stored
+        return self._change(fact, fact.model_copy(update={"invalid_at": now, "expired_at": now}), "invalidate", reason, at=now)
 
     def restore(self, fact: Fact) -> FactEvent:
         """Undo a retraction: the fact is valid again, with the same id and text."""
-        new = fact.model_copy(update={"invalid_at": None, "expired_at": None})
-        [vector] = self.retriever.embed([new.index_text])
-        event = FactEvent(op="update", fact_id=fact.id, user_id=fact.user_id, fact=new, previous=fact, at=self.clock(),
-                          reason="restored")
+        return self._change(fact, fact.model_copy(update={"invalid_at": None, "expired_at": None}), "update", "restored")
+
+    def _change(self, old: Fact, new: Fact, op: str, reason: str, at: datetime | None = None) -> FactEvent:
+        """Journal one caller-made change to a fact and bring the index in step: a new text
+        is embedded and upserted, an unchanged one only has its payload rewritten."""
+        changed = new.index_text != old.index_text
+        vectors: Vectors = {new.index_text: self.retriever.embed([new.index_text])[0]} if changed else {}
+        event = FactEvent(op=op, fact_id=old.id, user_id=old.user_id, fact=new, previous=old,  # type: ignore[arg-type]
+                          at=self.clock() if at is None else at, reason=reason)
         with self.lock:
             [stored] = self.session.commit_events([event])
-            self.sync.apply([stored], {new.index_text: vector})
-        self._upkeep(fact.user_id, set())
+            self.sync.apply([stored], vectors)
+        self._upkeep(old.user_id, set())
         return stored
 
     def forget(self, fact_id: str, user_id: str | None, redact_turns: bool = False) -> FactEvent:

@@ -63,14 +63,11 @@ def _store(home: Path | None, database_url: str | None) -> SessionStore:
 
 
 def _memory(home: Path | None, database_url: str | None, embedder: str, reembed: bool = False) -> Any:
-    from .. import HashEmbedder, Memory, MiniLMEmbedder
+    from .. import Memory
 
     _where(home, database_url)
-    if embedder not in ("hash", "minilm", "sentence-transformers"):
-        _fail(f"--embedder must be minilm, sentence-transformers or hash, got {embedder!r}")
+    chosen = _embedder_named(embedder)
     try:
-        chosen = HashEmbedder() if embedder == "hash" else MiniLMEmbedder(
-            "sentence-transformers" if embedder == "sentence-transformers" else None)
         return Memory.open(home, database_url, embedder=chosen, reembed=reembed)
     except TieredMemoryError as exc:
         _fail(str(exc))
@@ -370,13 +367,10 @@ def bench(
 
 
 def _embedder_named(embedder: str) -> Any:
-    from .. import HashEmbedder, MiniLMEmbedder
+    from ..embed import embedder_named
 
-    if embedder not in ("hash", "minilm", "sentence-transformers"):
-        _fail(f"--embedder must be minilm, sentence-transformers or hash, got {embedder!r}")
     try:
-        return HashEmbedder() if embedder == "hash" else MiniLMEmbedder(
-            "sentence-transformers" if embedder == "sentence-transformers" else None)
+        return embedder_named(embedder)
     except TieredMemoryError as exc:
         _fail(str(exc))
 

@@ -6,18 +6,13 @@ Loaded on first use, so `tiermem mcp` answers `initialize` before any store is i
 
 from typing import TYPE_CHECKING
 
+from .._lazy import lazy_exports
+
 _LAZY = {"METHODS": "._api", "VERSION": "._api", "RemoteMemory": "._client", "MemoryServer": "._server",
          "SharedMemory": "._shared"}
 
 
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'tiermem.serve' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 if TYPE_CHECKING:

@@ -4,7 +4,9 @@ errors as in-process (stdlib http.client; one keep-alive connection per thread).
 from __future__ import annotations
 
 import asyncio
+import functools
 import http.client
+import inspect
 import json
 import socket
 import threading
@@ -141,17 +143,19 @@ class RemoteMemory:
 
 _OWNER_GONE = frozenset({"ServerStopping", "MemoryClosed"})  # the owner is leaving: follow the next one
 
-# The positional parameter of each method (as in Memory's signatures).
-_FIRST = {"add": "messages", "remember": "text", "update": "fact_id", "search": "query", "context": "message",
-          "get": "fact_id", "history": "fact_id", "forget": "fact_id", "retract": "fact_id", "restore": "fact_id",
-          "forget_user": "user_id", "usage": "user_id", "flush": "timeout"}
+
+@functools.cache
+def _signature(name: str) -> inspect.Signature:
+    from .._memory import Memory
+
+    return inspect.signature(getattr(Memory, name))
 
 
 def _positional(name: str, args: tuple[Any, ...]) -> dict[str, Any]:
+    """Positional arguments named as Memory's own signature names them (the same TypeError
+    as in-process for too many)."""
     if not args:
         return {}
-    if name == "update" and len(args) == 2:
-        return {"fact_id": args[0], "text": args[1]}
-    if len(args) > 1 or name not in _FIRST:
-        raise TypeError(f"{name}() takes keyword arguments after the first")
-    return {_FIRST[name]: args[0]}
+    bound = _signature(name).bind_partial(None, *args)
+    bound.arguments.pop("self")
+    return dict(bound.arguments)

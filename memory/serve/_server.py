@@ -159,11 +159,7 @@ class MemoryServer:
     def call(self, name: str, args: dict[str, Any]) -> Any:
         if name == "health":
             return self.health()
-        if name == "users":
-            value: Any = self.memory.session.users()
-        else:
-            value = getattr(self.memory, name)(**args)
-        return dump_result(name, value)
+        return dump_result(name, getattr(self.memory, name)(**args))
 
     def start(self) -> MemoryServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="tiermem-serve")

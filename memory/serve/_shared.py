@@ -117,8 +117,6 @@ class SharedMemory:
             return result
         if name == "health":
             return self._owned[1].health()
-        if name == "users":
-            return backend.session.users()
         return getattr(backend, name)(**kwargs)
 
     def __getattr__(self, name: str) -> Any:

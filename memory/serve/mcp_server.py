@@ -137,12 +137,10 @@ class LazySharedMemory:
     def _get(self) -> Any:
         with self._lock:
             if self._shared is None:
-                from .. import HashEmbedder, MiniLMEmbedder
+                from ..embed import embedder_named
                 from ._shared import SharedMemory
 
-                chosen = HashEmbedder() if self.embedder == "hash" else MiniLMEmbedder(
-                    "sentence-transformers" if self.embedder == "sentence-transformers" else None)
-                self._shared = SharedMemory(self.home, embedder=chosen)
+                self._shared = SharedMemory(self.home, embedder=embedder_named(self.embedder))
             return self._shared
 
     def __getattr__(self, name: str) -> Any:
@@ -157,9 +155,10 @@ def run(home: str | None = None, *, user: str | None = None, http: bool = False,
         port: int = 8766, embedder: str = "minilm") -> None:
     """Serve MCP on stdio (or streamable HTTP) until the client goes away."""
     from .._messages import check_id
+    from ..embed import EMBEDDER_NAMES
 
-    if embedder not in ("minilm", "sentence-transformers", "hash"):
-        raise TieredMemoryError(f"--embedder must be minilm, sentence-transformers or hash, got {embedder!r}")
+    if embedder not in EMBEDDER_NAMES:  # now, not at the first tool call
+        raise TieredMemoryError(f"--embedder must be one of {', '.join(EMBEDDER_NAMES)}, got {embedder!r}")
     if user is not None:
         user = check_id(user, "--user")
     memory = LazySharedMemory(home, embedder)

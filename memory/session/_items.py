@@ -9,23 +9,15 @@ SQLite and treats "_" and "%" as wildcards).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, or_, tuple_, update
 from sqlmodel import Session, col, select
 
+from .._models import as_utc
 from ._engine import insert_for
 from ._tables import StoreItemRow
-
-
-def utc(at: datetime) -> datetime:
-    """Datetimes are bound as aware UTC (the session tables' type insists on a zone)."""
-    return at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
-def aware(at: datetime | None) -> datetime | None:
-    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
 def _under(prefix: str) -> Any:
@@ -40,7 +32,7 @@ def _under(prefix: str) -> Any:
 def _alive(alive_at: datetime | None) -> Any:
     if alive_at is None:
         return True
-    return or_(col(StoreItemRow.expires_at).is_(None), col(StoreItemRow.expires_at) > utc(alive_at))
+    return or_(col(StoreItemRow.expires_at).is_(None), col(StoreItemRow.expires_at) > as_utc(alive_at))
 
 
 def _pairs(pairs: Sequence[tuple[str, str]]) -> Any:
@@ -67,7 +59,7 @@ class StoreItemLog:
         """Insert or replace items; an existing item keeps its `created_at`."""
         if not rows:
             return
-        rows = [{**r, **{k: utc(r[k]) for k in ("created_at", "updated_at", "expires_at") if r.get(k)}} for r in rows]
+        rows = [{**r, **{k: as_utc(r[k]) for k in ("created_at", "updated_at", "expires_at") if r.get(k)}} for r in rows]
         with self.writing() as conn:
             statement = insert_for(conn, StoreItemRow.__table__)  # type: ignore[attr-defined]
             changed = {c: statement.excluded[c] for c in rows[0] if c not in ("namespace", "key", "created_at")}
@@ -81,7 +73,7 @@ class StoreItemLog:
         statement = update(table).where(table.c.namespace == bindparam("ns"), table.c.key == bindparam("k"),
                                         table.c.updated_at == bindparam("at")).values(embedded=True)
         with self.writing() as conn:
-            conn.execute(statement, [{"ns": ns, "k": key, "at": utc(updated[(ns, key)])} for ns, key in pairs])
+            conn.execute(statement, [{"ns": ns, "k": key, "at": as_utc(updated[(ns, key)])} for ns, key in pairs])
 
     def store_unembedded(self, limit: int = 500) -> list[StoreItemRow]:
         with Session(self.engine) as s:
@@ -125,16 +117,18 @@ class StoreItemLog:
         rows = [r for r in self.store_get(pairs, alive_at=now).values() if r.ttl_minutes is not None]
         if not rows:
             return
+        table = StoreItemRow.__table__  # type: ignore[attr-defined]
+        statement = update(table).where(table.c.namespace == bindparam("ns"), table.c.key == bindparam("k")).values(
+            expires_at=bindparam("until"))
         with self.writing() as conn:
-            for r in rows:
-                conn.execute(update(StoreItemRow).where(
-                    col(StoreItemRow.namespace) == r.namespace, col(StoreItemRow.key) == r.key,
-                ).values(expires_at=utc(now + timedelta(minutes=float(r.ttl_minutes)))))  # type: ignore[arg-type]
+            conn.execute(statement, [{"ns": r.namespace, "k": r.key,
+                                      "until": as_utc(now + timedelta(minutes=float(r.ttl_minutes)))}  # type: ignore[arg-type]
+                                     for r in rows])
 
     def store_expired(self, now: datetime) -> list[tuple[str, str]]:
         with Session(self.engine) as s:
             rows = s.exec(select(StoreItemRow.namespace, StoreItemRow.key).where(
-                col(StoreItemRow.expires_at).is_not(None), col(StoreItemRow.expires_at) <= utc(now))).all()
+                col(StoreItemRow.expires_at).is_not(None), col(StoreItemRow.expires_at) <= as_utc(now))).all()
         return [(ns, key) for ns, key in rows]
 
     def store_count(self) -> int:

@@ -435,9 +435,14 @@ def test_store_on_postgresql(tmp_path, embeddings):
         conn.execute(text("DELETE FROM tm_store_items")) if conn.dialect.has_table(conn, "tm_store_items") else None
     with TiermemStore.open(tmp_path / "h", database_url=url, embedder=HashEmbedder(64),
                            index={"dims": embeddings.dims, "embed": embeddings, "fields": ["text"]},
-                           ttl={"default_ttl": 0.3 / 60}) as store:
+                           ttl={"default_ttl": 0.3 / 60, "refresh_on_read": True}) as store:
         store.put(("pg", "ana"), "k", {"text": "tea", "n": 2})
         store.put(("pg", "bob"), "k", {"text": "coffee", "n": 3}, ttl=None)
+        assert store.session.store_unembedded() == []  # the updated_at match of mark-embedded holds on PG
+        before = store.session.store_get([("pg.ana", "k")])[("pg.ana", "k")].expires_at
+        time.sleep(0.05)
+        store.get(("pg", "ana"), "k")
+        assert store.session.store_get([("pg.ana", "k")])[("pg.ana", "k")].expires_at > before
         assert store.search(("pg",), filter={"n": {"$gt": 2}})[0].namespace == ("pg", "bob")
         assert store.search(("pg", "ana"), query="tea")[0].score == pytest.approx(1.0, abs=1e-5)
         time.sleep(0.5)
