@@ -350,14 +350,25 @@ class Memory(AsyncTwins):
         return AddResult(turns=[], events=self.writes.remember(user_id, candidate))
 
     @_tracked
-    def update(self, fact_id: str, text: str, *, user_id: str | None = None) -> FactEvent:
-        """Correct a fact's text. The fact keeps its id; its old version stays in `history()`.
+    def update(self, fact_id: str, text: str | None = None, *, metadata: Mapping[str, Any] | None = None,
+               user_id: str | None = None) -> FactEvent:
+        """Correct a fact's text, or replace its metadata, or both. The fact keeps its id;
+        its old version stays in `history()`.
+
+        Args:
+            text: the new text (None: keep it).
+            metadata: the fact's new metadata, replacing the old (None: keep it).
 
         Raises:
+            InvalidInput: neither `text` nor `metadata` given, or one of them is malformed.
             FactNotFound: no such fact (or it belongs to another user than `user_id`).
         """
-        check_text(text, "text")
-        return self.writes.correct(self.get(fact_id, user_id=user_id), text.strip())
+        if text is None and metadata is None:
+            raise InvalidInput("update() needs text or metadata (or both)")
+        if text is not None:
+            check_text(text, "text")
+        new_metadata = check_metadata(metadata) if metadata is not None else None
+        return self.writes.correct(self.get(fact_id, user_id=user_id), None if text is None else text.strip(), new_metadata)
 
     @_tracked
     def flush(self, timeout: float | None = None) -> bool:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ._erasure import ErasureReceipt, find_leftovers
 from ._errors import FactNotFound
@@ -171,13 +172,14 @@ class WritePipeline:
         return fact.id
 
     # -- corrections and erasure ------------------------------------------------------------
-    def correct(self, fact: Fact, text: str) -> FactEvent:
-        """A caller's correction: the fact keeps its id, the old version stays in its history."""
-        attribute, value = fact.attribute, _corrected_value(fact, text)
-        if value is None:
-            attribute = None
-        new = fact.model_copy(update={"text": text, "attribute": attribute, "value": value})
-        return self._change(fact, new, "update", "corrected by the caller")
+    def correct(self, fact: Fact, text: str | None, metadata: dict[str, Any] | None = None) -> FactEvent:
+        """A caller's correction of the text and/or metadata: the fact keeps its id, the old
+        version stays in its history."""
+        changes: dict[str, Any] = {} if metadata is None else {"metadata": metadata}
+        if text is not None:
+            value = _corrected_value(fact, text)
+            changes.update(text=text, attribute=fact.attribute if value is not None else None, value=value)
+        return self._change(fact, fact.model_copy(update=changes), "update", "corrected by the caller")
 
     def retract(self, fact: Fact, reason: str) -> FactEvent:
         """Invalidate a fact without erasing it: journaled, kept in history, reversible

@@ -4,6 +4,7 @@ deterministic hash embedder for speed, and the real MiniLM where a test says so.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# mem0ai (the comparison tests, `tiermem import mem0`) phones home unless told not to, and
+# writes ~/.mem0 on import: neither may happen in a test run.
+os.environ["MEM0_TELEMETRY"] = "False"
+os.environ.setdefault("MEM0_DIR", tempfile.mkdtemp(prefix="tiermem-tests-mem0-"))
 
 from tiermem import HashEmbedder, Memory  # noqa: E402
 

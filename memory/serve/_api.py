@@ -25,7 +25,7 @@ TIME_ARGS = frozenset({"at", "as_of"})
 METHODS: dict[str, tuple[frozenset[str], Any]] = {
     "add": (frozenset({"messages", "user_id", "session_id", "at", "metadata"}), AddResult),
     "remember": (frozenset({"text", "user_id", "kind", "metadata", "at"}), AddResult),
-    "update": (frozenset({"fact_id", "text", "user_id"}), FactEvent),
+    "update": (frozenset({"fact_id", "text", "metadata", "user_id"}), FactEvent),
     "search": (frozenset({"query", "user_id", "limit", "as_of", "kinds"}), list[Hit]),
     "context": (frozenset({"message", "user_id", "session_id", "system", "budget", "documents", "exclude_turns"}), Context),
     "facts": (frozenset({"user_id", "include_invalid", "limit", "offset"}), list[Fact]),

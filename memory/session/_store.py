@@ -244,6 +244,18 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog):
             rows = s.exec(select(EventRow).where(EventRow.fact_id == fact_id).order_by(col(EventRow.seq))).all()
         return [_event(r) for r in rows]
 
+    def last_changed(self, fact_ids: Iterable[str]) -> dict[str, datetime]:
+        """When each fact's text, metadata or validity last changed (add, update, invalidate;
+        a re-mention is no change), for the facts that have journal rows."""
+        ids = list(fact_ids)
+        if not ids:
+            return {}
+        with Session(self.engine) as s:
+            rows = s.exec(select(EventRow.fact_id, func.max(EventRow.at))
+                          .where(col(EventRow.fact_id).in_(ids), col(EventRow.op).in_(["add", "update", "invalidate"]))
+                          .group_by(EventRow.fact_id)).all()
+        return {fact_id: as_utc(at) for fact_id, at in rows}
+
     def events_after(self, seq: int, limit: int = 10_000) -> list[FactEvent]:
         with Session(self.engine) as s:
             rows = s.exec(select(EventRow).where(col(EventRow.seq) > seq).order_by(col(EventRow.seq)).limit(limit)).all()
