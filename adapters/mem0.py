@@ -84,14 +84,15 @@ class Memory:
     """
 
     def __init__(self, config: Mapping[str, Any] | None = None, *, memory: Any = None):
-        self.config = dict(config or {})
         self.notes: list[str] = []
         if memory is not None:
+            self.config: dict[str, Any] = dict(config or {})
             self._memory, self._owned = memory, False
             return
         from tiermem import Memory as TiermemMemory
 
-        options, self.notes = tiermem_options(self.config)
+        options, self.notes = tiermem_options(config)
+        self.config = dict(config or {})
         client_args = options.pop("anthropic_client_args", None)
         if client_args is not None:
             import anthropic

@@ -1,0 +1,178 @@
+"""tiermem.adapters.mem0 on its own: the config mapping, scopes, the deliberate
+improvements (erasure, journaled contradictions, no duplicates) and AsyncMemory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tiermem import HashEmbedder
+from tiermem import Memory as TiermemMemory
+from tiermem._erasure import find_leftovers
+from tiermem._errors import ConfigError
+from tiermem.adapters.mem0 import AsyncMemory, Memory, ValidationError, tenant_of
+
+
+@pytest.fixture
+def m(home: Path) -> Iterator[Memory]:
+    tm = TiermemMemory.open(home, embedder=HashEmbedder(64), extraction="inline")
+    yield Memory(memory=tm)
+    tm.close()
+
+
+def config(path: Path, **sections: Any) -> dict[str, Any]:
+    return {"vector_store": {"provider": "qdrant", "config": {"path": str(path), "collection_name": "mem0"}}, **sections}
+
+
+def test_from_config_makes_the_qdrant_path_the_home_and_logs_what_it_ignores(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cfg = config(tmp_path / "store", llm={"provider": "openai", "config": {"model": "gpt-4.1"}},
+                 embedder={"provider": "openai", "config": {"model": "text-embedding-3-small"}},
+                 history_db_path=str(tmp_path / "h.db"), custom_instructions="be brief")
+    with caplog.at_level(logging.WARNING, logger="tiermem.adapters.mem0"), Memory.from_config(cfg) as memory:
+        memory.add("I keep bees", user_id="ana", infer=False)
+    assert (tmp_path / "store" / "tiermem.db").exists()
+    notes = " ".join(r.getMessage() for r in caplog.records)
+    for ignored in ("'openai'", "text-embedding-3-small", "history_db_path", "custom_instructions"):
+        assert ignored in notes
+    with Memory.from_config(cfg) as again:  # the same store, reopened
+        assert [r["memory"] for r in again.get_all(filters={"user_id": "ana"})["results"]] == ["I keep bees"]
+
+
+def test_from_config_refuses_what_it_cannot_use(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="vector_store"):
+        Memory.from_config({"vector_store": "qdrant"})
+    with pytest.raises(ConfigError, match="dict"):
+        Memory.from_config(["not", "a", "config"])  # type: ignore[arg-type]
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_contradiction_is_journaled_not_stored_beside_the_old_memory(m: Memory) -> None:
+    m.add("I live in Paris", user_id="ana")
+    [paris] = m.get_all(filters={"user_id": "ana"})["results"]
+    moved = m.add("I live in Berlin", user_id="ana")["results"]
+    assert {"id": paris["id"], "memory": paris["memory"], "event": "DELETE"} in moved
+    assert [r["memory"] for r in m.get_all(filters={"user_id": "ana"})["results"]] == [
+        r["memory"] for r in moved if r["event"] == "ADD"]
+    assert m.get(paris["id"]) is None  # deleted to mem0's eyes ...
+    assert [h["event"] for h in m.history(paris["id"])] == ["ADD", "DELETE"]  # ... with its history kept
+    assert m.history(paris["id"])[-1]["is_deleted"] is True
+
+
+def test_a_repeat_is_recognised_not_stored_twice(m: Memory) -> None:
+    [first] = m.add("I keep bees", user_id="ana", infer=False)["results"]
+    [again] = m.add("I keep bees", user_id="ana", infer=False)["results"]
+    assert again["event"] == "NONE" and again["id"] == first["id"]
+    assert len(m.get_all(filters={"user_id": "ana"})["results"]) == 1
+
+
+def test_delete_erases_the_text_from_every_file(m: Memory) -> None:
+    secret = "My locker code is 4471-zebra"
+    [item] = m.add(secret, user_id="ana", infer=False)["results"]
+    m.update(item["id"], text=secret + " (changed)")
+    m.delete(item["id"])
+    assert m.history(item["id"]) == [] and m.get(item["id"]) is None
+    checked, leftovers = find_leftovers([secret], m.tiermem.writes.local_files())
+    assert checked > 0 and leftovers == []
+    with pytest.raises(ValueError, match="not found"):
+        m.delete(item["id"])
+
+
+def test_scopes_agent_and_run_reads_span_users_as_in_mem0(m: Memory) -> None:
+    m.add("I keep bees", user_id="ana", agent_id="coach", infer=False)
+    m.add("I sail", user_id="bea", agent_id="coach", run_id="r1", infer=False)
+    m.add("Prefers short answers", agent_id="coach", infer=False)
+    m.add("Session note", run_id="r1", infer=False)
+    def texts(**filters: Any) -> list[str]:
+        return sorted(r["memory"] for r in m.get_all(filters=filters)["results"])
+
+    assert texts(agent_id="coach") == ["I keep bees", "I sail", "Prefers short answers"]
+    assert texts(run_id="r1") == ["I sail", "Session note"]
+    assert texts(user_id="ana") == ["I keep bees"]
+    assert texts(user_id="bea", agent_id="other") == []
+    assert tenant_of({"agent_id": "coach"}) == "agent coach" and "agent coach" in [u for u, _, _ in m.tiermem.users()]
+    found = m.search("bees", filters={"agent_id": "coach"}, threshold=0.0)["results"]
+    assert {r["memory"] for r in found} <= {"I keep bees", "I sail", "Prefers short answers"}
+    m.delete_all(agent_id="coach")
+    assert texts(agent_id="coach") == [] and texts(run_id="r1") == ["Session note"]
+    assert texts(user_id="ana") == []
+
+
+def test_metadata_filters_and_expiry(m: Memory) -> None:
+    m.add("I keep bees", user_id="ana", metadata={"topic": "hobby", "stars": 4}, infer=False)
+    m.add("I sail", user_id="ana", metadata={"topic": "sport", "stars": 2}, infer=False)
+    m.add("Old promo code", user_id="ana", expiration_date="2001-01-01", infer=False)
+    def texts(filters: dict[str, Any], **kw: Any) -> list[str]:
+        return sorted(r["memory"] for r in m.get_all(filters={"user_id": "ana", **filters}, **kw)["results"])
+
+    assert texts({"topic": "hobby"}) == ["I keep bees"]
+    assert texts({"stars": {"gte": 3}}) == ["I keep bees"]
+    assert texts({"topic": {"in": ["hobby", "sport"]}}) == ["I keep bees", "I sail"]
+    assert texts({"NOT": [{"topic": "hobby"}]}) == ["I sail"]
+    assert texts({"topic": "*"}) == ["I keep bees", "I sail"]
+    assert texts({"topic": {"icontains": "SPO"}}) == ["I sail"]
+    assert texts({}, show_expired=True) == ["I keep bees", "I sail", "Old promo code"]
+    assert texts({}, top_k=1) == ["I keep bees"]
+    [expired] = m.get_all(filters={"user_id": "ana"}, show_expired=True)["results"][2:]
+    assert expired["expiration_date"] == "2001-01-01"
+
+
+def test_update_merges_metadata_and_keeps_the_scope(m: Memory) -> None:
+    [item] = m.add("I keep bees", user_id="ana", metadata={"a": 1}, infer=False)["results"]
+    m.update(item["id"], metadata={"b": 2, "user_id": "mallory"})
+    got = m.get(item["id"])
+    assert got is not None and got["metadata"] == {"a": 1, "b": 2} and got["user_id"] == "ana"
+    assert got["memory"] == "I keep bees" and got["updated_at"] >= got["created_at"]
+    assert [h["event"] for h in m.history(item["id"])] == ["ADD", "UPDATE"]
+
+
+def test_ids_are_accepted_in_either_uuid_spelling(m: Memory) -> None:
+    [item] = m.add("I keep bees", user_id="ana", infer=False)["results"]
+    assert len(item["id"]) == 36
+    assert m.get(item["id"].replace("-", "")) == m.get(item["id"].upper()) == m.get(item["id"])
+
+
+def test_bad_input_changes_nothing(m: Memory) -> None:
+    with pytest.raises(ValidationError) as err:
+        m.add("hello", metadata={"a": 1})
+    assert err.value.error_code == "VALIDATION_001"
+    with pytest.raises(ValueError, match="whitespace"):
+        m.add("hello", user_id="  ")
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        m.add("hello", user_id="ana", expiration_date="next tuesday")
+    assert m.tiermem.users() == []
+
+
+def test_reset_erases_every_user(m: Memory) -> None:
+    m.add("I keep bees", user_id="ana", infer=False)
+    m.add("Prefers short answers", agent_id="coach", infer=False)
+    m.reset()
+    assert m.tiermem.users() == []
+
+
+def test_async_memory_has_the_same_methods(home: Path) -> None:
+    tm = TiermemMemory.open(home, embedder=HashEmbedder(64), extraction="inline")
+
+    async def scenario() -> list[Any]:
+        am = AsyncMemory(memory=tm)
+        [item] = (await am.add("I keep bees", user_id="ana", infer=False))["results"]
+        listed = await am.get_all(filters={"user_id": "ana"})
+        found = await am.search("bees", filters={"user_id": "ana"}, threshold=0.0)
+        await am.update(item["id"], text="I keep two hives")
+        history = await am.history(item["id"])
+        got = await am.get(item["id"])
+        await am.delete(item["id"])
+        with pytest.raises(ValueError):
+            await am.delete_all()
+        return [listed["results"][0]["id"], found["results"][0]["id"], len(history), got["memory"], await am.get(item["id"])]
+
+    try:
+        listed_id, found_id, n_history, text, after = asyncio.run(scenario())
+    finally:
+        tm.close()
+    assert listed_id == found_id and n_history == 2 and text == "I keep two hives" and after is None
