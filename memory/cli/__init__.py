@@ -7,10 +7,11 @@ full memory.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -29,6 +30,7 @@ app.add_typer(facts_app, name="facts")
 models_app = typer.Typer(help="The embedding model: export it once, inspect it.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)  # errors never mix with --json output
 
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="memory folder (default $TIERMEM_HOME, else ./.tiermem)")]
 DbOpt = Annotated[str | None, typer.Option("--database-url", help="SQLite/PostgreSQL URL (default $TIERMEM_DATABASE_URL)")]
@@ -36,8 +38,10 @@ EmbedderOpt = Annotated[str, typer.Option(
     "--embedder", help="minilm (default, onnxruntime), sentence-transformers (torch), or hash (tests)")]
 
 
-def _fail(message: str) -> None:
-    console.print(Text.assemble(("error: ", "red"), literal(message)), soft_wrap=True)
+def _fail(message: str) -> NoReturn:
+    """Exit 1 with the message on stderr. (Exit codes: 0 done, 1 failed or nothing to act
+    on, 2 the command line itself was wrong.)"""
+    err_console.print(Text.assemble(("error: ", "red"), literal(message)), soft_wrap=True)
     raise typer.Exit(code=1)
 
 
@@ -85,10 +89,17 @@ def _known_user(store: SessionStore, user: str) -> str:
     return user
 
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="JSON instead of a table")]
+
+
 @app.command()
-def users(home: HomeOpt = None, database_url: DbOpt = None) -> None:
+def users(as_json: JsonOpt = False, home: HomeOpt = None, database_url: DbOpt = None) -> None:
     """List users with their fact and turn counts."""
     store = _store(home, database_url)
+    if as_json:
+        for user, n_facts, n_turns in store.users():
+            sys.stdout.write(json.dumps({"user_id": user, "facts": n_facts, "turns": n_turns}) + "\n")
+        return
     table = Table("user", "facts", "turns")
     for user, n_facts, n_turns in store.users():
         table.add_row(literal(user), str(n_facts), str(n_turns))
@@ -131,17 +142,22 @@ def _find(store: SessionStore, fact_id: str) -> Any:
 
 
 @facts_app.command("show")
-def facts_show(fact_id: str, home: HomeOpt = None, database_url: DbOpt = None) -> None:
-    """Show one fact in full (an id prefix of 6+ characters works)."""
+def facts_show(fact_id: str, as_json: JsonOpt = False, home: HomeOpt = None, database_url: DbOpt = None) -> None:
+    """Show one fact in full, as JSON (an id prefix of 6+ characters works; --json: on one line)."""
     store = _store(home, database_url)
-    sys.stdout.write(visible(_find(store, fact_id).model_dump_json(indent=2)) + "\n")
+    fact = _find(store, fact_id)
+    sys.stdout.write(visible(fact.model_dump_json() if as_json else fact.model_dump_json(indent=2)) + "\n")
 
 
 @facts_app.command("history")
-def facts_history(fact_id: str, home: HomeOpt = None, database_url: DbOpt = None) -> None:
+def facts_history(fact_id: str, as_json: JsonOpt = False, home: HomeOpt = None, database_url: DbOpt = None) -> None:
     """Every change to a fact: op, when, why, and the text before and after."""
     store = _store(home, database_url)
     fact = _find(store, fact_id)
+    if as_json:
+        for event in store.history(fact.id):
+            sys.stdout.write(visible(event.model_dump_json()) + "\n")
+        return
     table = Table("seq", "op", "at", "reason", "text")
     for e in store.history(fact.id):
         table.add_row(str(e.seq), e.op, f"{e.at:%Y-%m-%d %H:%M:%S}", literal(e.reason), literal(e.fact.text if e.fact else ""))
@@ -152,6 +168,7 @@ def facts_history(fact_id: str, home: HomeOpt = None, database_url: DbOpt = None
 def facts_forget(
     fact_id: str,
     yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
+    as_json: JsonOpt = False,
     home: HomeOpt = None,
     database_url: DbOpt = None,
     embedder: EmbedderOpt = "minilm",
@@ -160,10 +177,17 @@ def facts_forget(
     store = _store(home, database_url)
     fact = _find(store, fact_id)
     store.close()
-    if not yes and not typer.confirm(f"Erase {visible(fact.text)!r}?"):
-        raise typer.Exit(code=1)
+    if not yes:
+        if not sys.stdin.isatty():
+            err_console.print("error: erasing cannot be undone; confirm with --yes when there is no terminal to ask")
+            raise typer.Exit(code=2)
+        if not typer.confirm(f"Erase {visible(fact.text)!r}?"):
+            raise typer.Exit(code=1)
     with _memory(home, database_url, embedder) as mem:
-        mem.forget(fact.id)
+        event = mem.forget(fact.id)
+    if as_json:
+        sys.stdout.write(json.dumps({"forgot": fact.id, "user_id": event.user_id}) + "\n")
+        return
     console.print(f"forgot {fact.id}")
 
 
@@ -172,13 +196,25 @@ def search(
     query: str,
     user: Annotated[str, typer.Option("--user", "-u")],
     limit: int = 10,
+    as_json: JsonOpt = False,
     home: HomeOpt = None,
     database_url: DbOpt = None,
     embedder: EmbedderOpt = "minilm",
 ) -> None:
     """Hybrid search over a user's facts, with the score breakdown."""
+    store = _store(home, database_url)
+    user = _known_user(store, user)
+    store.close()
     with _memory(home, database_url, embedder) as mem:
-        hits = mem.search(query, user_id=user, limit=limit)
+        try:
+            hits = mem.search(query, user_id=user, limit=limit)
+        except TieredMemoryError as exc:
+            _fail(str(exc))
+    if as_json:
+        for h in hits:
+            sys.stdout.write(visible(json.dumps({"id": h.fact.id, "text": h.fact.text, "score": h.score,
+                                                 "explain": h.explain})) + "\n")
+        return
     table = Table("score", "fact", "dense", "bm25", "sources")
     for h in hits:
         table.add_row(f"{h.score:.4f}", literal(h.fact.text), f"{h.explain.get('dense', float('nan')):.3f}",
@@ -187,16 +223,20 @@ def search(
 
 
 @app.command()
-def reindex(home: HomeOpt = None, database_url: DbOpt = None, embedder: EmbedderOpt = "minilm") -> None:
+def reindex(as_json: JsonOpt = False, home: HomeOpt = None, database_url: DbOpt = None,
+            embedder: EmbedderOpt = "minilm") -> None:
     """Rebuild the long-term index from the journal (with --embedder: re-embed every fact with it)."""
     from rich.progress import Progress
 
-    with _memory(home, database_url, embedder, reembed=True) as mem, Progress(console=console) as bar:
+    with _memory(home, database_url, embedder, reembed=True) as mem, Progress(console=err_console, disable=as_json) as bar:
         if mem.reembedded:  # opening with another embedder already rebuilt it
             count = mem.session.count_facts(include_invalid=True)
         else:
             task = bar.add_task("re-embedding facts", total=None)
             count = mem.reindex(progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        sys.stdout.write(json.dumps({"indexed": count}) + "\n")
+        return
     console.print(f"indexed {count} facts")
 
 
@@ -287,10 +327,14 @@ def reextract(
 
 
 @app.command()
-def optimize(home: HomeOpt = None, database_url: DbOpt = None, embedder: EmbedderOpt = "minilm") -> None:
+def optimize(as_json: JsonOpt = False, home: HomeOpt = None, database_url: DbOpt = None,
+             embedder: EmbedderOpt = "minilm") -> None:
     """Build the embedded index's HNSW graphs (maintenance; pays off for tenants of 100k+ facts)."""
-    with _memory(home, database_url, embedder) as mem, console.status("optimizing the index"):
+    with _memory(home, database_url, embedder) as mem, err_console.status("optimizing the index"):
         changed = mem.optimize()
+    if as_json:
+        sys.stdout.write(json.dumps({"changed": changed}) + "\n")
+        return
     console.print("optimized" if changed else "already optimal")
 
 
@@ -480,11 +524,15 @@ def models_info(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
         console.print(f"  {key}: {entry['file']}  sha256 {entry['sha256'][:16]}…  cosine >= {entry['min_cosine']}", markup=False)
 
 
+# The other commands live in their own modules; importing them registers them on `app`.
+from . import _data, _inspect  # noqa: E402,F401
+
+
 def main() -> None:
     try:
         app()
     except TieredMemoryError as exc:
-        console.print(Text.assemble(("error: ", "red"), literal(exc)), soft_wrap=True)
+        err_console.print(Text.assemble(("error: ", "red"), literal(exc)), soft_wrap=True)
         raise SystemExit(1) from None
 
 
