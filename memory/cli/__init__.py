@@ -299,6 +299,9 @@ def reextract(
 
     from rich.progress import Progress
 
+    store = _store(home, database_url)
+    user = _known_user(store, user)
+    store.close()
     with _memory(home, database_url, embedder) as mem:
         try:
             plan = mem.plan_reextract(user, extractor=extractor, batch=batch)
@@ -312,7 +315,7 @@ def reextract(
                 raise typer.Exit(code=2)
             if not typer.confirm("Proceed?", default=False):
                 raise typer.Exit(code=1)
-        with Progress(console=console, disable=as_json) as bar:
+        with Progress(console=err_console, disable=as_json) as bar:
             task = bar.add_task("batches" if batch else "extracting", total=len(plan.batches))
             report = mem.reextract(user, plan=plan, progress=lambda done, total: bar.update(task, completed=done))
         spent = mem.usage(user_id=plan.user_id)

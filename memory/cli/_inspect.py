@@ -153,16 +153,21 @@ def context(
             ctx = mem.context(message, user_id=user, session_id=_checked(session, "--session"), system=system, budget=budget)
         except TieredMemoryError as exc:
             _fail(str(exc))
+        profile = mem.session.get_profile(user)
     facts = [{"id": h.fact.id, "text": h.fact.text, "kind": h.fact.kind, "score": h.score, "explain": h.explain}
              for h in ctx.facts]
-    report = {"user_id": user, "session_id": session, "budget": budget, "facts": facts,
+    # The profile is always sent (in the cached prefix); its facts are not paged in again.
+    baked = {"text": profile.text, "fact_ids": profile.fact_ids, "epoch": profile.epoch} if profile else None
+    report = {"user_id": user, "session_id": session, "budget": budget, "profile": baked, "facts": facts,
               "tokens": ctx.report.tokens, "total_tokens": ctx.report.total,
               "dropped": [d.model_dump() for d in ctx.report.dropped], "notes": ctx.report.notes,
               "cacheable_prefix_tokens": ctx.report.prefix_tokens if ctx.report.cacheable else 0}
     if as_json:
         sys.stdout.write(json.dumps(report, default=str) + "\n")
         return
-    table = Table("score", "fact", "why")
+    if baked and baked["text"]:
+        console.print(Text.assemble(("profile (cached prefix, always sent): ", "bold"), literal(baked["text"])))
+    table = Table("score", "paged-in fact", "why")
     for f in facts:
         why = ", ".join(f"{k} {v:.3g}" for k, v in f["explain"].items() if k != "score")
         table.add_row(f"{f['score']:.4f}", literal(f["text"]), literal(why))

