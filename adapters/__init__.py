@@ -1,7 +1,11 @@
-"""Integrations with agent frameworks (LangGraph, Anthropic, mem0, MCP).
+"""Integrations with agent frameworks: thin translators between a framework's types and
+tiermem's, with no storage logic of their own.
 
-Adapters only translate between a framework's types and tiermem's; they hold no storage
-logic. None ships yet: see the open issues.
+- `tiermem.adapters.anthropic`: `MemoryClient` around the Anthropic SDK, Claude's memory tool.
+- `tiermem.adapters.langgraph`: `TiermemStore` (a LangGraph `BaseStore`), memory nodes and tools.
+- `tiermem.adapters.mem0`: mem0's `Memory` / `AsyncMemory` API over tiermem.
+
+(MCP and the HTTP server live in `tiermem.serve`.)
 """
 
 __all__: list[str] = []
