@@ -11,6 +11,7 @@ database (tiermem's history is its journal), rerankers and custom instructions.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ def tiermem_options(config: Mapping[str, Any] | None) -> tuple[dict[str, Any], l
     """Memory.open() keyword arguments for a mem0 config, and the notes on what was not mapped."""
     if config is None:
         config = {}
+    if hasattr(config, "model_dump") and not isinstance(config, Mapping):  # mem0's MemoryConfig object
+        config = config.model_dump()
     if not isinstance(config, Mapping):
         raise ConfigError(f"config must be a dict (mem0's MemoryConfig as a dict), got {type(config).__name__}")
     options: dict[str, Any] = {}
@@ -92,6 +95,10 @@ def _vector_store(section: tuple[str | None, dict[str, Any]], options: dict[str,
 def _llm(section: tuple[str | None, dict[str, Any]], options: dict[str, Any], notes: list[str]) -> None:
     provider, cfg = section
     if provider in ("anthropic", "claude"):
+        if not (cfg.get("api_key") or os.environ.get("ANTHROPIC_API_KEY")):
+            notes.append("llm provider 'anthropic' has no api_key (nor ANTHROPIC_API_KEY): facts are extracted "
+                         "offline by tiermem's rules")
+            return
         options["extractor"] = "claude"
         options["reconciler"] = "claude"
         if cfg.get("model"):

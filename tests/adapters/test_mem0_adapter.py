@@ -176,3 +176,21 @@ def test_async_memory_has_the_same_methods(home: Path) -> None:
     finally:
         tm.close()
     assert listed_id == found_id and n_history == 2 and text == "I keep two hives" and after is None
+
+
+def test_an_anthropic_llm_becomes_the_claude_extractor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tiermem.adapters._mem0_config import tiermem_options
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    llm = {"provider": "anthropic", "config": {"model": "claude-haiku-4-5", "api_key": "k",
+                                               "anthropic_base_url": "http://127.0.0.1:9"}}
+    options, notes = tiermem_options(config(tmp_path, llm=llm))
+    assert options["extractor"] == options["reconciler"] == "claude" and options["claude_model"] == "claude-haiku-4-5"
+    assert options["anthropic_client_args"] == {"api_key": "k", "base_url": "http://127.0.0.1:9"}
+    assert options["home"] == tmp_path and notes == []
+    keyless = {"provider": "anthropic", "config": {"model": "claude-haiku-4-5"}}
+    options, notes = tiermem_options(config(tmp_path, llm=keyless))
+    assert "extractor" not in options and "no api_key" in notes[0]
+    server = {"vector_store": {"provider": "qdrant", "config": {"host": "db", "port": 6333, "collection_name": "m"}}}
+    options, _ = tiermem_options(server)
+    assert options["qdrant_url"] == "http://db:6333" and options["collection"] == "m_tiermem"
