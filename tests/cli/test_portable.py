@@ -171,3 +171,28 @@ def test_import_mem0_needs_exactly_one_source(tmp_path: Path) -> None:
     out = cli("import", "mem0", "--config", str(tmp_path / "bad.json"), home=tmp_path / "t")
     assert out.exit_code == 1 and "cannot read the mem0 config" in out.output
     assert not (tmp_path / "t").exists()
+
+
+def test_round_trip_into_postgresql(source: Path, tmp_path: Path) -> None:
+    url = os.environ.get("TIERMEM_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("set TIERMEM_TEST_POSTGRES_URL to run against PostgreSQL (.ci/run does)")
+    from sqlalchemy import text
+
+    from tiermem import SessionStore
+
+    store = SessionStore(url)
+    with store.engine.begin() as conn:
+        for table in ("tm_fact_events", "tm_facts", "tm_turns", "tm_summaries", "tm_profiles", "tm_session_seq", "tm_meta"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    store.close()
+    exported = tmp_path / "all.jsonl"
+    exported.write_text(cli("export", home=source).stdout)
+    pg = ["--database-url", url]
+    for _ in range(2):  # the second import adds nothing
+        out = runner.invoke(app, ["import", str(exported), "--json", *HASH, *pg, "--home", str(tmp_path / "pg")])
+        assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["facts"] == 0
+    for user in ("ana", "bob"):
+        facts = runner.invoke(app, ["facts", "list", "--user", user, "--all", "--json", *pg]).stdout
+        assert facts == cli("facts", "list", "--user", user, "--all", "--json", home=source).stdout
