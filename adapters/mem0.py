@@ -156,6 +156,9 @@ class Memory:
                 continue
             if message["role"] == "system":
                 continue
+            if isinstance(message["content"], str) and not message["content"].strip():
+                logger.warning("Skipping an empty message: there is nothing to remember in it")
+                continue
             meta = {**payload, "role": message["role"]}
             actor = message.get("name")
             if actor:
@@ -212,7 +215,8 @@ class Memory:
         whole_tenant = tenant_of(scope) if len(scope) == 1 else None
         for tenant in self._tenants(scope):
             if tenant == whole_tenant:
-                self._memory.forget_user(tenant)
+                if self._memory.session.has_user(tenant):
+                    self._memory.forget_user(tenant)
                 continue
             for fact in self._memory.session.list_facts(tenant, include_invalid=True):
                 if matches(fact.metadata, scope):

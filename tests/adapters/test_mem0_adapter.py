@@ -148,6 +148,15 @@ def test_bad_input_changes_nothing(m: Memory) -> None:
     assert m.tiermem.users() == []
 
 
+def test_what_mem0_accepts_quietly_is_accepted(m: Memory) -> None:
+    assert m.add([{"role": "system", "content": "Be nice"}], user_id="ana") == {"results": []}
+    assert m.add([{"role": "user", "content": "  "}, {"content": "no role"}], user_id="ana", infer=False) == {"results": []}
+    assert m.search("anything", filters={"user_id": "nobody"}) == {"results": []}
+    assert m.delete_all(user_id="nobody") == {"message": "Memories deleted successfully!"}
+    assert m.get("not-an-id") is None and m.history("not-an-id") == []
+    assert m.tiermem.users() == []
+
+
 def test_reset_erases_every_user(m: Memory) -> None:
     m.add("I keep bees", user_id="ana", infer=False)
     m.add("Prefers short answers", agent_id="coach", infer=False)
