@@ -11,12 +11,15 @@ a scope or with messages of the wrong type.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
 from tiermem._errors import TieredMemoryError
+
+logger = logging.getLogger("tiermem.adapters.mem0")
 
 SCOPE_KEYS = ("user_id", "agent_id", "run_id")
 # Payload keys mem0 lifts to the top level of a result item; the rest is `metadata`.
@@ -76,8 +79,8 @@ def read_filters(filters: Mapping[str, Any] | None, kwargs: Mapping[str, Any], m
     if top_level:
         raise ValueError(f"Top-level entity parameters {top_level} are not supported in {method}(). "
                          "Use filters={'user_id': '...'} instead.")
-    if kwargs:
-        raise TypeError(f"{method}() got unexpected keyword arguments {sorted(kwargs)}")
+    if kwargs:  # mem0 accepts and ignores them; say so rather than fail a working mem0 program
+        logger.warning("%s(): ignoring arguments mem0's open-source API does not use: %s", method, sorted(kwargs))
     out = dict(filters) if filters else {}
     for key in SCOPE_KEYS:
         if key in out:

@@ -118,6 +118,7 @@ def program(m: Any, user: str) -> list[Any]:
     step(outcome(lambda: m.search("q", filters={"user_id": user}, threshold=1.5)))
     step(outcome(lambda: m.search("q")))
     step(outcome(lambda: m.search("q", user_id=user)))
+    step(outcome(lambda: m.search("cello", filters={"user_id": user}, limit=3)))  # mem0 ignores unknown keywords
     step(outcome(lambda: m.search("q", filters={"user_id": user, "n": {"approx": 1}})))
     step(outcome(lambda: m.get_all(filters={})))
     step(outcome(lambda: m.get_all(filters={"user_id": user}, top_k=-1)))
