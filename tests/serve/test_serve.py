@@ -36,6 +36,7 @@ def program(mem: Any) -> list[Any]:
     out.append(len(mem.facts(user_id="ana")))
     out.append(mem.get(fact_id, user_id="ana").text)
     out.append(mem.update(fact_id, "Ana's sister is Marta Silva", user_id="ana").fact.text)
+    out.append(mem.update(fact_id, metadata={"checked": True}, user_id="ana").fact.metadata)
     out.append([e.op for e in mem.history(fact_id)])
     out.append(mem.retract(fact_id, user_id="ana").op)
     out.append(mem.restore(fact_id, user_id="ana").op)
@@ -44,7 +45,7 @@ def program(mem: Any) -> list[Any]:
     out.append(mem.usage(user_id="ana").total.calls)
     for call in (lambda: mem.search("", user_id="ana"), lambda: mem.get("nope", user_id="ana"),
                  lambda: mem.facts(user_id="nobody"), lambda: mem.search("x", user_id="ana", limit=0),
-                 lambda: mem.get(fact_id, user_id="bob")):
+                 lambda: mem.get(fact_id, user_id="bob"), lambda: mem.update(fact_id, user_id="ana")):
         try:
             call()
             out.append("no error")
