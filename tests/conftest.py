@@ -59,3 +59,22 @@ def say(text: str, name: str = "Ana", id: str | None = None, role: str = "user")
     if id is not None:
         message["id"] = id
     return message
+
+
+@pytest.fixture
+def clean_postgres() -> str:
+    """The test PostgreSQL server's URL, its tiermem tables emptied (skips without one:
+    .ci/run starts a server and sets TIERMEM_TEST_POSTGRES_URL)."""
+    url = os.environ.get("TIERMEM_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("set TIERMEM_TEST_POSTGRES_URL to run against PostgreSQL (.ci/run does)")
+    from sqlalchemy import text
+
+    from tiermem import SessionStore
+
+    store = SessionStore(url)
+    with store.engine.begin() as conn:
+        for table in ("tm_fact_events", "tm_facts", "tm_turns", "tm_summaries", "tm_profiles", "tm_session_seq", "tm_meta"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    store.close()
+    return url

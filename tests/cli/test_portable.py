@@ -173,19 +173,8 @@ def test_import_mem0_needs_exactly_one_source(tmp_path: Path) -> None:
     assert not (tmp_path / "t").exists()
 
 
-def test_round_trip_into_postgresql(source: Path, tmp_path: Path) -> None:
-    url = os.environ.get("TIERMEM_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set TIERMEM_TEST_POSTGRES_URL to run against PostgreSQL (.ci/run does)")
-    from sqlalchemy import text
-
-    from tiermem import SessionStore
-
-    store = SessionStore(url)
-    with store.engine.begin() as conn:
-        for table in ("tm_fact_events", "tm_facts", "tm_turns", "tm_summaries", "tm_profiles", "tm_session_seq", "tm_meta"):
-            conn.execute(text(f"DELETE FROM {table}"))
-    store.close()
+def test_round_trip_into_postgresql(source: Path, tmp_path: Path, clean_postgres: str) -> None:
+    url = clean_postgres
     exported = tmp_path / "all.jsonl"
     exported.write_text(cli("export", home=source).stdout)
     pg = ["--database-url", url]

@@ -276,21 +276,8 @@ def test_paging_a_fact_in_records_access(home: Path, embedder: HashEmbedder) -> 
         assert mem.get(fact.id).access_count == 1 and mem.get(fact.id).last_accessed_at is not None
 
 
-def test_postgresql_by_url_needs_no_code_change(home: Path, embedder: HashEmbedder) -> None:
-    import os
-
-    url = os.environ.get("TIERMEM_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set TIERMEM_TEST_POSTGRES_URL to run against PostgreSQL (.ci/run does)")
-    from sqlalchemy import text
-
-    from tiermem import SessionStore
-
-    store = SessionStore(url)
-    with store.engine.begin() as conn:
-        for table in ("tm_fact_events", "tm_facts", "tm_turns", "tm_summaries", "tm_profiles", "tm_meta"):
-            conn.execute(text(f"DELETE FROM {table}"))
-    store.close()
+def test_postgresql_by_url_needs_no_code_change(home: Path, embedder: HashEmbedder, clean_postgres: str) -> None:
+    url = clean_postgres
     with Memory.open(home, database_url=url, embedder=embedder) as mem:
         mem.add([say("I live in Lisbon.", id="m-1")], user_id="ana", at=T0 - timedelta(days=9))
         res = mem.add([say("I moved to Berlin.", id="m-2")], user_id="ana", at=T0)
