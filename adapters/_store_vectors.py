@@ -94,7 +94,9 @@ class EdgeStoreVectors(StoreVectors):
         super().__init__(dims, distance)
         import qdrant_edge as qe
 
-        from tiermem.index._edge import _FolderLock
+        from tiermem.index._edge import _FolderLock, close_locked
+
+        self._close_locked = close_locked
 
         self._qe = qe
         self.path = Path(folder)
@@ -159,12 +161,8 @@ class EdgeStoreVectors(StoreVectors):
         with self._lock:
             if self._shard is None:
                 return
-            try:
-                self._shard.flush()
-                self._shard.close()
-            finally:
-                self._shard = None
-                self._folder_lock.release()
+            shard, self._shard = self._shard, None
+            self._close_locked(shard, self._folder_lock)
 
 
 class ClientStoreVectors(StoreVectors):

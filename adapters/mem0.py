@@ -32,7 +32,6 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC
 from typing import Any
 
 from tiermem._models import Fact, FactEvent
@@ -320,11 +319,9 @@ class Memory:
         if scope.get("user_id"):
             return [str(scope["user_id"])]
         keys = {k: scope[k] for k in SCOPE_KEYS if scope.get(k)}
-        out = []
-        for tenant, _, _ in self._memory.users():
-            if tenant == tenant_of(keys) or any(matches(f.metadata, keys) for f in self._memory.session.list_facts(tenant)):
-                out.append(tenant)
-        return out
+        own = tenant_of(keys)
+        return [tenant for tenant, _, _ in self._memory.users()
+                if tenant == own or any(matches(f.metadata, keys) for f in self._memory.session.list_facts(tenant))]
 
     def _items(self, facts: Sequence[Fact], *, with_score: bool) -> list[dict[str, Any]]:
         changed = self._memory.session.last_changed([f.id for f in facts])
@@ -433,7 +430,7 @@ def _history_row(fact: Fact, event: FactEvent) -> dict[str, Any]:
         "new_memory": None if deleted else after,
         "event": EVENTS[event.op],
         "created_at": iso(fact.created_at),
-        "updated_at": iso(event.at if event.at.tzinfo else event.at.replace(tzinfo=UTC)),
+        "updated_at": iso(event.at),
         "is_deleted": deleted,
         "actor_id": meta.get("actor_id"),
         "role": meta.get("role"),

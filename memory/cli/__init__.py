@@ -34,6 +34,7 @@ err_console = Console(stderr=True, highlight=False)  # errors never mix with --j
 
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="memory folder (default $TIERMEM_HOME, else ./.tiermem)")]
 DbOpt = Annotated[str | None, typer.Option("--database-url", help="SQLite/PostgreSQL URL (default $TIERMEM_DATABASE_URL)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="JSON instead of a table")]
 EmbedderOpt = Annotated[str, typer.Option(
     "--embedder", help="minilm (default, onnxruntime), sentence-transformers (torch), or hash (tests)")]
 
@@ -63,7 +64,6 @@ def _store(home: Path | None, database_url: str | None) -> SessionStore:
         return SessionStore.for_reading(where.database_url)
     except TieredMemoryError as exc:
         _fail(str(exc))
-        raise  # unreachable: _fail exits
 
 
 def _memory(home: Path | None, database_url: str | None, embedder: str, reembed: bool = False) -> Any:
@@ -77,19 +77,30 @@ def _memory(home: Path | None, database_url: str | None, embedder: str, reembed:
         _fail(str(exc))
 
 
-def _known_user(store: SessionStore, user: str) -> str:
-    """The user id as the API compares it (NFC; see check_id), if it is stored."""
+def _checked(value: str, what: str) -> str:
+    """An id from the command line, as the API compares it (see check_id)."""
     try:
-        user = check_id(user, "--user")
+        return check_id(value, what)
     except TieredMemoryError as exc:
         _fail(str(exc))
+
+
+def _user_in(home: Path | None, database_url: str | None, user: str) -> str:
+    """A stored user, checked in SQLite before a command opens the whole memory for it."""
+    store = _store(home, database_url)
+    try:
+        return _known_user(store, user)
+    finally:
+        store.close()
+
+
+def _known_user(store: SessionStore, user: str) -> str:
+    """The user id as the API compares it (NFC; see check_id), if it is stored."""
+    user = _checked(user, "--user")
     users = [u for u, _, _ in store.users()]
     if user not in users:
         _fail(f"no user {user!r}; known users: {', '.join(users) or 'none'}")
     return user
-
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="JSON instead of a table")]
 
 
 @app.command()
@@ -111,7 +122,7 @@ def facts_list(
     user: Annotated[str, typer.Option("--user", "-u", help="user id")],
     all_: Annotated[bool, typer.Option("--all", help="include invalidated facts")] = False,
     limit: Annotated[int, typer.Option(help="at most this many")] = 100,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
+    as_json: JsonOpt = False,
     home: HomeOpt = None,
     database_url: DbOpt = None,
 ) -> None:
@@ -202,9 +213,7 @@ def search(
     embedder: EmbedderOpt = "minilm",
 ) -> None:
     """Hybrid search over a user's facts, with the score breakdown."""
-    store = _store(home, database_url)
-    user = _known_user(store, user)
-    store.close()
+    user = _user_in(home, database_url, user)
     with _memory(home, database_url, embedder) as mem:
         try:
             hits = mem.search(query, user_id=user, limit=limit)
@@ -244,7 +253,7 @@ def reindex(as_json: JsonOpt = False, home: HomeOpt = None, database_url: DbOpt 
 def usage(
     user: Annotated[str | None, typer.Option("--user", "-u", help="only this user's calls")] = None,
     session: Annotated[str | None, typer.Option("--session", "-s", help="only this session's calls")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
+    as_json: JsonOpt = False,
     home: HomeOpt = None,
     database_url: DbOpt = None,
 ) -> None:
@@ -255,10 +264,7 @@ def usage(
     if user is not None:
         user = _known_user(store, user)
     if session is not None:
-        try:
-            session = check_id(session, "--session")
-        except TieredMemoryError as exc:
-            _fail(str(exc))
+        session = _checked(session, "--session")
     report = usage_report(store.usage_rows(user, session), user_id=user, session_id=session)
     if as_json:
         sys.stdout.write(report.model_dump_json() + "\n")
@@ -288,7 +294,7 @@ def reextract(
     extractor: Annotated[str, typer.Option("--extractor", help="claude or rules")] = "claude",
     batch: Annotated[bool, typer.Option("--batch", help="use the Message Batches API (half price, slower)")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask before the first model call")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
+    as_json: JsonOpt = False,
     home: HomeOpt = None,
     database_url: DbOpt = None,
     embedder: EmbedderOpt = "minilm",
@@ -299,9 +305,7 @@ def reextract(
 
     from rich.progress import Progress
 
-    store = _store(home, database_url)
-    user = _known_user(store, user)
-    store.close()
+    user = _user_in(home, database_url, user)
     with _memory(home, database_url, embedder) as mem:
         try:
             plan = mem.plan_reextract(user, extractor=extractor, batch=batch)
@@ -344,7 +348,7 @@ def optimize(as_json: JsonOpt = False, home: HomeOpt = None, database_url: DbOpt
 @app.command()
 def doctor(
     repair: Annotated[bool, typer.Option("--repair", help="fix what can be fixed (rebuild the index from the journal)")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
+    as_json: JsonOpt = False,
     home: HomeOpt = None,
     database_url: DbOpt = None,
     embedder: EmbedderOpt = "minilm",
@@ -511,7 +515,7 @@ def models_export(
 
 
 @models_app.command("info")
-def models_info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def models_info(as_json: JsonOpt = False) -> None:
     """Where the model cache is and what it holds (reads the manifest; imports no model)."""
     import json
 

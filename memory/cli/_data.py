@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from .._config import resolve
 from .._errors import TieredMemoryError
 from ..session import SessionStore
 from ..session._portable import export_records, import_records, read_export
-from . import DbOpt, EmbedderOpt, HomeOpt, _fail, _known_user, _store, app, console
+from . import DbOpt, EmbedderOpt, HomeOpt, JsonOpt, _fail, _known_user, _store, app, console
 
 # Progress goes to stderr: stdout carries the export itself, or the --json report.
 progress_console = Console(stderr=True, highlight=False)
@@ -60,7 +61,7 @@ def import_(
     collection: Annotated[str, typer.Option("--collection", help="mem0 with --path: the collection")] = "mem0",
     history_db: Annotated[Path | None, typer.Option("--history-db", help="mem0 with --path: its history database")] = None,
     index: Annotated[bool, typer.Option("--index/--no-index", help="embed the imported facts now (else at the next open)")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
+    as_json: JsonOpt = False,
     home: HomeOpt = None,
     database_url: DbOpt = None,
     embedder: EmbedderOpt = "minilm",
@@ -115,10 +116,8 @@ def _file_records(source: str) -> list[tuple[str, Any, dict[str, Any]]]:
             return read_export(lines)
     except TieredMemoryError as exc:
         _fail(str(exc))
-        raise  # unreachable: _fail exits
     except UnicodeDecodeError:
         _fail(f"{source} is not UTF-8 text: not a tiermem export")
-        raise
 
 
 def _mem0_records(config: Path | None, path: Path | None, collection: str,
@@ -141,7 +140,6 @@ def _mem0_records(config: Path | None, path: Path | None, collection: str,
             return mem0_records(settings)
         except TieredMemoryError as exc:
             _fail(str(exc))
-            raise
 
 
 def _catch_up(home: Path | None, database_url: str | None, embedder: str, facts: int, quiet: bool) -> bool:
@@ -149,18 +147,10 @@ def _catch_up(home: Path | None, database_url: str | None, embedder: str, facts:
     from .. import Memory
     from . import _embedder_named
 
-    with progress_console.status(f"indexing {facts} imported facts") if not quiet else _null():
+    with progress_console.status(f"indexing {facts} imported facts") if not quiet else nullcontext():
         try:
             Memory.open(home, database_url, embedder=_embedder_named(embedder)).close()
         except TieredMemoryError as exc:  # e.g. an agent holds the embedded index: later, then
             progress_console.print(f"not indexed now: {exc}", markup=False)
             return False
     return True
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None

@@ -14,10 +14,9 @@ from rich.text import Text
 from sqlalchemy import func, select
 
 from .._errors import TieredMemoryError
-from .._messages import check_id
 from ..session import SessionStore
 from ..session._tables import FactRow, SessionSeqRow, SummaryRow, TurnRow
-from . import DbOpt, EmbedderOpt, HomeOpt, _fail, _known_user, _memory, _store, _where, app, console
+from . import DbOpt, EmbedderOpt, HomeOpt, JsonOpt, _checked, _fail, _known_user, _memory, _store, _user_in, _where, app, console
 from ._literal import literal, visible
 
 FACTS: Any = FactRow.__table__  # type: ignore[attr-defined]
@@ -27,9 +26,6 @@ SUMMARIES: Any = SummaryRow.__table__  # type: ignore[attr-defined]
 
 turns_app = typer.Typer(help="The stored conversation turns.", no_args_is_help=True)
 app.add_typer(turns_app, name="turns")
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="JSON instead of a table")]
-
 
 @turns_app.command("list")
 def turns_list(
@@ -145,9 +141,7 @@ def context(
 ) -> None:
     """What would be paged in for a message: each fact with its score explained, the tokens
     of every part, and what was dropped and why (opens the memory: needs the index)."""
-    store = _store(home, database_url)
-    user = _known_user(store, user)
-    store.close()
+    user = _user_in(home, database_url, user)
     with _memory(home, database_url, embedder) as mem:
         try:
             ctx = mem.context(message, user_id=user, session_id=_checked(session, "--session"), system=system, budget=budget)
@@ -178,14 +172,6 @@ def context(
         console.print(Text.assemble(("dropped: ", "yellow"), literal(d.what), f" ({d.tokens} tokens): ", literal(d.why)))
     if not ctx.report.dropped:
         console.print("nothing dropped", markup=False)
-
-
-def _checked(value: str, what: str) -> str:
-    try:
-        return check_id(value, what)
-    except TieredMemoryError as exc:
-        _fail(str(exc))
-        raise  # unreachable
 
 
 def _sessions(store: SessionStore, user: str) -> list[str]:

@@ -68,6 +68,15 @@ def _remove_leftovers(path: Path) -> None:
         shutil.rmtree(path.with_name(path.name + suffix), ignore_errors=True)
 
 
+def close_locked(shard: Any, lock: _FolderLock) -> None:
+    """Flush and close a shard, then release its folder lock (also when closing fails)."""
+    try:
+        shard.flush()
+        shard.close()
+    finally:
+        lock.release()
+
+
 class _FolderLock:
     """An exclusive lock on the index folder, held while it is open (portalocker: flock on
     POSIX, LockFileEx on Windows). The holder's pid is written into the lock file so a
@@ -312,10 +321,6 @@ class EdgeFactIndex(OpDispatch):
     def close(self) -> None:
         if self._shard is None:
             return
-        try:
-            self._shard.flush()
-            self._shard.close()
-        finally:
-            self._shard = None
-            self._lock.release()
+        shard, self._shard = self._shard, None
+        close_locked(shard, self._lock)
 

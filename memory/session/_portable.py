@@ -124,21 +124,24 @@ def import_records(store: SessionStore, records: list[tuple[str, Any, dict[str, 
     added and what was already there, per type."""
     counts = {f"{k}{s}": 0 for k in ("turns", "summaries", "facts", "events") for s in ("", "_skipped")}
     with store.writing() as conn:
-        turn_ids = {r[1].id for r in records if r[0] == "turn"}
-        have_turns = set(conn.execute(select(TURNS.c.id).where(TURNS.c.id.in_(turn_ids))).scalars()) if turn_ids else set()
+        have_turns = _existing(conn, TURNS.c.id, {r[1].id for r in records if r[0] == "turn"})
         fact_ids = {r[1].id for r in records if r[0] == "fact"}
-        have_facts = set(conn.execute(select(FACTS.c.id).where(FACTS.c.id.in_(fact_ids))).scalars()) if fact_ids else set()
+        have_facts = _existing(conn, FACTS.c.id, fact_ids)
+        turns: list[tuple[Turn, bool]] = []
+        facts: list[Fact] = []
         events: list[FactEvent] = []
         for done, (kind, value, record) in enumerate(records):
             if kind == "turn":
-                added = _import_turn(conn, value, bool(record.get("extracted", True)), have_turns)
+                added = value.id not in have_turns
+                if added:
+                    have_turns.add(value.id)  # a file that repeats a turn stores it once
+                    turns.append((value, bool(record.get("extracted", True))))
             elif kind == "summary":
                 added = _import_summary(conn, value)
             elif kind == "fact":
                 added = value.id not in have_facts
                 if added:
-                    row = _fact_row(value)
-                    upsert(conn, FACTS, ["id"], [row])
+                    facts.append(value)
             else:
                 added = value.fact_id not in have_facts and value.fact_id in fact_ids
                 if added:
@@ -147,35 +150,54 @@ def import_records(store: SessionStore, records: list[tuple[str, Any, dict[str, 
             counts[plural if added else f"{plural}_skipped"] += 1
             if progress is not None and (done % 200 == 0 or done + 1 == len(records)):
                 progress(done + 1, len(records))
+        _insert_turns(conn, turns)
         store._insert_events(conn, events)  # the journal, in its order, with new seqs
-        # The journal's fact rows were upserted from each event; the exported snapshot is the
-        # truth for the rest (access counts, the order of ties).
-        snapshot = [_fact_row(r[1]) for r in records if r[0] == "fact" and r[1].id not in have_facts]
-        if snapshot:
-            upsert(conn, FACTS, ["id"], snapshot)
+        # The journal upserts each fact as its last event left it; the exported snapshot is
+        # the truth (access counts), so it is written last.
+        if facts:
+            upsert(conn, FACTS, ["id"], [_fact_row(f) for f in facts])
     return counts
 
 
-def _import_turn(conn: Any, turn: Turn, extracted: bool, have: set[str]) -> bool:
+def _existing(conn: Any, column: Any, ids: set[str]) -> set[str]:
+    """Which of these ids the table already holds (in chunks: SQL caps bound parameters)."""
+    found: set[str] = set()
+    chunk = sorted(ids)
+    for start in range(0, len(chunk), 5000):
+        found.update(conn.execute(select(column).where(column.in_(chunk[start:start + 5000]))).scalars())
+    return found
+
+
+def _insert_turns(conn: Any, turns: list[tuple[Turn, bool]]) -> None:
+    """Insert turns with their session numbers; a number the target already uses for another
+    turn is replaced by the session's next one. The session counters are advanced past them."""
     from ._turns import _turn_values
 
-    if turn.id in have:
-        return False
-    taken = conn.execute(select(TURNS.c.id).where(TURNS.c.user_id == turn.user_id, TURNS.c.session_id == turn.session_id,
-                                                  TURNS.c.seq == turn.seq)).first()
-    if taken is not None:  # the target holds another turn at this number: append instead
-        last = conn.execute(select(func.max(TURNS.c.seq)).where(TURNS.c.user_id == turn.user_id,
-                                                                TURNS.c.session_id == turn.session_id)).scalar()
-        turn = turn.model_copy(update={"seq": int(last or 0) + 1})
-    conn.execute(TURNS.insert(), [_turn_values(turn, extracted)])
-    table = SEQS
-    conn.execute(insert_for(conn, table).values(user_id=turn.user_id, session_id=turn.session_id, last_seq=turn.seq)
-                 .on_conflict_do_update(index_elements=["user_id", "session_id"],
-                                        set_={"last_seq": func.max(table.c.last_seq, turn.seq)}
-                                        if conn.dialect.name == "sqlite" else
-                                        {"last_seq": func.greatest(table.c.last_seq, turn.seq)}))
-    have.add(turn.id)
-    return True
+    if not turns:
+        return
+    taken: dict[tuple[str, str], set[int]] = {}
+    users = sorted({t.user_id for t, _ in turns})
+    for start in range(0, len(users), 5000):
+        rows = conn.execute(select(TURNS.c.user_id, TURNS.c.session_id, TURNS.c.seq)
+                            .where(TURNS.c.user_id.in_(users[start:start + 5000])))
+        for user_id, session_id, seq in rows:
+            taken.setdefault((user_id, session_id), set()).add(seq)
+    values = []
+    touched: set[tuple[str, str]] = set()
+    for turn, extracted in turns:
+        touched.add((turn.user_id, turn.session_id))
+        used = taken.setdefault((turn.user_id, turn.session_id), set())
+        if turn.seq in used:
+            turn = turn.model_copy(update={"seq": max(used) + 1})
+        used.add(turn.seq)
+        values.append(_turn_values(turn, extracted))
+    conn.execute(TURNS.insert(), values)
+    highest = func.max if conn.dialect.name == "sqlite" else func.greatest  # SQLite's max() of two values
+    for user_id, session_id in touched:
+        last = max(taken[(user_id, session_id)])
+        conn.execute(insert_for(conn, SEQS).values(user_id=user_id, session_id=session_id, last_seq=last)
+                     .on_conflict_do_update(index_elements=["user_id", "session_id"],
+                                            set_={"last_seq": highest(SEQS.c.last_seq, last)}))
 
 
 def _import_summary(conn: Any, summary: Summary) -> bool:

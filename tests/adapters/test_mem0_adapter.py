@@ -97,6 +97,7 @@ def test_scopes_agent_and_run_reads_span_users_as_in_mem0(m: Memory) -> None:
     assert texts(user_id="bea", agent_id="other") == []
     assert tenant_of({"agent_id": "coach"}) == "agent coach" and "agent coach" in [u for u, _, _ in m.tiermem.users()]
     found = m.search("bees", filters={"agent_id": "coach"}, threshold=0.0)["results"]
+    assert found[0]["memory"] == "I keep bees"  # found in ana's tenant by an agent-only scope
     assert {r["memory"] for r in found} <= {"I keep bees", "I sail", "Prefers short answers"}
     m.delete_all(agent_id="coach")
     assert texts(agent_id="coach") == [] and texts(run_id="r1") == ["Session note"]

@@ -119,7 +119,8 @@ def test_context_explains_what_is_paged_in_and_what_is_dropped(filled: dict[str,
     assert report["total_tokens"] <= report["budget"] and "message" in report["tokens"]
     tight = json.loads(runner.invoke(app, ["context", "Berlin " * 300, "--user", "ana", "--budget", "256", "--json",
                                            *HASH]).stdout)
-    assert tight["dropped"] or not tight["facts"]
+    assert tight["tokens"]["message"] > 256  # the new message is never dropped, however long
+    assert tight["dropped"] and all(d["what"] and d["why"] for d in tight["dropped"])
     out = runner.invoke(app, ["context", "Berlin", "--user", "ana", *HASH])
     assert out.exit_code == 0 and "tokens:" in out.output
 

@@ -185,3 +185,17 @@ def test_round_trip_into_postgresql(source: Path, tmp_path: Path, clean_postgres
     for user in ("ana", "bob"):
         facts = runner.invoke(app, ["facts", "list", "--user", user, "--all", "--json", *pg]).stdout
         assert facts == cli("facts", "list", "--user", user, "--all", "--json", home=source).stdout
+
+
+def test_turn_numbers_taken_in_the_target_are_appended_after(source: Path, tmp_path: Path) -> None:
+    exported = tmp_path / "ana.jsonl"
+    exported.write_text(cli("export", "--user", "ana", home=source).stdout)
+    target = tmp_path / "target"
+    with Memory.open(target, embedder=HashEmbedder()) as mem:
+        mem.add([say("Already here.")], user_id="ana", session_id="s-1", at=T0)
+    assert cli("import", str(exported), "--no-index", home=target).exit_code == 0
+    with Memory.open(target, embedder=HashEmbedder()) as mem:
+        assert [(t.seq, t.content) for t in mem.session.turns("ana", "s-1")] == [
+            (1, "Already here."), (2, "I live in Lisbon."), (3, "Nice!")]
+        mem.add([say("And one more.")], user_id="ana", session_id="s-1", at=T0)  # the counter moved past them
+        assert mem.session.turns("ana", "s-1")[-1].seq == 4
