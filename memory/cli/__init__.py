@@ -35,6 +35,8 @@ err_console = Console(stderr=True, highlight=False)  # errors never mix with --j
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="memory folder (default $TIERMEM_HOME, else ./.tiermem)")]
 DbOpt = Annotated[str | None, typer.Option("--database-url", help="SQLite/PostgreSQL URL (default $TIERMEM_DATABASE_URL)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON instead of a table")]
+UserOpt = Annotated[str, typer.Option("--user", "-u", help="user id")]
+LimitOpt = Annotated[int, typer.Option(help="at most this many")]
 EmbedderOpt = Annotated[str, typer.Option(
     "--embedder", help="minilm (default, onnxruntime), sentence-transformers (torch), or hash (tests)")]
 
@@ -119,9 +121,9 @@ def users(as_json: JsonOpt = False, home: HomeOpt = None, database_url: DbOpt = 
 
 @facts_app.command("list")
 def facts_list(
-    user: Annotated[str, typer.Option("--user", "-u", help="user id")],
+    user: UserOpt,
     all_: Annotated[bool, typer.Option("--all", help="include invalidated facts")] = False,
-    limit: Annotated[int, typer.Option(help="at most this many")] = 100,
+    limit: LimitOpt = 100,
     as_json: JsonOpt = False,
     home: HomeOpt = None,
     database_url: DbOpt = None,
@@ -205,7 +207,7 @@ def facts_forget(
 @app.command()
 def search(
     query: str,
-    user: Annotated[str, typer.Option("--user", "-u")],
+    user: UserOpt,
     limit: int = 10,
     as_json: JsonOpt = False,
     home: HomeOpt = None,

@@ -16,7 +16,23 @@ from sqlalchemy import func, select
 from .._errors import TieredMemoryError
 from ..session import SessionStore
 from ..session._tables import FactRow, SessionSeqRow, SummaryRow, TurnRow
-from . import DbOpt, EmbedderOpt, HomeOpt, JsonOpt, _checked, _fail, _known_user, _memory, _store, _user_in, _where, app, console
+from . import (
+    DbOpt,
+    EmbedderOpt,
+    HomeOpt,
+    JsonOpt,
+    LimitOpt,
+    UserOpt,
+    _checked,
+    _fail,
+    _known_user,
+    _memory,
+    _store,
+    _user_in,
+    _where,
+    app,
+    console,
+)
 from ._literal import literal, visible
 
 FACTS: Any = FactRow.__table__  # type: ignore[attr-defined]
@@ -29,9 +45,9 @@ app.add_typer(turns_app, name="turns")
 
 @turns_app.command("list")
 def turns_list(
-    user: Annotated[str, typer.Option("--user", "-u", help="user id")],
+    user: UserOpt,
     session: Annotated[str | None, typer.Option("--session", "-s", help="only this session (in turn order)")] = None,
-    limit: Annotated[int, typer.Option(help="at most this many")] = 100,
+    limit: LimitOpt = 100,
     as_json: JsonOpt = False,
     home: HomeOpt = None,
     database_url: DbOpt = None,
@@ -130,7 +146,7 @@ def stats(
 @app.command()
 def context(
     message: Annotated[str, typer.Argument(help="the next user message")],
-    user: Annotated[str, typer.Option("--user", "-u", help="user id")],
+    user: UserOpt,
     session: Annotated[str, typer.Option("--session", "-s", help="whose recent turns come along")] = "default",
     budget: Annotated[int, typer.Option(help="total tokens of the request")] = 8000,
     system: Annotated[str | None, typer.Option(help="a system prompt")] = None,
