@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -52,17 +53,30 @@ def scripted_model(state: MemoryState, tools: Sequence[Any]) -> AIMessage:
 
 
 def _best_memory(question: str, state: MemoryState) -> str | None:
-    """The remembered line (memory block or profile) sharing the most content words with
-    the question."""
-    from tiermem._text import content_tokens
-
+    """The remembered line (memory block or profile) sharing the most words with the
+    question; else the earlier message of this thread that does (the recent turns are the
+    model's to read, and context() does not page in facts they already hold)."""
     blocks = [state.get("memory_block", "")] + [b.get("text", "") for b in state.get("memory_system", [])]
     lines = [line[2:].split("] ", 1)[-1] if line.startswith("- [") else line[2:]
              for block in blocks for line in block.splitlines() if line.startswith("- ")]
-    asked = set(content_tokens(question))
-    scored = [(len(asked & set(content_tokens(line))), line) for line in lines]
-    best = max(scored, default=(0, None), key=lambda s: s[0])
-    return best[1] if best[0] else None
+    said = [str(m.content) for m in state["messages"][:-1] if isinstance(m, HumanMessage) and not str(m.content).endswith("?")]
+    asked = _words(question)
+    for candidates in (lines, said):
+        best = max(((len(asked & _words(line)), line) for line in candidates), default=(0, None), key=lambda s: s[0])
+        if best[0]:
+            return best[1]
+    return None
+
+
+_STOP = frozenset("a an the i my me is am are was were do does did what where when who how to of in on at it you your "
+                  "and or for with about that this".split())
+
+
+def _words(text: str) -> set[str]:
+    """Snowball stems of a text's content words: 'live' meets 'lives' and 'living'."""
+    import Stemmer
+
+    return set(Stemmer.Stemmer("english").stemWords([w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP]))
 
 
 # -- Claude ----------------------------------------------------------------------------------------

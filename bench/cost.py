@@ -178,10 +178,10 @@ def run(turns: int, model: str, seconds_between: float, embedder: Embedder) -> d
 
 def run_client(turns: int, model: str, embedder: Embedder) -> dict[str, Any]:
     """The same session through `MemoryClient` and the real anthropic SDK, against the fake
-    Messages API of the test suite (tests/fakes: a checkout is needed), whose prefix cache
+    Messages API (`tiermem.testing.FakeAnthropic`), whose prefix cache
     follows the same rules; its usage fields are what is summed here."""
-    from tests.fakes.anthropic_api import FakeAnthropic, Reply
     from tiermem.adapters.anthropic import MemoryClient
+    from tiermem.testing import FakeAnthropic, Reply
 
     lines = script(turns)
     answers = iter(reply for _, reply in lines)

@@ -581,8 +581,10 @@ class Memory(AsyncTwins):
 
         Args:
             redact_turns: also delete the turns the fact came from (its `sources`), and
-                rebuild their sessions' summaries without them; otherwise context() still
-                shows the model those turns while they are recent.
+                rebuild their sessions' summaries without them. Otherwise the turns stay
+                (context() shows them while they are recent, summaries keep what they
+                said), but the statement the fact came from is marked in them so that no
+                extraction or `reextract()` brings the fact back.
 
         Raises:
             FactNotFound: no such fact (or another user's, when `user_id` is given).
@@ -605,7 +607,8 @@ class Memory(AsyncTwins):
         if batch and getattr(chosen, "caller", None) is None:
             raise InvalidInput("batch=True needs a model extractor (extractor='claude'): the rules make no calls")
         self._bind_usage(chosen)
-        result = plan(user_id, [t for t in self.session.turns(user_id) if t.kind == "text"], chosen, batch_api=batch)
+        result = plan(user_id, [t.extractable for t in self.session.turns(user_id) if t.kind == "text"], chosen,
+                      batch_api=batch)
         result.extractor_object = chosen
         return result
 

@@ -61,6 +61,20 @@ class Turn(_Model):
     token_count: int = 0
     external_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # Spans of `content` whose facts were forgotten: extraction never sees them again.
+    forgotten: list[tuple[int, int]] = Field(default_factory=list)
+
+    @property
+    def extractable(self) -> Turn:
+        """The turn as extraction sees it: the statements of forgotten facts left out."""
+        if not self.forgotten:
+            return self
+        parts, at = [], 0
+        for start, end in sorted(self.forgotten):
+            parts.append(self.content[at:start])
+            at = max(at, end)
+        parts.append(self.content[at:])
+        return self.model_copy(update={"content": " ".join(p.strip() for p in parts if p.strip())})
 
     @property
     def local_time(self) -> datetime:

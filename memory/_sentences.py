@@ -12,7 +12,7 @@ SMALL_TALK = frozenset(
     absolutely hear heard see talk soon later care take chat catch luck appreciate mean means
     wonderful fantastic incredible sweet fun yay omg gosh welcome true exactly right hope keep
     cheer cheers glad happy proud inspiring awesome super tell know feel thought think
-    yep yup nope hmm aww ooh oops""".split()
+    yep yup nope hmm aww ooh oops fine sorry well here back ready excited curious done busy""".split()
 )
 SMALL_TALK_STEMS = frozenset(content_tokens(" ".join(SMALL_TALK)))
 
@@ -24,6 +24,9 @@ _SENTENCE_END = re.compile(
 # A new first-person clause starts a new statement: 'I live in Lisbon and I work as a
 # designer' is two facts, so invalidating where Ana lives cannot take her job with it.
 _CLAUSE = re.compile(r"(?:,\s*|;\s*|\s+)(?:and|but|so|plus)\s+(?=(?:I|I'm|I've|I'll|I'd|my|My)\b)|;\s+")
+# 'I switched dentists, my dentist is now Dr. Ng': a comma between two first-person clauses.
+_FIRST_PERSON = re.compile(r"^(?:I|I'm|I've|I'd|I'll|My|my)\b")
+_COMMA_CLAUSE = re.compile(r",\s+(?=(?:I|I'm|I've|I'd|I'll|my|My)\s)")
 _LEAD_IN = re.compile(r"^(?:[A-Z][a-z]+(?: [a-z]+){0,2}): (?=\S)")  # 'Big news: I moved...'
 # Discourse markers carry nothing: 'Well, I'm off to...' is the fact 'I'm off to...'.
 _FILLER = re.compile(
@@ -37,10 +40,33 @@ def split_sentences(text: str) -> list[str]:
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
     out: list[str] = []
     for sentence in _SENTENCE_END.split(text):
-        for clause in _CLAUSE.split(sentence or ""):
-            clause = _FILLER.sub("", _LEAD_IN.sub("", clause.strip()))
-            if clause:
-                out.append(clause[0].upper() + clause[1:])
+        for part in _CLAUSE.split(sentence or ""):
+            part = part.strip()
+            for clause in _COMMA_CLAUSE.split(part) if _FIRST_PERSON.match(part) else [part]:
+                clause = _FILLER.sub("", _LEAD_IN.sub("", clause.strip()))
+                if clause:
+                    out.append(clause[0].upper() + clause[1:])
+    return out
+
+
+def clause_spans(text: str) -> list[tuple[int, int]]:
+    """Where each statement of `text` sits (start, end offsets): the sentences and clauses
+    that `split_sentences` yields, located in the original text."""
+    spans: list[tuple[int, int]] = []
+    for sentence in _pieces(text, 0, len(text), _SENTENCE_END):
+        for part in _pieces(text, *sentence, _CLAUSE):
+            inner = text[part[0]:part[1]]
+            comma = _COMMA_CLAUSE if _FIRST_PERSON.match(inner.lstrip()) else None
+            spans += _pieces(text, *part, comma) if comma else [part]
+    return [(a, b) for a, b in spans if text[a:b].strip()]
+
+
+def _pieces(text: str, start: int, end: int, separator: re.Pattern[str]) -> list[tuple[int, int]]:
+    out, at = [], start
+    for m in separator.finditer(text, start, end):
+        out.append((at, m.start()))
+        at = m.end()
+    out.append((at, end))
     return out
 
 
@@ -48,6 +74,6 @@ def is_small_talk(sentence: str) -> bool:
     if sentence.rstrip().endswith("?"):
         return True  # a question states nothing
     meaningful = [t for t in content_tokens(sentence) if t not in SMALL_TALK_STEMS]
-    if len(meaningful) == 1 and re.search(r"\b(?:I|my|My)\b", sentence) and re.search(r"(?<!^)\b[A-Z][a-z]+|\d", sentence):
-        return False  # 'I own a Tesla', 'My PIN is 4711': one word, but a name or a number
+    if len(meaningful) == 1 and re.search(r"\b(?:I|my|My)\b", sentence):
+        return False  # 'I own a Tesla', 'My PIN is 4711', 'I have a dog', 'I smoke': one word about the speaker
     return len(meaningful) < 2

@@ -17,7 +17,7 @@ from ._errors import IndexCorrupted
 from ._models import Fact, FactEvent
 from ._retriever import Retriever
 from .index import Delete, DeleteUser, IndexedFact, IndexOp, SetPayload, Upsert
-from .index._base import INDEX_FORMAT
+from .index._base import INDEX_FORMAT, INDEX_FORMATS
 from .session import SessionStore
 
 logger = logging.getLogger("tiermem")
@@ -132,9 +132,11 @@ class IndexSync:
             if self.session.get_meta(self._rebuilding_key):
                 logger.warning("tiermem: an index rebuild was interrupted; rebuilding it from the journal")
                 return self.reindex()
-            if self.session.get_meta(self._format_key) != INDEX_FORMAT:
+            old_format = self.session.get_meta(self._format_key)
+            if old_format != INDEX_FORMAT:
                 if self.index.count() > 0:
-                    logger.warning("tiermem: rebuilding the index once in its new format (validity dates after 3000)")
+                    brought = [why for fmt, why in INDEX_FORMATS.items() if int(fmt) > int(old_format or 1)]
+                    logger.warning("tiermem: rebuilding the index once in its new format (%s)", "; ".join(brought))
                     self.reindex()
                 self.session.set_meta(self._format_key, INDEX_FORMAT)
             last = self.session.last_event_seq()

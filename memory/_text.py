@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import zlib
 from collections import Counter
+
+import Stemmer  # PyStemmer: Snowball's C stemmers
 
 STOPWORDS = frozenset(
     """
@@ -41,26 +44,26 @@ def clean_spaces(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+_STEMMERS = threading.local()  # a PyStemmer object is not thread-safe: one per thread
+
+
 def stem(word: str) -> str:
-    """A light suffix stripper: enough to match 'hiking'/'hike' and 'paintings'/'painting'."""
-    if word.endswith("'s"):
-        word = word[:-2]
-    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            if suffix == "s" and word.endswith("ss"):
-                return word
-            word = word[: -len(suffix)] + keep
-            break
-    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouls":
-        word = word[:-1]  # running -> runn -> run
-    if len(word) > 4 and word.endswith("e"):
-        word = word[:-1]  # hike/hiking both -> hik
-    return word
+    """Snowball's English stemmer (the one Lucene, Elasticsearch and fastembed's BM25 use):
+    'live', 'lives', 'lived' and 'living' all become 'live'. Expects a lower-case word."""
+    return _stemmer().stemWord(word.removesuffix("'s"))
+
+
+def _stemmer() -> Stemmer.Stemmer:
+    stemmer = getattr(_STEMMERS, "english", None)
+    if stemmer is None:
+        stemmer = _STEMMERS.english = Stemmer.Stemmer("english")
+    return stemmer
 
 
 def content_tokens(text: str) -> list[str]:
     """Stemmed, stopword-free tokens: what BM25 scores and what 'small talk' lacks."""
-    return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
+    words = [w.removesuffix("'s") for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
+    return _stemmer().stemWords(words)
 
 
 def token_id(token: str) -> int:

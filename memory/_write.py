@@ -63,7 +63,7 @@ class WritePipeline:
         known: Sequence[Fact] = ()
         if getattr(self.extractor, "uses_known", True):
             known = self.session.list_facts(user_id, limit=KNOWN_FACTS, newest_first=True)
-        candidates = self.prepare(self.extractor.extract(turns, known=known), turns, self.extractor)
+        candidates = self.prepare(self.extractor.extract([t.extractable for t in turns], known=known), turns, self.extractor)
         turn_ids = [t.id for t in turns]
         events = self._reconcile_and_commit(user_id, candidates, lambda evs: self.session.commit_extraction(turn_ids, evs))
         if events is not None:
@@ -212,7 +212,11 @@ class WritePipeline:
             event = self.session.forget_fact(fact_id, self.clock())
             if event is None:
                 raise FactNotFound(f"no fact {fact_id!r} to forget")
-            sessions = self.session.redact_turns(fact.user_id, fact.sources) if redact_turns else []
+            if redact_turns:
+                sessions = self.session.redact_turns(fact.user_id, fact.sources)
+            else:  # the turns stay, but what the fact came from is never extracted again
+                sessions = []
+                self.session.forget_in_turns(fact.user_id, fact.sources, fact.text)
             self.sync.apply([event], {})
             self.retriever.index.compact()  # the fact's text must leave the index's files too
         # Summaries of the redacted sessions are rebuilt from the turns that are left; then

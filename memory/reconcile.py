@@ -7,10 +7,12 @@ Nothing is hard-deleted here: a contradicted fact is invalidated and keeps its h
 Order of the checks for a candidate:
 1. an exact repeat (same normalized text, same event day) merges into the stored fact;
 2. a new value for the same subject and attribute ("lives in") is a conflict;
-3. a stored statement it contradicts (negation, or a number, date or name replaced, on an
-   otherwise matching statement) is a conflict, however close the embeddings are;
-4. a near duplicate (cosine above the threshold) that differs in nothing that makes it a
-   different fact merges; one that only adds detail is stored beside it.
+3. each similar stored statement is compared with it as a claim (`_claims`): who or what it
+   is about, its predicate and values. A statement about another subject is another fact,
+   always. About the same subject: a negation, an ended state, a new value of a one-valued
+   attribute or an announced change replaces the stored fact (a conflict); the same
+   statement merges; the same with more detail refines it (same id, the new text); anything
+   else is stored beside it ("when unsure, keep both").
 In a conflict, time decides which value is current: the statement said later (`valid_from`)
 wins, so backfilled older messages land as already-superseded history.
 """
@@ -24,16 +26,16 @@ from typing import Protocol
 
 import numpy as np
 
-from ._contradict import compare
+from ._claims import parse, relate
 from ._models import Candidate, Fact, FactEvent, new_id
 from ._text import normalize
 
 
 @dataclass(frozen=True)
 class ReconcilePolicy:
-    """Thresholds for near-duplicates. The cosine threshold is embedder-specific."""
+    """Cosine thresholds (embedder-specific; measured with MiniLM on `bench.reconcile`)."""
 
-    near_duplicate: float = 0.92
+    rephrased: float = 0.93  # same subject, values and half the predicate's words: a rephrasing
     related: float = 0.6  # facts added earlier in the same batch are compared from this cosine up
     comparable: float = 0.5  # stored neighbours below this cosine are neither duplicates nor contradictions
 
@@ -241,24 +243,40 @@ def _decide(
                 return changed(f, f"same {candidate.attribute}")
             return _conflict(user_id, candidate, f, now, f"{candidate.attribute} changed from {f.value!r} to {candidate.value!r}")
 
-    # Contradiction is judged on the words (compare() needs the rest of the statement to
-    # match); the cosine floor is low (embedders disagree on how close "1234" and "5678" are)
-    # and only spares comparing statements that share almost nothing.
-    comparable = [n for n in pool if n.fact.subject.lower() == subject and _same_event_day(candidate, n.fact)
-                  and (n.similarity is None or n.similarity >= policy.comparable)]
+    # What each statement is about decides the rest: a statement about another person, item
+    # or event is another fact whatever the cosine. The floor only spares comparing
+    # statements that share almost nothing.
+    claim = parse(candidate.text, candidate.subject, user_id)
+    comparable = [n for n in pool if n.similarity is None or n.similarity >= policy.comparable]
     comparable.sort(key=lambda n: -(n.similarity or 0.0))
-    differences = [(n, compare(n.fact.text, candidate.text, candidate.subject)) for n in comparable]
-    for n, diff in differences:
-        episodic = candidate.kind == "episodic" or n.fact.kind == "episodic"
-        if diff.contradicts(episodic, same_known_day=candidate.event_at is not None and n.fact.event_at is not None):
-            return _conflict(user_id, candidate, n.fact, now, f"contradicted ({diff.describe()})")
-
-    for n, diff in differences:
-        if n.similarity is not None and n.similarity >= policy.near_duplicate and diff.same:
-            return changed(n.fact, f"near duplicate (cosine {n.similarity:.3f})")
+    relations = []
+    for n in comparable:
+        event = n.fact.kind == "episodic" or (candidate.kind == "episodic" and not (claim.ended or claim.changed))
+        relation, why = relate(parse(n.fact.text, n.fact.subject, user_id), claim, similarity=n.similarity, episodic=event,
+                               rephrased=policy.rephrased)
+        if relation in ("same", "refines") and not _same_event_day(candidate, n.fact):
+            relation, why = "different", "another day"
+        relations.append((n, relation, why))
+    for n, relation, why in relations:
+        if relation == "replaces":
+            return _conflict(user_id, candidate, n.fact, now, f"superseded ({why})")
+    for n, relation, why in relations:
+        if relation == "same":
+            return changed(n.fact, why if n.similarity is None else f"{why}; cosine {n.similarity:.3f}")
+        if relation == "refines":
+            return [FactEvent(op="update", fact_id=n.fact.id, user_id=user_id, fact=_refined(n.fact, candidate),
+                              previous=n.fact, at=now, reason=f"refined ({why})")]
 
     fact = _new_fact(candidate, user_id, now)
     return [FactEvent(op="add", fact_id=fact.id, user_id=user_id, fact=fact, at=now, reason="new")]
+
+
+def _refined(target: Fact, candidate: Candidate) -> Fact:
+    """`target` restated with more detail: its id and sources, the candidate's text."""
+    return _merged(target, candidate).model_copy(update={
+        "text": candidate.text, "kind": candidate.kind, "attribute": candidate.attribute or target.attribute,
+        "value": candidate.value or target.value, "event_at": candidate.event_at or target.event_at,
+        "extractor": candidate.extractor or target.extractor})
 
 
 def _judged(user_id: str, candidate: Candidate, similar: Sequence[Neighbour], verdict: Verdict,
@@ -276,12 +294,8 @@ def _judged(user_id: str, candidate: Candidate, similar: Sequence[Neighbour], ve
         return [FactEvent(op="update", fact_id=target.id, user_id=user_id, fact=_merged(target, candidate),
                           previous=target, at=now, reason=why)]
     if verdict.decision == "update":
-        refined = _merged(target, candidate).model_copy(update={
-            "text": candidate.text, "kind": candidate.kind, "attribute": candidate.attribute or target.attribute,
-            "value": candidate.value or target.value, "event_at": candidate.event_at or target.event_at,
-            "extractor": candidate.extractor or target.extractor})
-        return [FactEvent(op="update", fact_id=target.id, user_id=user_id, fact=refined, previous=target, at=now,
-                          reason=why)]
+        return [FactEvent(op="update", fact_id=target.id, user_id=user_id, fact=_refined(target, candidate),
+                          previous=target, at=now, reason=why)]
     if verdict.decision == "contradicts":
         return _conflict(user_id, candidate, target, now, why)
     return None

@@ -180,13 +180,21 @@ def facts_history(fact_id: str, as_json: JsonOpt = False, home: HomeOpt = None, 
 @facts_app.command("forget")
 def facts_forget(
     fact_id: str,
+    redact_turns: Annotated[bool, typer.Option(
+        "--redact-turns", help="also delete the messages the fact came from (and rebuild their summaries)")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
     as_json: JsonOpt = False,
     home: HomeOpt = None,
     database_url: DbOpt = None,
     embedder: EmbedderOpt = "minilm",
 ) -> None:
-    """Erase a fact from every tier (needs the index: stop agents using the embedded one)."""
+    """Erase a fact from every tier: its rows, its history, its index point.
+
+    Without --redact-turns the messages it came from stay in the session tier (the model
+    still sees them while they are recent, and summaries keep what they said), but the
+    statement is marked in them so that no extraction or `tiermem reextract` brings the fact
+    back. With --redact-turns those messages are deleted too.
+    """
     store = _store(home, database_url)
     fact = _find(store, fact_id)
     store.close()
@@ -194,14 +202,15 @@ def facts_forget(
         if not sys.stdin.isatty():
             err_console.print("error: erasing cannot be undone; confirm with --yes when there is no terminal to ask")
             raise typer.Exit(code=2)
-        if not typer.confirm(f"Erase {visible(fact.text)!r}?"):
+        also = " and the messages it came from" if redact_turns else ""
+        if not typer.confirm(f"Erase {visible(fact.text)!r}{also}?"):
             raise typer.Exit(code=1)
     with _memory(home, database_url, embedder) as mem:
-        event = mem.forget(fact.id)
+        event = mem.forget(fact.id, redact_turns=redact_turns)
     if as_json:
-        sys.stdout.write(json.dumps({"forgot": fact.id, "user_id": event.user_id}) + "\n")
+        sys.stdout.write(json.dumps({"forgot": fact.id, "user_id": event.user_id, "redacted_turns": redact_turns}) + "\n")
         return
-    console.print(f"forgot {fact.id}")
+    console.print(f"forgot {fact.id}" + (" and deleted the messages it came from" if redact_turns else ""))
 
 
 @app.command()

@@ -13,9 +13,10 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, time
 
+from .._claims import parse
 from .._models import Candidate, Fact, Turn
 from .._sentences import is_small_talk, split_sentences
-from .._text import STOPWORDS, clean_spaces
+from .._text import STOPWORDS, clean_spaces, normalize
 from ._dates import resolve_dates
 
 logger = logging.getLogger("tiermem")
@@ -58,6 +59,17 @@ _PAST_MARKERS = re.compile(
     r"\b(?:went|was|were|had|did|got|made|took|saw|met|bought|gave|came|left|began|became|found|felt|"
     r"ran|wrote|read|won|lost|told|said|thought|brought|built|caught|taught|sold|spent|joined|\w{3,}ed)\b"
 )
+# 'is based in', 'are married', 'is interested in': a state described with a participle, not an event.
+_STATIVE = re.compile(r"\b(?:is|are|am|'s|'re|'m|be|been|being|get|gets|feels?|seems?) (?:\w+ly )?\w{3,}ed\b|"
+                      r"\b(?:named|called|nicknamed|based|located|related|interested|married|retired)\b", re.I)
+# 'stopped', 'no longer', 'used to': a statement of what is no longer true is about now.
+_ENDED_STATE = re.compile(r"\b(?:stopped|quit|gave up|no longer|any ?more|used to|switched|changed)\b", re.I)
+
+
+def _is_event(text: str) -> bool:
+    return not _ENDED_STATE.search(text) and bool(_PAST_MARKERS.search(_STATIVE.sub(" ", text)))
+
+
 _ATTRIBUTES: list[tuple[re.Pattern[str], str, int]] = [
     (re.compile(r"\bi(?:'m| am)? ?(?:now |currently )?(?:live|living) in ([^,.;!?]+)", re.I), "lives in", 1),
     (re.compile(r"\bi(?:'ve| have)? ?(?:just |recently |finally )?(?:moved|relocated) to ([^,.;!?]+)", re.I), "lives in", 1),
@@ -77,6 +89,54 @@ _VALUE_END = re.compile(
     r"yesterday|today|tomorrow|now|recently|in \d|on |at the|a few|two|three|\d+ (?:days|weeks|months|years))\b.*",
     re.I,
 )
+
+
+# 'Remember that my passport...', 'FYI: I'm...': a request to remember is the statement it carries.
+_REQUEST = re.compile(
+    r"^(?:(?:please|pls|oh|and|also|btw|by the way),?\s+)*(?:remember|note|keep in mind|bear in mind|don't forget|"
+    r"do not forget|never forget|make a note|take note|fyi|for the record|just so you know|for your information|"
+    r"for future reference)(?: that| this)?[,:]?\s+(?=\S)", re.I)
+
+
+def _without_request(sentence: str) -> str:
+    rest = _REQUEST.sub("", sentence, count=1)
+    return rest[:1].upper() + rest[1:] if rest != sentence else sentence
+
+
+_PAST_START = re.compile(r"^(?:(?:just|finally|also|recently|already|still|then) )?"
+                         r"(?:[a-z]{3,}ed|went|got|made|took|saw|met|bought|had|did|ran|won|lost|found|spent)\b")
+_PROGRESSIVE_START = re.compile(r"^(?:off|back|home|heading|going|loving|enjoying|working|training|planning|"
+                                r"thinking|getting|starting|trying|learning|reading|watching)\b")
+
+
+def _with_subject(sentence: str, name: str) -> str:
+    """A subjectless sentence about the speaker gets them as its subject: 'Off to Paris
+    next week!' -> 'Ana is off to Paris next week!', 'Went hiking.' -> 'Ana went hiking.'"""
+    lowered = sentence[:1].lower() + sentence[1:]
+    if _PROGRESSIVE_START.match(lowered):
+        return f"{name} is {lowered}"
+    if _PAST_START.match(lowered):
+        return f"{name} {lowered}"
+    return sentence
+
+
+def _self_introduction(text: str, name: str) -> bool:
+    """'Hi! I'm Ana.' said by Ana: 'Ana is Ana.' tells nothing."""
+    plain, own = normalize(text), normalize(name)
+    return plain in (f"{own} is {own}", f"{own}'s name is {own}", f"{own} is called {own}", f"{own} here")
+
+
+def _fragment(sentence: str, name: str) -> bool:
+    """A few words with no verb ('Mostly pastries.', 'Luna and Oliver!'): an answer that
+    means nothing without its question."""
+    return len(sentence.split()) <= 3 and not parse(sentence, name).verb \
+        and not re.search(r"\b(?:I|I'm|my|My)\b", sentence)
+
+
+def _last_question(turn: Turn) -> str | None:
+    """The question a turn ends with, if it ends with one."""
+    sentences = split_sentences(turn.content)
+    return sentences[-1] if sentences and sentences[-1].rstrip().endswith("?") else None
 
 
 def _third_person(verb: str) -> str:
@@ -142,6 +202,9 @@ def to_third_person(sentence: str, name: str) -> str:
         adverbs, word = m.group(1), m.group(2)
         return f"{name} {adverbs}{_agree(word)}"
 
+    # 'I really can't stand it': a modal keeps its form after the name.
+    s = re.sub(rf"\bI ({_ADVERBS})((?:can|won|wouldn|couldn|shouldn|didn|mustn|needn)'t|cannot)\b",
+               lambda m: f"{name} {m.group(1)}{m.group(2)}", s)
     s = re.sub(rf"\bI ({_ADVERBS})([A-Za-z]+)\b(?!')", verb, s)
     s = re.sub(r"\bI\b", name, s)
     s = re.sub(r"(?:(?<=\s)|^)me\b(?![-'])", _OBJECT, s)  # not 'me-time'
@@ -237,14 +300,17 @@ class RuleExtractor:
 
     def extract(self, turns: Sequence[Turn], *, known: Sequence[Fact] = ()) -> list[Candidate]:
         out: list[Candidate] = []
+        previous: Turn | None = None
         for turn in turns:
             if turn.kind != "text":
                 continue  # tool calls and results are what tools said, not what the user said
+            asked = _last_question(previous) if previous is not None and previous.speaker != turn.speaker else None
+            previous = turn
             if turn.role not in self.roles and turn.name is None:
                 continue
             name = turn.name or ("The user" if turn.role == "user" else "The assistant")
-            for sentence in split_sentences(turn.content):
-                candidate = self._sentence(sentence, turn, name)
+            for i, sentence in enumerate(split_sentences(turn.content)):
+                candidate = self._sentence(sentence, turn, name, asked if i == 0 else None)
                 if candidate is not None:
                     out.append(candidate)
         return out
@@ -259,19 +325,29 @@ class RuleExtractor:
         return Candidate(kind="semantic", text=text, subject=name, importance=_importance(sentence, name, None, False),
                          sources=[turn.ref], valid_from=turn.created_at, metadata={"verbatim": True})
 
-    def _sentence(self, sentence: str, turn: Turn, name: str) -> Candidate | None:
+    def _sentence(self, sentence: str, turn: Turn, name: str, asked: str | None = None) -> Candidate | None:
+        """One sentence as a candidate, or None. `asked`: the question the turn answers
+        (the other speaker's last sentence), which a bare fragment needs to mean anything."""
         if not looks_english(sentence):
             return self._verbatim(sentence, turn, name)
+        sentence = _without_request(sentence)
         attribute = _attribute(sentence)
         if attribute is None and is_small_talk(sentence):
             return None
-        dated, event_day = resolve_dates(sentence, turn.local_time)
+        if _fragment(sentence, name):
+            if asked is None:
+                return None
+            return Candidate(kind="semantic", text=f'Asked "{asked}", {name} answered: "{sentence.strip()}"', subject=name,
+                             importance=0.4, sources=[turn.ref], valid_from=turn.created_at)
+        dated, event_day = resolve_dates(_with_subject(sentence, name), turn.local_time)
         text = _date_last(clean_spaces(to_third_person(dated, name)))
+        if _self_introduction(text, name):
+            return None
         if name.lower() not in text.lower():
-            text = f"{name} says {text[:1].lower() + text[1:] if not text[:2].isupper() else text}"
+            text = f"{name} says {_mid_sentence(text)}"
         text = _as_statement(text)
         critical = bool(_CRITICAL.search(text))
-        episodic = attribute is None and not critical and (event_day is not None or bool(_PAST_MARKERS.search(text)))
+        episodic = attribute is None and not critical and (event_day is not None or _is_event(text))
         event_at = datetime.combine(event_day, time(), tzinfo=UTC) if event_day else None
         return Candidate(
             kind="episodic" if episodic else "semantic",
@@ -284,6 +360,23 @@ class RuleExtractor:
             valid_from=turn.created_at,
             event_at=event_at,
         )
+
+
+def _mid_sentence(text: str) -> str:
+    """A sentence's first word as it reads after 'Ana says': lower case unless it is a name
+    ('Rosa teaches...') or an acronym."""
+    first = text.split(" ", 1)[0]
+    if first[1:2].isupper() or (first[:1].isupper() and first.lower().strip(",.") not in _COMMON_STARTS):
+        return text
+    return text[:1].lower() + text[1:]
+
+
+# Words that start sentences and are no names (what 'Ana says' lower-cases).
+_COMMON_STARTS = STOPWORDS | frozenset(
+    """mostly maybe perhaps sometimes usually often today tomorrow yesterday tonight everyone everybody someone
+    somebody nobody people there here still nothing something anything everything last next every each
+    great good bad nice cool lovely""".split()
+)
 
 
 def _as_statement(text: str) -> str:
@@ -306,7 +399,8 @@ def statement(
     text: str, *, user_id: str, at: datetime, kind: str | None = None, metadata: dict | None = None
 ) -> Candidate:
     """A caller's own statement as a candidate (`Memory.remember`): the text as given, with
-    the subject, attribute, kind and importance the rules can tell from it."""
+    the subject, attribute, kind and importance the rules can tell from it (a statement in
+    the first person is the user's: reconciliation treats 'my' as the user)."""
     words = text.split()
     first = words[0].removesuffix("'s") if words else ""
     possessive = bool(words) and words[0].endswith("'s")
@@ -322,7 +416,7 @@ def statement(
     attribute = _attribute(first_person)
     critical = bool(_CRITICAL.search(text))
     if kind is None:
-        kind = "semantic" if attribute or critical or not _PAST_MARKERS.search(text) else "episodic"
+        kind = "semantic" if attribute or critical or not _is_event(text) else "episodic"
     return Candidate(
         kind=kind,  # type: ignore[arg-type]
         text=text,

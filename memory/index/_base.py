@@ -17,9 +17,11 @@ SPARSE = "bm25"
 TENANT_KEY = "user_id"
 # The 'still valid' end of the validity window: after every date tiermem accepts (years up to
 # 9000). Format 1 used the year 3000, which facts dated later ran into; indexes of that
-# format are rebuilt once on open (IndexSync).
+# format are rebuilt once on open (IndexSync). Format 3: keyword tokens are Snowball stems
+# (format 2's hand-written stemmer made other token ids), so the sparse vectors are rebuilt.
 FAR_FUTURE = 253402300799.0  # 9999-12-31T23:59:59Z
-INDEX_FORMAT = "2"
+INDEX_FORMAT = "3"
+INDEX_FORMATS = {"2": "validity dates after 3000", "3": "Snowball stemming for keywords"}  # what each format brought
 DERIVED_KEYS = frozenset({"valid_from_ts", "invalid_at_ts", "event_ts"})
 
 

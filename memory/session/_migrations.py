@@ -229,9 +229,14 @@ def _v7_store_items(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v8_forgotten_spans(conn: Connection) -> None:
+    """Where in a turn a forgotten fact came from (JSON [[start, end], ...]): extraction skips it."""
+    conn.execute(text("ALTER TABLE tm_turns ADD COLUMN forgotten TEXT"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial, _v2_two_phase_add, _v3_turn_kinds, _v4_turn_utc_offset, _v5_model_usage, _v6_memory_files,
-    _v7_store_items,
+    _v7_store_items, _v8_forgotten_spans,
 ]
 LATEST = len(MIGRATIONS)
 

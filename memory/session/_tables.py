@@ -44,6 +44,8 @@ class TurnRow(SQLModel, table=True):
     external_id: str | None = Field(default=None, max_length=256)
     # Caller metadata of add(), carried onto the facts extracted from the turn (JSON).
     meta: str | None = Field(default=None, sa_column=Column("meta", Text, nullable=True))
+    # Spans of `content` whose facts were forgotten (JSON): extraction never sees them again.
+    forgotten: str | None = Field(default=None, sa_column=Column("forgotten", Text, nullable=True))
     # Phase 2 of add() (extract, reconcile, index) has committed for this turn. Turns committed
     # by phase 1 wait here with False, so a crash between the phases loses nothing.
     extracted: bool = True

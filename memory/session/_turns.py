@@ -20,6 +20,8 @@ from sqlalchemy import delete, func, insert, update
 from sqlmodel import Session, col, select
 
 from .._models import ExtractionFailure, FactEvent, Summary, Turn, as_utc
+from .._sentences import clause_spans
+from .._text import content_tokens
 from ._engine import insert_for, upsert
 from ._tables import ExtractionFailureRow, SessionSeqRow, SummaryRow, TurnRow
 
@@ -177,6 +179,35 @@ class TurnLog:
                                                       col(SummaryRow.session_id).in_(sessions)))
         return sessions
 
+    def forget_in_turns(self, user_id: str, refs: Sequence[str], fact_text: str) -> int:
+        """Mark, in each of a user's turns named by provenance ref, the statement a forgotten
+        fact came from (the clause sharing most words with it), so that no extraction ever
+        sees it again; the turn itself stays. Returns how many turns were marked."""
+        table = TurnRow.__table__  # type: ignore[attr-defined]
+        refs = list(refs)
+        if not refs:
+            return 0
+        wanted = set(content_tokens(fact_text))
+        marked = 0
+        with self.writing() as conn:
+            hit = (table.c.external_id.in_(refs)) | (table.c.external_id.is_(None) & table.c.id.in_(refs))
+            rows = conn.execute(select(table.c.id, table.c.content, table.c.forgotten)
+                                .where(table.c.user_id == user_id, hit)).all()
+            for turn_id, content, forgotten in rows:
+                clauses = clause_spans(content)
+                scores = [len(wanted & set(content_tokens(content[a:b]))) for a, b in clauses]
+                best = max(scores, default=0)
+                if not best:
+                    continue
+                # A clause with the words that join it to the next ('I am allergic to peanuts and'),
+                # or to the one before when it is the last: what is left still reads as a sentence.
+                hits = [(a, clauses[i + 1][0]) if i + 1 < len(clauses) else (clauses[i - 1][1] if i else a, b)
+                        for i, ((a, b), score) in enumerate(zip(clauses, scores, strict=True)) if score == best]
+                spans = sorted({*map(tuple, json.loads(forgotten or "[]")), *hits})
+                conn.execute(update(table).where(table.c.id == turn_id).values(forgotten=json.dumps(spans)))
+                marked += 1
+        return marked
+
     def window_tokens(self, user_id: str, session_id: str, after_seq: int) -> int:
         """The stored token counts of a session's turns after a seq, summed in SQL: enough to
         tell that a window has not reached its size without loading a turn."""
@@ -214,13 +245,15 @@ class TurnLog:
 
 
 def _turn_values(turn: Turn, extracted: bool) -> dict[str, Any]:
-    values = turn.model_dump(exclude={"metadata"})
+    values = turn.model_dump(exclude={"metadata", "forgotten"})
     values["meta"] = json.dumps(turn.metadata) if turn.metadata else None
+    values["forgotten"] = json.dumps(turn.forgotten) if turn.forgotten else None
     values["extracted"] = extracted
     return values
 
 
 def _turn(row: TurnRow) -> Turn:
-    values = row.model_dump(exclude={"meta", "extracted"})
+    values = row.model_dump(exclude={"meta", "extracted", "forgotten"})
     values["metadata"] = json.loads(row.meta) if row.meta else {}
+    values["forgotten"] = json.loads(row.forgotten) if row.forgotten else []
     return Turn.model_validate(values)

@@ -3,8 +3,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.claude.conftest import _no_key  # noqa: F401
-from tests.fakes.anthropic_api import FakeAnthropic, Reply
 from tiermem.claude import model_info
+from tiermem.testing import FakeAnthropic, Reply
 
 
 @pytest.fixture

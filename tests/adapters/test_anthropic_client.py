@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from tests.fakes.anthropic_api import OVERLOADED, FakeAnthropic, Reply, rate_limited
 from tiermem import ContextOverflow, HashEmbedder, Memory
 from tiermem.adapters.anthropic import AsyncMemoryClient, MemoryClient
 from tiermem.claude import CircuitBreaker, ModelCaller, RateLimiter, RetryPolicy
+from tiermem.testing import OVERLOADED, FakeAnthropic, Reply, rate_limited
 
 SYSTEM = "You are a travel assistant who remembers what the traveller told you. " * 80  # ~1.4k tokens
 MODEL = "claude-sonnet-4-5"  # cache minimum 1,024

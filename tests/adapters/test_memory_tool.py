@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from anthropic.lib.tools import ToolError
 
-from tests.fakes.anthropic_api import FakeAnthropic, Reply
 from tiermem import HashEmbedder, Memory
 from tiermem.adapters.anthropic import TiermemMemoryTool
+from tiermem.testing import FakeAnthropic, Reply
 
 
 @pytest.fixture

@@ -124,3 +124,13 @@ def test_langgraph_store_bench_smoke(tmp_path: Path) -> None:
     # (further down, equal scores may come in any order)
     tops = {r["store"]: r["last_top10"][0] for r in rows}
     assert len(set(tops.values())) == 1, tops
+
+
+def test_reconcile_bench_prints_one_json_document_per_class(capsys) -> None:
+    from bench import reconcile
+
+    assert reconcile.main(["--embedder", "hash", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["classes"]) == {"coexist", "supersede", "merge", "refine"}
+    assert sum(row["cases"] for row in result["classes"].values()) == len(reconcile.CASES)
+    assert result["facts_lost"] == 0  # the subject rules do not depend on the embedder

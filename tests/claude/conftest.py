@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.anthropic_api import FakeAnthropic, extraction_responder
 from tiermem import HashEmbedder, Memory
 from tiermem.claude import CircuitBreaker, ClaudeExtractor, ModelCaller, RateLimiter, RetryPolicy
+from tiermem.testing import FakeAnthropic, extraction_responder
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, max_retry_after=5.0, timeout=2.0)
 

@@ -9,7 +9,6 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import T0, say
-from tests.fakes.anthropic_api import FakeAnthropic, Reply, extraction_responder
 from tiermem import ConfigError, HashEmbedder, Memory, RuleExtractor
 from tiermem.claude import (
     CircuitBreaker,
@@ -21,6 +20,7 @@ from tiermem.claude import (
     RetryPolicy,
 )
 from tiermem.cli import app
+from tiermem.testing import FakeAnthropic, Reply, extraction_responder
 
 
 # -- configuration -------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def test_claude_reconciler_decides_what_rules_cannot(home, fake: FakeAnthropic, 
 
 
 def test_claude_reconciler_failure_leaves_the_rules_decision(home, fake: FakeAnthropic, caller) -> None:
-    from tests.fakes.anthropic_api import Error
+    from tiermem.testing import Error
 
     with Memory.open(home, embedder=HashEmbedder(64), reconciler=ClaudeReconciler(caller)) as mem:
         mem.remember("Ana plans to study medicine at university.", user_id="ana")
@@ -190,7 +190,7 @@ def test_reextract_live_and_by_batch_destroys_nothing(home, fake: FakeAnthropic,
 
 
 def test_reextract_batch_results_that_failed_fall_back(home, fake: FakeAnthropic, caller) -> None:
-    from tests.fakes.anthropic_api import OVERLOADED
+    from tiermem.testing import OVERLOADED
 
     with Memory.open(home, embedder=HashEmbedder(64)) as mem:
         mem.add([say("I moved to Berlin.")], user_id="ana", at=T0)

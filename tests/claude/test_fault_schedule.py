@@ -7,9 +7,9 @@ from __future__ import annotations
 import random
 
 from tests.conftest import T0, say
-from tests.fakes.anthropic_api import OVERLOADED, SERVER_ERROR, FakeAnthropic, Hang, rate_limited
 from tiermem import HashEmbedder, Memory
 from tiermem.claude import CircuitBreaker, ClaudeExtractor, ModelCaller, RateLimiter, RetryPolicy
+from tiermem.testing import OVERLOADED, SERVER_ERROR, FakeAnthropic, Hang, rate_limited
 
 
 def test_hundreds_of_turns_under_a_failing_api_lose_nothing(home, fake: FakeAnthropic) -> None:

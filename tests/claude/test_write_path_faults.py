@@ -9,7 +9,8 @@ import json
 import pytest
 
 from tests.conftest import T0, say
-from tests.fakes.anthropic_api import (
+from tiermem import Memory
+from tiermem.testing import (
     OVERLOADED,
     SERVER_ERROR,
     FakeAnthropic,
@@ -19,7 +20,6 @@ from tests.fakes.anthropic_api import (
     rate_limited,
     turns_of,
 )
-from tiermem import Memory
 
 TURNS = [say("I moved to Berlin last week.", id="m1"), say("I am allergic to peanuts.", id="m2")]
 
@@ -90,7 +90,7 @@ def test_retries_exhausted_fall_back_to_the_rules(claude_mem: Memory, fake: Fake
 
 
 def test_an_error_event_mid_stream_is_retried(caller, fake: FakeAnthropic) -> None:
-    from tests.fakes.anthropic_api import StreamError
+    from tiermem.testing import StreamError
 
     fake.script = [StreamError()]
     message = caller.create(purpose="chat", stream=True, max_tokens=50, messages=[{"role": "user", "content": "hi"}])
@@ -146,8 +146,8 @@ def test_a_refusal_falls_back_to_the_rules(claude_mem: Memory, fake: FakeAnthrop
 
 
 def test_prompt_too_long_splits_then_falls_back(claude_mem: Memory, fake: FakeAnthropic) -> None:
-    from tests.fakes.anthropic_api import approx
     from tiermem.claude._extractor import instructions
+    from tiermem.testing import approx
 
     base = approx(json.dumps({"type": "text", "text": instructions()}, sort_keys=True)) + 200
     fake.context_window = base + 1500  # the instructions and one long turn fit; two do not

@@ -67,6 +67,29 @@ def test_search_forget_and_reindex(filled: dict[str, str]) -> None:
     assert filled["lisbon"] not in runner.invoke(app, ["facts", "list", "--user", "ana", "--all", "--json"]).output
 
 
+def test_forget_sticks_and_redact_turns_deletes_the_messages(home: Path) -> None:
+    with Memory.open(home, embedder=HashEmbedder()) as mem:
+        peanuts = mem.add([say("I am allergic to peanuts.", id="m-1")], user_id="ana", at=T0).facts[0]
+        mem.add([say("I drink green tea.", id="m-2")], user_id="ana", at=T0)
+    assert "messages it came from stay" in " ".join(runner.invoke(app, ["facts", "forget", "--help"]).output.split())
+    assert runner.invoke(app, ["facts", "forget", peanuts.id, "--yes", "--embedder", "hash"]).exit_code == 0
+    turns = runner.invoke(app, ["turns", "list", "--user", "ana", "--json"]).output
+    assert "allergic to peanuts" in turns  # the message stays
+    out = runner.invoke(app, ["reextract", "--user", "ana", "--extractor", "rules", "--yes", "--embedder", "hash"])
+    assert out.exit_code == 0, out.output
+    facts = runner.invoke(app, ["facts", "list", "--user", "ana", "--json"]).output
+    assert "peanuts" not in facts and "green tea" in facts  # not re-created; the other fact is
+    out = runner.invoke(app, ["facts", "forget", _fact_id(facts, "green tea"), "--redact-turns", "--yes", "--embedder", "hash"])
+    assert out.exit_code == 0 and "deleted the messages" in out.output
+    assert "green tea" not in runner.invoke(app, ["turns", "list", "--user", "ana", "--json"]).output
+
+
+def _fact_id(listing: str, words: str) -> str:
+    import json
+
+    return next(json.loads(line)["id"] for line in listing.splitlines() if words in line)
+
+
 def test_listing_does_not_import_torch(filled: dict[str, str], home: Path) -> None:
     code = ("import sys; from typer.testing import CliRunner; from tiermem.cli import app; "
             "r = CliRunner().invoke(app, ['facts', 'list', '--user', 'ana']); assert r.exit_code == 0, r.output; "

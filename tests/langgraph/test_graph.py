@@ -17,8 +17,8 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import InjectedStore, ToolNode
 from langgraph.store.base import BaseStore
 
-from tests.fakes.anthropic_api import FakeAnthropic, Reply
 from tiermem.adapters.langgraph import memory_tools
+from tiermem.testing import FakeAnthropic, Reply
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "agents"))
 import langgraph_agent  # noqa: E402
@@ -112,6 +112,18 @@ def test_agent_recalls_across_threads_of_a_user_and_never_for_another(mem):
     # every thread's turns were stored, in their own sessions
     assert {t.session_id for t in mem.session.turns("ana")} == {"t1", "t2", "t3"}
     assert all(t.user_id == "bob" for t in mem.session.turns("bob"))
+
+
+def test_offline_agent_answers_from_what_it_was_told_and_remembers_a_request_once(mem):
+    agent = langgraph_agent.build_agent(mem)
+    ask = langgraph_agent.ask
+    ask(agent, "I live in Lisbon.", user="ana", thread="t1")
+    assert "Lisbon" in ask(agent, "Where do I live?", user="ana", thread="t2")  # 'live' meets 'lives'
+    ask(agent, "Remember that my passport number ends in 4242.", user="ana", thread="t1")
+    mem.flush(timeout=30)
+    passport = [f for f in mem.facts(user_id="ana") if "4242" in f.text]
+    assert len(passport) == 1 and passport[0].sources  # the tool's fact and the turn's are one
+    assert "4242" in ask(agent, "What does my passport number end in?", user="ana", thread="t3")
 
 
 def test_remember_node_stores_each_turn_once_per_thread(mem):

@@ -37,13 +37,18 @@ def test_replaying_the_same_turn_is_a_noop() -> None:
     assert e.op == "noop"
 
 
-def test_near_duplicate_needs_the_threshold_and_the_same_subject() -> None:
+def test_a_restatement_merges_and_another_subject_never_does() -> None:
     old = stored("Ana really loves hiking.")
-    [e] = reconcile("ana", [cand("Ana loves hiking a lot.")], [V1], [[Neighbour(old, 0.95)]], now=NOW)
-    assert e.op == "update"
+    # the same claim (intensifiers aside) merges whatever the cosine
     [e] = reconcile("ana", [cand("Ana loves hiking a lot.")], [V1], [[Neighbour(old, 0.80)]], now=NOW)
+    assert e.op == "update"
+    # other words for it need the rephrasing cosine
+    [e] = reconcile("ana", [cand("Ana adores hiking.")], [V1], [[Neighbour(old, 0.95)]], now=NOW)
+    assert e.op == "update"
+    [e] = reconcile("ana", [cand("Ana adores hiking.")], [V1], [[Neighbour(old, 0.85)]], now=NOW)
     assert e.op == "add"
-    other = old.model_copy(update={"subject": "Bob"})
+    # the same words about someone else are another fact
+    other = stored("Bob really loves hiking.").model_copy(update={"subject": "Bob"})
     [e] = reconcile("ana", [cand("Ana loves hiking a lot.")], [V1], [[Neighbour(other, 0.99)]], now=NOW)
     assert e.op == "add"
 

@@ -70,3 +70,46 @@ def test_discourse_markers_are_not_part_of_the_fact() -> None:
     [fact] = extract("Yeah, I knitted that green scarf last year!")
     assert fact.text == "Priya knitted that green scarf in 2022."
     assert extract("Yep, Tomas.") == []
+
+
+def test_greetings_self_introductions_and_bare_fragments_yield_nothing() -> None:
+    for text in ("Hi! I'm Priya.", "My name is Priya.", "Mostly pastries.", "Luna and Oliver!", "Tired today."):
+        assert extract(text) == [], text
+
+
+def test_a_fragment_that_answers_a_question_is_kept_with_the_question() -> None:
+    asked = Turn(user_id="u", session_id="s", role="assistant", content="Lovely! What did you eat?", created_at=AT)
+    answer = Turn(user_id="u", session_id="s", role="user", name="Priya", content="Mostly pastries.", created_at=AT)
+    [fact] = RuleExtractor().extract([asked, answer])
+    assert fact.text == 'Asked "What did you eat?", Priya answered: "Mostly pastries."'
+
+
+def test_a_request_to_remember_is_the_statement_it_carries() -> None:
+    for text in ("Remember that my passport number ends in 4242.", "Please note: my passport number ends in 4242.",
+                 "FYI, my passport number ends in 4242."):
+        [fact] = extract(text)
+        assert fact.text == "Priya's passport number ends in 4242.", text
+
+
+def test_a_sentence_without_a_subject_is_the_speakers() -> None:
+    assert [f.text for f in extract("Off to Lisbon next week!")] == ["Priya is off to Lisbon in the week after 8 May 2023."]
+    assert [f.text for f in extract("Went hiking with Tom.")] == ["Priya went hiking with Tom."]
+
+
+def test_a_reported_statement_keeps_the_names_case() -> None:
+    assert [f.text for f in extract("Rosa teaches piano in Lyon.")] == ["Priya says Rosa teaches piano in Lyon."]
+    assert [f.text for f in extract("The gym opens at 6.")] == ["Priya says the gym opens at 6."]
+
+
+def test_states_and_ended_states_are_semantic_not_events() -> None:
+    for text in ("I'm based in Manchester.", "I'm dating someone named Alex.", "I stopped drinking coffee.",
+                 "I used to live in Paris."):
+        [fact] = extract(text)
+        assert fact.kind == "semantic", text
+
+
+def test_snowball_stems_meet_across_inflections() -> None:
+    from tiermem._text import content_tokens
+
+    for forms in (("live", "lives", "lived", "living"), ("move", "moved", "moving"), ("hike", "hiking", "hikes")):
+        assert len({tuple(content_tokens(f)) for f in forms}) == 1, forms

@@ -236,15 +236,13 @@ class FakeAnthropic:
             content = [{"type": "text", "text": reply.text or ""}]
             out_text = reply.text or ""
         output = approx(out_text) + 1
+        write_5m, write_1h = (write, 0) if ttl != "1h" else (0, write)
         usage = {"input_tokens": uncached, "output_tokens": output, "cache_creation_input_tokens": write,
                  "cache_read_input_tokens": read, "service_tier": tier,
-                 "cache_creation": {"ephemeral_5m_input_tokens": write if ttl != "1h" else 0,
-                                    "ephemeral_1h_input_tokens": write if ttl == "1h" else 0}}
+                 "cache_creation": {"ephemeral_5m_input_tokens": write_5m, "ephemeral_1h_input_tokens": write_1h}}
         with self.lock:
             if delivered:  # an answer to a client that timed out was never reported to it
-                self.reported.append(Reported(body["model"], uncached, write, read, output,
-                                              usage["cache_creation"]["ephemeral_5m_input_tokens"],
-                                              usage["cache_creation"]["ephemeral_1h_input_tokens"], tier))
+                self.reported.append(Reported(body["model"], uncached, write, read, output, write_5m, write_1h, tier))
         return {"id": f"msg_{next(self._ids):06d}", "type": "message", "role": "assistant", "model": body["model"],
                 "content": content, "stop_reason": reply.stop_reason, "stop_sequence": None, "usage": usage}
 
