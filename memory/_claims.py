@@ -27,7 +27,8 @@ from ._text import STOPWORDS, stem
 Relation = Literal["same", "refines", "replaces", "different", "unsure"]
 
 _AUX = frozenset(
-    """is are was were am be been being has have had does do did will would can could should may might must
+    """is are was were am be been being has have had does do did will would can could should may might must gonna
+    wanna gotta
     isn't aren't wasn't weren't hasn't haven't hadn't doesn't don't didn't won't wouldn't can't cannot couldn't
     shouldn't mustn't""".split()
 )
@@ -82,8 +83,14 @@ _ENDED = re.compile(
     r"broke up with|sold|got rid of|retired from|left)\b", re.I)
 # Wording that says a value changed ('now', 'these days', 'switched to', 'new').
 _CHANGED = re.compile(
-    r"\b(?:now|these days|nowadays|lately|any ?more|no longer|switched|changed|moved|instead|"
-    r"from now on|since then|new|has become|became|actually|correction|after all)\b", re.I)
+    r"\b(?:now|these days|nowadays|any ?more|no longer|switched|changed|moved|instead|"
+    r"from now on|since then|has become|became|actually|correction|after all)\b", re.I)
+# Verbs of having and liking: a new object is one more, not another value ('Ana now has a
+# puppy' does not take her cat away). Only an ended state or 'from X to Y' replaces there.
+_MANY_VALUED_VERBS = frozenset(
+    """have own like love enjoy adore know speak play read watch visit meet see collect learn hate""".split()
+)
+_ONE_ATTRIBUTE = 5  # content words of a predicate that states one attribute ('takes oat milk in their coffee')
 _DISPOSAL = frozenset({"sell", "leave", "quit", "retire", "break", "get"})  # 'sold X': X is no longer had
 _ADDITIVE = re.compile(r"\b(?:also|too|as well|another|additionally|besides|second)\b", re.I)
 _FROM_TO = re.compile(r"\bfrom (?:an? |the |their |his |her )?([\w+#.'-]+(?: [A-Z][\w'-]*)*) to\b", re.I)
@@ -227,6 +234,14 @@ def _strip_frame(text: str, holder: str) -> str:
 
 
 _FIRST_PERSON = frozenset({"i", "me", "my", "mine", "myself", "i'm", "i've", "i'd", "i'll"})
+# 'Ana changed their wifi password to pear456' says 'Ana's wifi password is now pear456'.
+_CHANGED_TO = re.compile(r"^(?:\w+ )?(?:changed|updated|switched|set|renamed|reset) ((?:their|his|her|my|the) [\w' -]+?) "
+                         r"(from [^,;]+? )?to (.+)$", re.I)
+# One word for each relative ('Ana's mom' is 'Ana's mother').
+_KIN = {"mom": "mother", "mum": "mother", "mommy": "mother", "mummy": "mother", "mama": "mother", "dad": "father",
+        "daddy": "father", "papa": "father", "grandma": "grandmother", "granny": "grandmother", "nana": "grandmother",
+        "grandpa": "grandfather", "granddad": "grandfather", "hubby": "husband", "bro": "brother", "sis": "sister",
+        "bf": "boyfriend", "gf": "girlfriend", "kid": "child", "kids": "children"}
 _INSIDE_PHRASE = frozenset({"and", "of", "from", "at", "with", "for", "in", "new", "current", "present"})
 
 
@@ -250,12 +265,13 @@ def parse(text: str, holder: str = "", tenant: str = "") -> Claim:
         >>> sorted(parse("Ana's aunt Rosa teaches piano in Lyon.", "Ana").subject)
         ['aunt', 'ana', 'rosa']
     """
-    body = _strip_frame(text, holder)
+    body = _CHANGED_TO.sub(r"\1 is now \3", _strip_frame(text, holder))
     said = _LEAD_IN.sub("", text.strip().replace("\u2019", "'"))  # cue words may sit before the subject
     key = holder_key(holder, tenant)
     holder_words = {w.lower() for w in re.findall(r"\w+", holder)} - {"the"}
-    tokens = _TOKEN.findall(body)
+    tokens = [re.sub(r"in'$", "ing", t) for t in _TOKEN.findall(body)]  # 'livin'' is 'living'
     subject, named, head, i, positional = _subject_phrase(tokens, key, holder_words)
+    renewed = any(t.lower() in ("new", "current") for t in tokens[:i])  # 'Ana's new manager is ...'
     heads = [t.lower() for t in tokens[:i] if stem(t.lower()) == head]
     plural = bool(heads) and heads[-1].endswith("s") and heads[-1] != head and not heads[-1].endswith("ss")
     # -- the predicate --------------------------------------------------------------------------
@@ -268,6 +284,10 @@ def parse(text: str, holder: str = "", tenant: str = "") -> Claim:
     aux = [t for t in verb_tokens if t in _AUX]
     verb = _lemma(main) if main else (_lemma(aux[-1]) if aux else "")
     rest = tokens[i:]
+    if verb in ("move", "relocate") and rest[:1] == ["to"]:
+        verb, rest = "live", ["in", *rest[1:]]  # 'moved to Milan': where they live now
+    elif verb == "work" and rest[:1] == ["as"]:
+        verb, main, rest = "be", "", rest[1:]  # 'works as a nurse' says 'is a nurse'
     if verb in _COPULA and not main and rest and rest[0].lower().removesuffix("'s") in holder_words | {"their", "my"}:
         # 'Tom is Ana's best friend' says what 'Ana's best friend is Tom' says.
         head_phrase = tokens[:len(tokens) - len(rest) - len(verb_tokens)]
@@ -282,13 +302,15 @@ def parse(text: str, holder: str = "", tenant: str = "") -> Claim:
         and t.lower().removesuffix("'s") not in ignored and t.lower() not in _NEGATIONS and len(t) > 1
     ) | ({verb} if verb and verb not in _COPULA and verb != "have" else frozenset())
     from_to = _FROM_TO.search(body)
-    lowered = body.lower()
+    lowered = " ".join(tokens).lower()
+    # Negation of the main clause only: 'loves the beach because it never rains' is not negated.
+    main_clause = re.split(r"\b(?:because|but|although|though|when|if|since|so|which|who|while|and)\b", lowered)[0]
     negated = any(t in _NEGATIONS or t.endswith("n't") for t in verb_tokens) or bool(
-        re.search(r"\b(?:no longer|never|not)\b|\b(?:has|have) no\b", lowered))
+        re.search(r"\b(?:no longer|never|not|\w+n't)\b|\b(?:has|have) no\b", main_clause))
     return Claim(
         owner=key, subject=frozenset(subject), named=frozenset(named), head=head, verb=verb, frame=frame,
         values=frozenset(_value_form(t) for t in rest if _is_value(t, False)), complement=complement,
-        negated=negated, ended=bool(_ENDED.search(said)), changed=bool(_CHANGED.search(said)),
+        negated=negated, ended=bool(_ENDED.search(said)), changed=bool(_CHANGED.search(said)) or renewed,
         additive=bool(_ADDITIVE.search(said)), plural=plural,
         from_value=frozenset(_value_form(t) for t in _TOKEN.findall(from_to.group(1))) if from_to else frozenset(),
         parsed=bool(subject and verb),
@@ -323,7 +345,7 @@ def _subject_phrase(tokens: list[str], key: str, holder_words: set[str]) -> tupl
             pass  # 'Ana's new manager' is the one 'Ana's manager' was about ('new' says it changed)
         else:
             numeric = (_is_value(tok, False) and not tok[:1].isalpha()) or bare in _NUMBER_WORDS
-            word = _value_form(bare) if numeric else stem(bare)
+            word = _value_form(bare) if numeric else stem(_KIN.get(bare, bare))
             # A name: a number, a code or a capitalized word inside the phrase. The first word
             # is capitalized whatever it is ('Flat 3', 'Tom'): it names only when alone; the
             # word right after a possessive is the head ('Ana's PIN').
@@ -434,14 +456,15 @@ def relate(old: Claim, new: Claim, *, similarity: float | None = None, episodic:
             and _overlap(old.frame, new.frame) >= 0.5:
         return "replaces", "negation"
     # An ended state: 'drinks coffee every morning' / 'stopped drinking coffee'.
-    if new.ended and not old.ended and not old.negated and new.verb == old.verb \
+    if new.ended and not old.ended and not old.negated and not new.negated and new.verb == old.verb \
             and (new.frame - {new.verb} <= old.frame or shared or new.values & old.values):
         return "replaces", "the state ended"
     # 'switched from vim to emacs': whatever said vim.
     if new.from_value and all(w in old.values or stem(w) in old.frame for w in new.from_value):
         return "replaces", f"changed from {' '.join(sorted(new.from_value))}"
     # 'sold the Honda', 'quit the job at Google', 'left Acme': what was given up.
-    if new.ended and new.verb in _DISPOSAL and not old.negated and (old.values & new.values or shared - _DISPOSAL):
+    if new.ended and new.verb in _DISPOSAL and not old.negated and not new.negated \
+            and (old.values & new.values or shared - _DISPOSAL):
         return "replaces", "given up"
     # A one-valued attribute with another value: 'blood type is A+' / 'blood type is O-'.
     if old.single_valued and new.single_valued and old.complement and new.complement \
@@ -458,9 +481,15 @@ def relate(old: Claim, new: Claim, *, similarity: float | None = None, episodic:
         return "replaces", f"{old.head} changed from {', '.join(sorted(old.values))} to {', '.join(sorted(new.values))}"
     # An announced change of the same predicate: 'takes oat milk in their coffee' / 'these
     # days takes their coffee black'.
-    if new.changed and not new.additive and not new.ended and old.verb == new.verb and not old.negated \
-            and not new.negated and (old.values != new.values or old.frame != new.frame or old.complement != new.complement) \
-            and (shared or (old.verb in _COPULA and old.complement and new.complement)
-                 or (old.values and new.values and not old.values <= new.values)):
+    # Of a verb of having or liking, only the same object with something else said of it
+    # ('likes their coffee strong' / 'these days likes their coffee mild').
+    # Only of short statements of one attribute: in chat, 'now' and a shared word between two
+    # long sentences ('... the studio ...') say nothing about one replacing the other.
+    many = new.verb in _MANY_VALUED_VERBS and not (shared and old.values == new.values)
+    if new.changed and not new.additive and not new.ended and old.verb == new.verb and not old.negated and not many \
+            and not new.negated and (old.values != new.values or old.frame != new.frame) \
+            and len(old.frame) <= _ONE_ATTRIBUTE and len(new.frame) <= _ONE_ATTRIBUTE \
+            and (shared or old.values & new.values or (old.values and new.values and not old.values <= new.values)
+                 or (old.verb in _COPULA and old.complement and new.complement and old.head != old.owner)):
         return "replaces", "a new value"
     return "unsure", "related"

@@ -36,13 +36,26 @@ _FILLER = re.compile(
 )
 
 
+_SUBORDINATE = re.compile(r"^(?:when|if|because|although|though|after|before|since|while|as|once|until|unless|"
+                          r"whenever|in|on|at|by|during|last|this|next|every)\b", re.I)
+
+
+def _splits_at_comma(part: str) -> bool:
+    """'I switched dentists, my dentist is now Dr. Ng', 'Karen left, my boss is now Steve':
+    two statements. Not 'When I was young, I lived in Paris' (one, with its condition)."""
+    if _FIRST_PERSON.match(part):
+        return True
+    head = part.split(",", 1)[0]
+    return bool(_COMMA_CLAUSE.search(part)) and len(head.split()) <= 4 and not _SUBORDINATE.match(head)
+
+
 def split_sentences(text: str) -> list[str]:
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
     out: list[str] = []
     for sentence in _SENTENCE_END.split(text):
         for part in _CLAUSE.split(sentence or ""):
             part = part.strip()
-            for clause in _COMMA_CLAUSE.split(part) if _FIRST_PERSON.match(part) else [part]:
+            for clause in _COMMA_CLAUSE.split(part) if _splits_at_comma(part) else [part]:
                 clause = _FILLER.sub("", _LEAD_IN.sub("", clause.strip()))
                 if clause:
                     out.append(clause[0].upper() + clause[1:])
@@ -56,7 +69,7 @@ def clause_spans(text: str) -> list[tuple[int, int]]:
     for sentence in _pieces(text, 0, len(text), _SENTENCE_END):
         for part in _pieces(text, *sentence, _CLAUSE):
             inner = text[part[0]:part[1]]
-            comma = _COMMA_CLAUSE if _FIRST_PERSON.match(inner.lstrip()) else None
+            comma = _COMMA_CLAUSE if _splits_at_comma(inner.lstrip()) else None
             spans += _pieces(text, *part, comma) if comma else [part]
     return [(a, b) for a, b in spans if text[a:b].strip()]
 

@@ -98,6 +98,15 @@ _REQUEST = re.compile(
     r"for future reference)(?: that| this)?[,:]?\s+(?=\S)", re.I)
 
 
+# Advice and wishes to the other person ('Keep going and never give up!', 'Enjoy your day!'):
+# nothing about the speaker to remember.
+_IMPERATIVE = re.compile(
+    r"^(?:don't|do not|never (?:give|stop|forget|quit)|please|let's|let us|keep (?:going|it up|up|at it|pushing|trying)|"
+    r"stay (?:safe|strong|positive|tuned)|try (?:it|to|not)|check (?:it|this|that|them|'em) out|enjoy|take care|"
+    r"make sure|hang in|believe in yourself|go for it|be (?:careful|safe|proud|kind|strong)|have (?:fun|a (?:great|good|nice))|"
+    r"good luck|tell me|let me know|show me|send me|give it a|imagine|trust me|spill the beans|create those)\b", re.I)
+
+
 def _without_request(sentence: str) -> str:
     rest = _REQUEST.sub("", sentence, count=1)
     return rest[:1].upper() + rest[1:] if rest != sentence else sentence
@@ -331,6 +340,8 @@ class RuleExtractor:
         if not looks_english(sentence):
             return self._verbatim(sentence, turn, name)
         sentence = _without_request(sentence)
+        if _IMPERATIVE.match(sentence):
+            return None
         attribute = _attribute(sentence)
         if attribute is None and is_small_talk(sentence):
             return None

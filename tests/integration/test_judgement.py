@@ -65,13 +65,112 @@ I work from home on Fridays. | On Fridays I work from home.
 I'm a big fan of the Beatles. | I am a huge fan of the Beatles.
 """)
 
+# Shapes that tempted the rules into wrong invalidations ('now', 'new', 'these days' about
+# another thing; verbs of having and liking), and more plain-worded updates.
+MORE_SHAPES = _cases("coexist", """
+I have a cat named Tom. | I have a new puppy named Max.
+I read a book by Orwell. | I'm now reading a book by Huxley.
+I love Italian food. | Now I love Thai food too.
+I play guitar. | I now play drums as well.
+I speak Spanish. | I'm now learning French.
+I visited Rome in 2019. | I'm now planning to visit Paris.
+I have two sisters. | I have a new baby brother.
+My mom lives in Faro. | My dad now lives in Lagos.
+I went to the dentist on Monday. | I went to the doctor on Tuesday.
+I met Sarah at the gym. | I met Paul at work.
+I like the Beatles. | I like Queen.
+I know Python. | I know Rust.
+I have a meeting on Monday. | I have a meeting on Friday.
+I have an appointment with Dr. Kim. | I have an appointment with Dr. Ortiz.
+My son is 5 years old. | My daughter is 8 years old.
+I'm reading Dune. | I'm reading The Hobbit to my son.
+I work with Maria. | I work with Pedro.
+My favourite book is Dune. | My favourite film is Alien.
+I went to Paris last year. | I'm going to Paris again next year.
+My brother moved to Lyon. | My sister moved to Nice.
+I love my dog Rex. | I love my cat Luna.
+I have a Honda. | I also have a Vespa.
+I own a flat in Porto. | I own a house in Braga.
+My kids go to Oak School. | My nephew goes to Elm School.
+I call my mom every Sunday. | I call my dad every Saturday.
+I usually eat oatmeal for breakfast. | I usually eat salad for lunch.
+I started learning piano. | I started learning chess.
+I'm allergic to peanuts. | I'm allergic to shellfish.
+I can't eat gluten. | I can't eat dairy.
+I adopted a dog in 2020. | I adopted a cat in 2022.
+I worked at IBM in 2010. | I worked at SAP in 2015.
+My password for the gym app is blue42. | My password for the bank is red77.
+Room 3 is the office. | Room 4 is the nursery.
+My first dog was Rex. | My second dog was Bo.
+The meeting with Tom is at 3. | The meeting with Ana is at 5.
+I have a sister. | I have a brother.
+I'm a member of the chess club. | I'm a member of the book club.
+I volunteer at the library. | I volunteer at the shelter.
+I drink coffee in the morning. | I drink tea in the evening.
+I have a doctor's appointment on Monday. | I have a dentist appointment on Thursday.
+My sister moved to Milan. | My brother moved to Turin.
+Karen left the company. | Steve joined the company.
+I changed my flight to Friday. | I changed my hotel to the Hilton.
+I'm now reading Dune. | I'm now reading Emma to my daughter.
+My new neighbour is called Ivo. | My new colleague is called Rui.
+I have a new job at Acme. | I have a new flat in Porto.
+I switched my phone plan to Vodafone. | I switched my bank to Revolut.
+These days I walk the dog in the morning. | These days I cook dinner in the evening.
+We moved to Porto in 2019. | My parents moved to Faro in 2021.
+Now I have two cats. | Now I have a dog too.
+My daughter started school in September. | My son started nursery in January.
+My friend Ana quit smoking. | My friend Rui quit drinking.
+Tom no longer lives in Oslo. | Maria still lives in Oslo.
+My uncle sold his farm. | My aunt sold her shop.
+I stopped by the bakery on Monday. | I stopped by the pharmacy on Tuesday.
+I used to play football with Leo. | I used to play tennis with Mia.
+I'm allergic to pollen. | My son is no longer allergic to eggs.
+I went to Lisbon with Ana in May. | I went to Porto with Rui in June.
+The kitchen tap is leaking. | The bathroom tap is dripping.
+My laptop is a MacBook. | My work laptop is a ThinkPad.
+""") + _cases("supersede", """
+I take sugar in my tea. | I don't take sugar in my tea anymore.
+My phone is an old Nokia. | My phone is now a Samsung.
+I'm a vegetarian. | I started eating fish again, so I'm a pescatarian now.
+I bike to work. | I stopped biking to work.
+My sister lives in Rome. | My sister moved to Milan.
+I am learning German. | I stopped learning German.
+My partner is Sam. | My partner is now Alex.
+I'm 29. | I'm 30 now.
+I go to bed at 11 pm. | These days I go to bed at 10 pm.
+I prefer mornings for workouts. | These days I prefer evenings for workouts.
+My favourite sport is tennis. | My favourite sport is padel now.
+My office is on the 3rd floor. | My office is now on the 5th floor.
+I play the piano. | I don't play the piano anymore.
+I live in a flat. | I now live in a house.
+I'm working at Acme. | I quit my job at Acme.
+My car is blue. | I repainted my car, it is red now.
+I'm a manager at Lidl. | I'm now a director at Lidl.
+My wifi password is apple123. | I changed my wifi password to pear456.
+I like my coffee strong. | These days I like my coffee mild.
+My son's school is Oak Primary. | My son's school is now Elm Academy.
+I eat meat every day. | I don't eat meat anymore.
+I'm studying biology. | I switched from biology to chemistry.
+My boss is Karen. | Karen left, my boss is now Steve.
+I have long hair. | I no longer have long hair.
+I'm engaged to Tom. | I'm married to Tom now.
+""") + _cases("merge", """
+I love cooking Italian food. | I really love cooking Italian food.
+My dog's name is Biscuit. | My dog is called Biscuit.
+I go climbing on weekends. | On weekends I go climbing.
+I'm allergic to cats. | I am allergic to cats!
+I have 3 brothers. | I have three brothers.
+My mother is a nurse. | My mom works as a nurse.
+I'm originally from Kenya. | I am from Kenya originally.
+""")
+
 
 @pytest.fixture(scope="module")
 def open_memory(minilm):
     return lambda home: Memory.open(home, embedder=minilm)
 
 
-@pytest.mark.parametrize("cases", [CASES, OTHER_SENTENCES], ids=["suite", "other-sentences"])
+@pytest.mark.parametrize("cases", [CASES, OTHER_SENTENCES, MORE_SHAPES], ids=["suite", "other-sentences", "more-shapes"])
 def test_no_fact_is_lost_updates_replace_and_restatements_merge(open_memory, cases) -> None:
     result = run(open_memory, cases)
     lost = [m for m in result["misses"] if m["class"] == "coexist"]
