@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tiermem._errors import ConfigError
+from tiermem import ConfigError
 
 logger = logging.getLogger("tiermem.adapters.mem0")
 

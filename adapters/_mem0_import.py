@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from tiermem._errors import ConfigError, MissingDependency, StoreUnavailable
-from tiermem._models import Fact, FactEvent
-from tiermem.extract._rules import statement
+from tiermem import ConfigError, Fact, FactEvent, MissingDependency, StoreUnavailable
+from tiermem.extract import statement
 
 from ._mem0_shapes import PROMOTED_KEYS, SCOPE_KEYS
 from .mem0 import tenant_of

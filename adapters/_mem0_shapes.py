@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from tiermem._errors import TieredMemoryError
+from tiermem import TieredMemoryError
 
 logger = logging.getLogger("tiermem.adapters.mem0")
 

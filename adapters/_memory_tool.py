@@ -1,26 +1,28 @@
 """Claude's memory tool (`memory_20250818`) with its files stored in tiermem, per user.
 
-It follows the SDK's reference backend (`BetaLocalFilesystemMemoryTool`): every path must
-stay under /memories, `create` refuses an existing file, `str_replace` needs exactly one
-match, `insert_line` must be within [0, lines], the /memories root can be neither deleted
-nor renamed, `rename` refuses an existing destination, errors are `ToolError`s. The files
-live in the session tier (durable, scoped to the user, erased with `forget_user`) and each
-one is also a fact, so `Memory.search` and `context()` find what Claude wrote down.
+A translator from the tool's commands to the memory's file calls (`files`, `write_file`,
+`delete_files` of `tiermem.MemoryAPI`), so it works in-process and over a served home. It
+follows the SDK's reference backend (`BetaLocalFilesystemMemoryTool`): every path must stay
+under /memories, `create` is exclusive, `str_replace` needs exactly one match, lines split
+on LF only, `insert_line` must be within [0, lines], the /memories root can be neither
+deleted nor renamed, `rename` refuses an existing destination (and a move into itself),
+errors are `ToolError`s. Every edit is a compare-and-set on the file's version, retried
+when another writer came first: concurrent edits all survive.
 """
 
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from typing import Any
 
 from anthropic.lib.tools import BetaAbstractMemoryTool, ToolError
 
-from tiermem import Memory
-from tiermem._messages import check_id
+from tiermem import InvalidInput, MemoryAPI, MemoryFile, WriteConflict, check_id
 
 ROOT = "/memories"
 LINE_NUMBER_WIDTH = 6
-MAX_FILE_CHARS = 1_000_000
+EDIT_ATTEMPTS = 50  # compare-and-set retries of one edit against other writers
 
 
 def _size(n: int) -> str:
@@ -31,8 +33,16 @@ def _size(n: int) -> str:
     return f"{n:.1f}G"
 
 
+def _lines(content: str) -> list[str]:
+    """Split on LF only (a CR or U+2028 in a line stays), without the empty tail a final newline leaves."""
+    lines = content.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 class TiermemMemoryTool(BetaAbstractMemoryTool):
-    """`BetaAbstractMemoryTool` backed by a tiermem `Memory`, for one user.
+    """`BetaAbstractMemoryTool` backed by a tiermem memory (any `MemoryAPI`), for one user.
 
     Example:
         >>> tool = TiermemMemoryTool(mem, user_id="ana")
@@ -40,12 +50,12 @@ class TiermemMemoryTool(BetaAbstractMemoryTool):
         ...                                           messages=[...], thread=False)
     """
 
-    def __init__(self, memory: Memory, *, user_id: str, cache_control: Any = None):
+    def __init__(self, memory: MemoryAPI, *, user_id: str, cache_control: Any = None):
         super().__init__(cache_control=cache_control)
         self.memory = memory
         self.user_id = check_id(user_id, "user_id")
 
-    # -- paths --------------------------------------------------------------------------------
+    # -- paths and files ----------------------------------------------------------------------
     @staticmethod
     def _path(path: str) -> str:
         if not isinstance(path, str) or not path.startswith(ROOT):
@@ -55,29 +65,43 @@ class TiermemMemoryTool(BetaAbstractMemoryTool):
             raise ToolError(f"Path {path} would escape /memories directory")
         return normal
 
-    def _files(self, prefix: str = "") -> list[Any]:
-        return self.memory.session.memory_files(self.user_id, prefix)
+    def _files(self, prefix: str = "") -> list[MemoryFile]:
+        return self._do(lambda: self.memory.files(user_id=self.user_id, prefix=prefix))
 
-    def _file(self, path: str) -> Any:
-        row = self.memory.session.memory_file(self.user_id, path)
-        if row is None:
+    def _file(self, path: str) -> MemoryFile:
+        found = [f for f in self._files(path) if f.path == path]
+        if not found:
             if path == ROOT or self._files(path):
                 raise ToolError(f"The path {path} is not a file.")
             raise ToolError(f"The path {path} does not exist. Please provide a valid path.")
-        return row
+        return found[0]
 
-    def _write(self, path: str, content: str, fact_id: str | None) -> None:
-        if len(content) > MAX_FILE_CHARS:
-            raise ToolError(f"File {path} would exceed {MAX_FILE_CHARS:,} characters")
-        fact = self.memory.writes.file_fact(self.user_id, path, content, fact_id)
-        self.memory.session.put_memory_file(self.user_id, path, content, fact, self.memory.clock())
+    @staticmethod
+    def _do(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except InvalidInput as exc:
+            raise ToolError(str(exc)) from None
+
+    def _edit(self, path: str, change: Callable[[str], str]) -> str:
+        """Read, change, write over the version read; again when another writer came first."""
+        for _ in range(EDIT_ATTEMPTS):
+            current = self._file(path)
+            content = change(current.content)
+            try:
+                self._do(lambda f=current, c=content: self.memory.write_file(path, c, user_id=self.user_id,
+                                                                             if_version=f.version))
+                return content
+            except WriteConflict:
+                continue
+        raise ToolError(f"{path} kept changing while it was edited; try again")
 
     # -- commands -----------------------------------------------------------------------------
     def view(self, command: Any) -> str:
         path = self._path(command.path)
-        row = self.memory.session.memory_file(self.user_id, path)
-        if row is None:
-            files = self._files(path) if path != ROOT else self._files()
+        files = self._files(path if path != ROOT else "")
+        exact = [f for f in files if f.path == path]
+        if not exact:
             if path != ROOT and not files:
                 raise ToolError(f"The path {command.path} does not exist. Please provide a valid path.")
             entries: dict[str, int] = {}
@@ -90,7 +114,7 @@ class TiermemMemoryTool(BetaAbstractMemoryTool):
             lines += [f"{_size(size)}\t{path}/{name}" for name, size in sorted(entries.items())]
             return (f"Here're the files and directories up to 2 levels deep in {path}, excluding hidden items:\n"
                     + "\n".join(lines))
-        lines = row.content.split("\n")
+        lines = exact[0].content.split("\n")
         start = 1
         view_range = getattr(command, "view_range", None)
         if view_range and len(view_range) == 2:
@@ -102,77 +126,88 @@ class TiermemMemoryTool(BetaAbstractMemoryTool):
 
     def create(self, command: Any) -> str:
         path = self._path(command.path)
-        if path == ROOT or self.memory.session.memory_file(self.user_id, path) is not None or self._files(path):
+        if path == ROOT:
             raise ToolError(f"File {command.path} already exists")
-        self._write(path, command.file_text, None)
+        try:
+            self._do(lambda: self.memory.write_file(path, command.file_text, user_id=self.user_id, if_version=0))
+        except WriteConflict as exc:
+            raise ToolError(f"File {command.path} already exists" if "already exists" in str(exc) else str(exc)) from None
         return f"File created successfully at: {command.path}"
 
     def str_replace(self, command: Any) -> str:
         path = self._path(command.path)
-        row = self._file(path)
-        count = row.content.count(command.old_str)
-        if count == 0:
-            raise ToolError(f"No replacement was performed, old_str `{command.old_str}` did not appear verbatim in "
-                            f"{command.path}.")
-        if count > 1:
-            starts, at = [], row.content.find(command.old_str)
-            while at != -1:
-                starts.append(row.content[:at].count("\n") + 1)
-                at = row.content.find(command.old_str, at + 1)
-            raise ToolError(f"No replacement was performed. Multiple occurrences of old_str `{command.old_str}` in lines: "
-                            f"{', '.join(map(str, starts))}. Please ensure it is unique")
-        changed = row.content[:row.content.find(command.old_str)].count("\n")
-        content = row.content.replace(command.old_str, command.new_str)
-        self._write(path, content, row.fact_id)
-        lines = content.split("\n")
+        changed_line = 0
+
+        def replace(content: str) -> str:
+            nonlocal changed_line
+            count = content.count(command.old_str)
+            if count == 0:
+                raise ToolError(f"No replacement was performed, old_str `{command.old_str}` did not appear verbatim in "
+                                f"{command.path}.")
+            if count > 1:
+                starts, at = [], content.find(command.old_str)
+                while at != -1:
+                    starts.append(content[:at].count("\n") + 1)
+                    at = content.find(command.old_str, at + 1)
+                raise ToolError(f"No replacement was performed. Multiple occurrences of old_str `{command.old_str}` in "
+                                f"lines: {', '.join(map(str, starts))}. Please ensure it is unique")
+            changed_line = content[:content.find(command.old_str)].count("\n")
+            return content.replace(command.old_str, command.new_str)
+
+        lines = self._edit(path, replace).split("\n")
         snippet = [f"{str(n).rjust(LINE_NUMBER_WIDTH)}\t{lines[n - 1]}"
-                   for n in range(max(0, changed - 2) + 1, min(len(lines), changed + 3) + 1)]
+                   for n in range(max(0, changed_line - 2) + 1, min(len(lines), changed_line + 3) + 1)]
         return "The memory file has been edited. Here is the snippet showing the change (with line numbers):\n" + \
             "\n".join(snippet)
 
     def insert(self, command: Any) -> str:
         path = self._path(command.path)
-        row = self._file(path)
-        lines = row.content.splitlines()
-        if command.insert_line < 0 or command.insert_line > len(lines):
-            raise ToolError(f"Invalid `insert_line` parameter: {command.insert_line}. "
-                            f"It should be within the range [0, {len(lines)}].")
-        lines.insert(command.insert_line, command.insert_text.rstrip("\n"))
-        self._write(path, "\n".join(lines) + "\n", row.fact_id)
+
+        def insert(content: str) -> str:
+            lines = _lines(content)
+            if command.insert_line < 0 or command.insert_line > len(lines):
+                raise ToolError(f"Invalid `insert_line` parameter: {command.insert_line}. "
+                                f"It should be within the range [0, {len(lines)}].")
+            lines.insert(command.insert_line, command.insert_text.rstrip("\n"))
+            joined = "\n".join(lines)
+            return joined if joined.endswith("\n") else joined + "\n"
+
+        self._edit(path, insert)
         return f"The file {command.path} has been edited."
 
     def delete(self, command: Any) -> str:
         path = self._path(command.path)
         if path == ROOT:
             raise ToolError("Cannot delete the /memories directory itself")
-        rows = self._files(path)
-        if not rows:
+        files = self._files(path)
+        if not files:
             raise ToolError(f"The path {command.path} does not exist")
-        for row in rows:  # erased, not only hidden: the fact's text leaves the disk too
-            if row.fact_id:
-                self.memory.forget(row.fact_id, user_id=self.user_id)
-        self.memory.session.delete_memory_files(self.user_id, [r.path for r in rows])
+        # erased, not only hidden: the files' facts leave every tier with them
+        self.memory.delete_files([f.path for f in files], user_id=self.user_id)
         return f"Successfully deleted {command.path}"
 
     def rename(self, command: Any) -> str:
         old, new = self._path(command.old_path), self._path(command.new_path)
         if old == ROOT:
             raise ToolError("Cannot rename the /memories directory itself")
+        if new == old or new.startswith(old + "/"):
+            raise ToolError(f"Cannot move {command.old_path} into itself ({command.new_path})")
         if new == ROOT or self._files(new):
             raise ToolError(f"The destination {command.new_path} already exists")
-        rows = self._files(old)
-        if not rows:
+        files = self._files(old)
+        if not files:
             raise ToolError(f"The path {command.old_path} does not exist")
-        for row in rows:
-            target = new + row.path[len(old):]
-            self._write(target, row.content, row.fact_id)
-        self.memory.session.delete_memory_files(self.user_id, [r.path for r in rows])
+        for f in files:
+            try:
+                self._do(lambda f=f: self.memory.write_file(new + f.path[len(old):], f.content, user_id=self.user_id,
+                                                            if_version=0))
+            except WriteConflict as exc:
+                raise ToolError(f"The destination {command.new_path} cannot be written: {exc}") from None
+        self.memory.delete_files([f.path for f in files], user_id=self.user_id)
         return f"Successfully renamed {command.old_path} to {command.new_path}"
 
     def clear_all_memory(self) -> str:
-        rows = self._files()
-        for row in rows:
-            if row.fact_id:
-                self.memory.forget(row.fact_id, user_id=self.user_id)
-        self.memory.session.delete_memory_files(self.user_id, [r.path for r in rows])
+        files = self._files()
+        if files:
+            self.memory.delete_files([f.path for f in files], user_id=self.user_id)
         return "All memory cleared"

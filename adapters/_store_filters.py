@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tiermem._errors import InvalidInput
+from tiermem import InvalidInput
 
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _MISSING = object()

@@ -21,18 +21,23 @@ import json
 import logging
 import re
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tiermem import Memory
-from tiermem._errors import ContextOverflow, InvalidInput
-from tiermem._messages import check_id
-from tiermem._models import Context, ContextReport, Dropped
-from tiermem._tokens import approx_tokens
-from tiermem.claude import CallUsage, ModelCaller, PromptTooLong, RetryPolicy, model_info
-from tiermem.claude._calls import request_tokens
+from tiermem import (
+    CallUsage,
+    Context,
+    ContextOverflow,
+    ContextReport,
+    Dropped,
+    InvalidInput,
+    MemoryAPI,
+    approx_tokens,
+    check_id,
+)
+from tiermem.claude import ModelCaller, PromptTooLong, RetryPolicy, model_info, request_tokens
 
 from ._memory_tool import TiermemMemoryTool
 
@@ -122,7 +127,7 @@ class _Planner:
     """Everything between the caller's arguments and the SDK call, without I/O: the sync and
     async clients share it and differ only in how they wait."""
 
-    def __init__(self, memory: Memory, budget: int | None):
+    def __init__(self, memory: MemoryAPI, budget: int | None):
         self.memory = memory
         self.budget = budget
         self.calibration: dict[str, float] = {}
@@ -193,6 +198,27 @@ class _Planner:
         plan.report.context = ctx.report
         plan.local_tokens = request_tokens(request)
         return request
+
+    def build_steps(self, plan: _Plan) -> Generator[tuple[str, dict[str, Any]], Any, dict[str, Any]]:
+        """The request-building loop as steps, without I/O: yields ("context", {}) for a
+        `context()` and ("count_tokens", params) near the edge, receives their answers, and
+        returns the request once it fits. The sync and async clients drive it alike."""
+        while True:
+            ctx = yield ("context", {})
+            request = self.build(plan, ctx)
+            estimated = self.estimate(plan)
+            if estimated > plan.limit:
+                self.shrink(plan, f"estimated {estimated:,} tokens > {plan.limit:,}", estimated)
+                continue
+            if estimated > EDGE * plan.limit:  # near the edge: ask the API to count
+                params = {"model": plan.model, "system": request["system"], "messages": request["messages"],
+                          **({"tools": request["tools"]} if request.get("tools") else {})}
+                counted = yield ("count_tokens", params)
+                self.calibrate(plan.model, plan.local_tokens, counted)
+                if counted > plan.limit:
+                    self.shrink(plan, f"count_tokens says {counted:,} > {plan.limit:,}", counted)
+                    continue
+            return request
 
     def estimate(self, plan: _Plan) -> int:
         """The request last built, in the model's tokens as calibrated so far."""
@@ -276,6 +302,12 @@ class _Planner:
         return [{"role": "assistant", "content": storable}] if storable else []
 
 
+def _context_args(plan: _Plan) -> dict[str, Any]:
+    return {"message": _query(plan.new), "user_id": plan.user_id, "session_id": plan.session_id,
+            "system": _system_text(plan.system), "budget": plan.context_budget, "documents": plan.documents,
+            "exclude_turns": plan.stored}
+
+
 def _place_breakpoints(request: dict[str, Any]) -> int:
     """At most 4 breakpoints, and one at least every 15 message blocks where slots are left.
     Over 4 (tools + system + stable documents + summary + history), the intermediate system
@@ -337,7 +369,8 @@ class MemoryClient:
     Args:
         client: the SDK client (its own retries are switched off: tiermem's model-call layer
             retries 429/529/5xx and timeouts, and records every call's usage).
-        memory: the `Memory` that stores turns and facts.
+        memory: the memory that stores turns and facts: any `MemoryAPI` (`Memory.open()`,
+            or `Memory.open(url=...)` beside `tiermem serve`).
         budget: tokens a request may hold (default: the model's context window minus
             `max_tokens`, from the model table).
 
@@ -349,13 +382,13 @@ class MemoryClient:
         >>> chat.last_report.cache_read_share
     """
 
-    def __init__(self, client: Any, memory: Memory, *, budget: int | None = None, caller: ModelCaller | None = None):
+    def __init__(self, client: Any, memory: MemoryAPI, *, budget: int | None = None, caller: ModelCaller | None = None):
         self.client = client.with_options(max_retries=0)
         self.memory = memory
         # A chat reply may take minutes to generate: the SDK's own 600 s, not the write path's 120 s.
         self.caller = caller or ModelCaller(self.client, policy=RetryPolicy(timeout=600.0))
         if self.caller.record is None:
-            self.caller.record = memory.session.record_usage
+            self.caller.record = memory.record_usage
         self.planner = _Planner(memory, budget)
         self.messages = _Messages(self)
         self.last_report: RequestReport | None = None
@@ -364,28 +397,21 @@ class MemoryClient:
         return self.memory.usage(user_id, session_id)
 
     def _context(self, plan: _Plan) -> Context:
-        return self.memory.context(_query(plan.new), user_id=plan.user_id, session_id=plan.session_id,
-                                   system=_system_text(plan.system), budget=plan.context_budget, documents=plan.documents,
-                                   exclude_turns=plan.stored)
+        return self.memory.context(**_context_args(plan))
 
     def _build(self, plan: _Plan) -> dict[str, Any]:
-        """Build the request, shrinking it until the calibrated estimate fits."""
+        """Build the request, shrinking it until the calibrated estimate fits (the steps are
+        the planner's; this shell only makes the calls)."""
+        steps = self.planner.build_steps(plan)
+        answer: Any = None
         while True:
-            request = self.planner.build(plan, self._context(plan))
-            estimated = self.planner.estimate(plan)
-            if estimated > plan.limit:
-                self.planner.shrink(plan, f"estimated {estimated:,} tokens > {plan.limit:,}", estimated)
-                continue
-            if estimated > EDGE * plan.limit:  # near the edge: ask the API to count
-                counted = self.caller.call(lambda r=request: self.client.messages.count_tokens(
-                    model=plan.model, system=r["system"], messages=r["messages"],
-                    **({"tools": r["tools"]} if r.get("tools") else {})).input_tokens,
-                    purpose="count_tokens", user_id=plan.user_id, record=False)
-                self.planner.calibrate(plan.model, plan.local_tokens, counted)
-                if counted > plan.limit:
-                    self.planner.shrink(plan, f"count_tokens says {counted:,} > {plan.limit:,}", counted)
-                    continue
-            return request
+            try:
+                kind, request = steps.send(answer)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            answer = self._context(plan) if kind == "context" else self.caller.call(
+                lambda r=request: self.client.messages.count_tokens(**r).input_tokens,
+                purpose="count_tokens", user_id=plan.user_id, record=False)
 
     def _prepare(self, kw: dict[str, Any]) -> tuple[_Plan, dict[str, Any]]:
         plan = self.planner.start(dict(kw))
@@ -449,27 +475,30 @@ class _AsyncMessages:
 class AsyncMemoryClient:
     """`MemoryClient` for `anthropic.AsyncAnthropic`: the same planning, awaited I/O."""
 
-    def __init__(self, client: Any, memory: Memory, *, budget: int | None = None, caller: ModelCaller | None = None):
+    def __init__(self, client: Any, memory: MemoryAPI, *, budget: int | None = None, caller: ModelCaller | None = None):
         self.client = client.with_options(max_retries=0)
         self.memory = memory
         self.caller = caller or ModelCaller(async_client=self.client, policy=RetryPolicy(timeout=600.0))
         if self.caller.record is None:
-            self.caller.record = memory.session.record_usage
+            self.caller.record = memory.record_usage
         self.planner = _Planner(memory, budget)
         self.messages = _AsyncMessages(self)
         self.last_report: RequestReport | None = None
 
     async def _build(self, plan: _Plan) -> dict[str, Any]:
+        steps = self.planner.build_steps(plan)
+        answer: Any = None
         while True:
-            ctx = await self.memory.acontext(_query(plan.new), user_id=plan.user_id, session_id=plan.session_id,
-                                             system=_system_text(plan.system), budget=plan.context_budget,
-                                             documents=plan.documents, exclude_turns=plan.stored)
-            request = self.planner.build(plan, ctx)
-            estimated = self.planner.estimate(plan)
-            if estimated > plan.limit:
-                self.planner.shrink(plan, f"estimated {estimated:,} tokens > {plan.limit:,}", estimated)
-                continue
-            return request
+            try:
+                kind, request = steps.send(answer)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if kind == "context":
+                answer = await self.memory.acontext(**_context_args(plan))
+            else:
+                answer = await self.caller.acall(lambda r=request: self.client.messages.count_tokens(**r),
+                                                 purpose="count_tokens", user_id=plan.user_id, record=False)
+                answer = answer.input_tokens
 
     async def _prepare(self, kw: dict[str, Any]) -> tuple[_Plan, dict[str, Any]]:
         plan = self.planner.start(dict(kw))

@@ -24,8 +24,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.graph import MessagesState
 
-from tiermem import Memory
-from tiermem._errors import FactNotFound, InvalidInput, TieredMemoryError
+from tiermem import FactNotFound, InvalidInput, Memory, TieredMemoryError
 
 from ._store import TiermemStore, tiermem_store
 

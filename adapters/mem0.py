@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from tiermem._models import Fact, FactEvent
+from tiermem import Fact, FactEvent, FactNotFound, InvalidInput, UnknownUser
 
 from ._mem0_config import tiermem_options
 from ._mem0_shapes import (
@@ -198,7 +198,7 @@ class Memory:
         fact = self._fact(memory_id)
         if fact is None:
             raise ValueError(f"Memory with id {memory_id} not found")
-        self._memory.forget(fact.id)
+        self._memory.forget(fact.id, redact_turns=True)  # the message it came from goes too
         return {"message": "Memory deleted successfully!"}
 
     def delete_all(self, user_id: str | None = None, agent_id: str | None = None,
@@ -214,12 +214,12 @@ class Memory:
         whole_tenant = tenant_of(scope) if len(scope) == 1 else None
         for tenant in self._tenants(scope):
             if tenant == whole_tenant:
-                if self._memory.session.has_user(tenant):
+                if self._has_user(tenant):
                     self._memory.forget_user(tenant)
                 continue
-            for fact in self._memory.session.list_facts(tenant, include_invalid=True):
+            for fact in self._facts(tenant, include_invalid=True):
                 if matches(fact.metadata, scope):
-                    self._memory.forget(fact.id)
+                    self._memory.forget(fact.id, redact_turns=True)
         return {"message": "Memories deleted successfully!"}
 
     def reset(self) -> None:
@@ -244,7 +244,7 @@ class Memory:
         check_filters(wanted)
         found: list[Fact] = []
         for tenant in self._tenants(wanted):
-            for fact in self._memory.session.list_facts(tenant):
+            for fact in self._facts(tenant):
                 if matches(fact.metadata, wanted) and (show_expired or not is_expired(fact.metadata)):
                     found.append(fact)
         found.sort(key=lambda f: (f.created_at, f.id))
@@ -308,10 +308,20 @@ class Memory:
         if memory_id is None or not str(memory_id).strip():
             return None
         for spelling in id_spellings(memory_id):
-            fact = self._memory.session.get_fact(spelling)
-            if fact is not None:
-                return fact  # type: ignore[no-any-return]
+            try:
+                return self._memory.get(spelling)
+            except (FactNotFound, InvalidInput):
+                continue
         return None
+
+    def _facts(self, tenant: str, *, include_invalid: bool = False) -> list[Fact]:
+        try:
+            return self._memory.facts(user_id=tenant, include_invalid=include_invalid)
+        except UnknownUser:
+            return []
+
+    def _has_user(self, tenant: str) -> bool:
+        return any(user == tenant for user, _, _ in self._memory.users())
 
     def _tenants(self, scope: Mapping[str, Any]) -> list[str]:
         """The tenants a scope's memories live in: the user's; else the agent's or run's own
@@ -321,11 +331,10 @@ class Memory:
         keys = {k: scope[k] for k in SCOPE_KEYS if scope.get(k)}
         own = tenant_of(keys)
         return [tenant for tenant, _, _ in self._memory.users()
-                if tenant == own or any(matches(f.metadata, keys) for f in self._memory.session.list_facts(tenant))]
+                if tenant == own or any(matches(f.metadata, keys) for f in self._facts(tenant))]
 
     def _items(self, facts: Sequence[Fact], *, with_score: bool) -> list[dict[str, Any]]:
-        changed = self._memory.session.last_changed([f.id for f in facts])
-        return [memory_item(f.id, f.text, f.metadata, f.created_at, changed.get(f.id, f.created_at), with_score=with_score)
+        return [memory_item(f.id, f.text, f.metadata, f.created_at, f.updated_at or f.created_at, with_score=with_score)
                 for f in facts]
 
 

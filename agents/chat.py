@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from tiermem import Memory
+from tiermem import Memory, MemoryAPI
 
 SYSTEM = ("You are a friendly assistant with long-term memory. Use what you remember about the user when it helps, "
           "say so when you are unsure, and keep answers short.")
@@ -39,7 +39,7 @@ def offline_reply(message: str, hits: list[Any]) -> str:
     return "(offline) Noted."
 
 
-def run_offline(mem: Memory, user: str, session: str) -> None:
+def run_offline(mem: MemoryAPI, user: str, session: str) -> None:
     for line in sys.stdin if not sys.stdin.isatty() else iter(lambda: input("you> "), None):
         message = line.strip()
         if not message:
@@ -47,7 +47,7 @@ def run_offline(mem: Memory, user: str, session: str) -> None:
         if message in ("/quit", "/exit"):
             return
         ctx = mem.context(message, user_id=user, session_id=session, system=SYSTEM, budget=8000)
-        reply = offline_reply(message, mem.search(message, user_id=user, limit=3) if mem.session.has_user(user) else [])
+        reply = offline_reply(message, mem.search(message, user_id=user, limit=3))
         mem.add([{"role": "user", "content": message}, {"role": "assistant", "content": reply}], user_id=user,
                 session_id=session)
         print(f"bot> {reply}")
@@ -57,7 +57,7 @@ def run_offline(mem: Memory, user: str, session: str) -> None:
             "cacheable" if r.cacheable else f"below the model's cache minimum ({r.cache_min_tokens})"))
 
 
-def run_claude(mem: Memory, user: str, session: str, model: str) -> None:
+def run_claude(mem: MemoryAPI, user: str, session: str, model: str) -> None:
     import anthropic
 
     from tiermem.adapters.anthropic import MemoryClient
@@ -88,12 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--offline", action="store_true", help="a scripted responder instead of Claude")
     parser.add_argument("--model", default=os.environ.get("TIERMEM_CLAUDE_MODEL", "claude-haiku-4-5"))
     parser.add_argument("--home", default=None, help="memory folder (default $TIERMEM_HOME, else ./.tiermem)")
+    parser.add_argument("--url", default=None, help="a `tiermem serve` to use instead of a folder (http://... or unix://...)")
     args = parser.parse_args(argv)
     offline = args.offline or not os.environ.get("ANTHROPIC_API_KEY")
     if offline and not args.offline:
         print("no ANTHROPIC_API_KEY: running the offline responder (pass --offline to say so)")
-    with Memory.open(args.home) as mem:
-        print(f"memory for {args.user!r} in {mem.session.url_for_humans}; /quit to leave")
+    with Memory.open(url=args.url) if args.url else Memory.open(args.home) as mem:
+        print(f"memory for {args.user!r} in {mem.location}; /quit to leave")
         if offline:
             run_offline(mem, args.user, args.session)
         else:

@@ -23,6 +23,7 @@ from ._errors import (
     StoreUnavailable,
     TieredMemoryError,
     UnknownUser,
+    WriteConflict,
 )
 from ._lazy import lazy_exports
 
@@ -31,8 +32,10 @@ from ._lazy import lazy_exports
 # commands) does not pay for SQLAlchemy, numpy and the stores up front.
 _LAZY = {
     "ErasureReceipt": "._erasure", "Memory": "._memory", "approx_tokens": "._tokens",
-    **dict.fromkeys(["AddResult", "Candidate", "Context", "ContextReport", "Dropped", "ExtractionFailure", "Fact",
-                     "FactEvent", "Hit", "Profile", "Summary", "Turn", "UsageReport", "UsageTotals"], "._models"),
+    **dict.fromkeys(["MemoryAPI", "MessagesIn"], "._contract"), "check_id": "._messages",
+    **dict.fromkeys(["AddResult", "CallUsage", "Candidate", "Context", "ContextReport", "Dropped", "ExtractionFailure",
+                     "Fact", "FactEvent", "Hit", "MemoryFile", "Profile", "Summary", "Turn", "UsageReport", "UsageTotals"],
+                    "._models"),
     **dict.fromkeys(["Embedder", "HashEmbedder", "MiniLMEmbedder"], ".embed"),
     **dict.fromkeys(["Extractor", "RuleExtractor"], ".extract"),
     **dict.fromkeys(["EdgeFactIndex", "FactIndex", "QdrantFactIndex"], ".index"),
@@ -64,10 +67,13 @@ sys.modules[__name__].__class__ = _Package
 
 
 if TYPE_CHECKING:
+    from ._contract import MemoryAPI, MessagesIn
     from ._erasure import ErasureReceipt
     from ._memory import Memory
+    from ._messages import check_id
     from ._models import (
         AddResult,
+        CallUsage,
         Candidate,
         Context,
         ContextReport,
@@ -76,6 +82,7 @@ if TYPE_CHECKING:
         Fact,
         FactEvent,
         Hit,
+        MemoryFile,
         Profile,
         Summary,
         Turn,
@@ -96,6 +103,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AddResult",
+    "CallUsage",
     "Candidate",
     "ConfigError",
     "ContextOverflow",
@@ -120,7 +128,10 @@ __all__ = [
     "IndexLocked",
     "InvalidInput",
     "Memory",
+    "MemoryAPI",
     "MemoryClosed",
+    "MemoryFile",
+    "MessagesIn",
     "MiniLMEmbedder",
     "MissingDependency",
     "Profile",
@@ -138,7 +149,9 @@ __all__ = [
     "Turn",
     "UnknownUser",
     "UsageReport",
+    "WriteConflict",
     "UsageTotals",
     "approx_tokens",
+    "check_id",
     "reconcile",
 ]

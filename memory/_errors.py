@@ -57,3 +57,8 @@ class UnknownUser(TieredMemoryError, KeyError):
 class ContextOverflow(TieredMemoryError, ValueError):
     """The parts of a request that are never dropped (system prompt, tools, the new message,
     the reply reserve) are larger than the model's context window on their own."""
+
+
+class WriteConflict(TieredMemoryError, RuntimeError):
+    """A conditional write found another version than it expected (someone wrote first);
+    nothing was written: read again and retry."""

@@ -1,33 +1,47 @@
-"""The `Memory` facade: the public API of DESIGN.md §4, wiring the tiers together.
+"""`Memory`: the `MemoryAPI` contract on stores opened in this process.
 
 Dependencies are passed in (`Memory(session=..., index=..., embedder=..., extractor=...)`);
 `Memory.open()` is the one place that builds them from configuration. The facade checks
-arguments and delegates: `Retriever` reads, `WritePipeline` writes, `IndexSync` keeps the
-index in step with the journal, `ContextBuilder` assembles requests and `ExtractionWorker`
-runs phase 2 of add() in the background.
+arguments and delegates: `Retriever` reads, `WritePipeline` writes, `FileWrites` keeps the
+memory tool's files, `IndexSync` keeps the index in step with the journal, `ContextBuilder`
+assembles requests and `ExtractionWorker` runs phase 2 of add() in the background. The
+methods' documentation is the contract's (`tiermem.MemoryAPI`).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-from ._async import AsyncTwins
 from ._config import resolve
 from ._context import ContextBuilder
+from ._contract import MemoryAPI, MessagesIn
 from ._documents import to_documents
 from ._erasure import ErasureReceipt
 from ._errors import EmbeddingMismatch, FactNotFound, InvalidInput, MemoryClosed, UnknownUser
+from ._files import FileWrites, check_path
 from ._messages import check_id, check_metadata, check_text, check_time, to_turns
-from ._models import AddResult, Context, ExtractionFailure, Fact, FactEvent, Hit, Turn, UsageReport, utcnow
-from ._open import default_embedder, stores
+from ._models import (
+    AddResult,
+    Backlog,
+    CallUsage,
+    Context,
+    ExtractionFailure,
+    Fact,
+    FactEvent,
+    Hit,
+    MemoryFile,
+    Turn,
+    UsageReport,
+    utcnow,
+)
+from ._open import check_embedder, default_embedder, stores
 from ._retriever import Retriever
 from ._sync import IndexSync
 from ._tokens import TokenCounter, approx_tokens
@@ -44,9 +58,12 @@ from .retrieve import RetrievalPolicy
 from .session import SessionStore
 from .summarize import ExtractiveSummarizer, Summarizer
 
+if TYPE_CHECKING:
+    from ._reextract import ReextractPlan, ReextractReport
+    from .serve import RemoteMemory
+
 logger = logging.getLogger("tiermem")
 T = TypeVar("T")
-MessagesIn = Sequence[Mapping[str, Any]] | Mapping[str, Any] | str
 Extraction = Literal["inline", "background"]
 
 
@@ -70,8 +87,15 @@ def _tracked(method: Callable[..., T]) -> Callable[..., T]:
     return call
 
 
-class Memory(AsyncTwins):
-    """Persistent, tiered memory for one or many users.
+def _positive(value: Any, what: str, *, none: bool = False) -> None:
+    if none and value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidInput(f"{what} must be a positive integer{' or None' if none else ''}, got {value!r}")
+
+
+class Memory(MemoryAPI):
+    """Persistent, tiered memory for one or many users, on stores opened in this process.
 
     Args:
         session: the session tier and journal (source of truth).
@@ -131,7 +155,7 @@ class Memory(AsyncTwins):
         self._closed = False
         self._calls = threading.Condition()
         self._active = 0
-        changed_embedder = self._check_embedder(reembed)
+        changed_embedder = check_embedder(session, embedder, reembed)
         budget = budget or ContextBudget()
         summarizer = summarizer or ExtractiveSummarizer(count_tokens)
         reconciler = reconciler or RuleReconciler(reconcile_policy)
@@ -141,6 +165,7 @@ class Memory(AsyncTwins):
         self.sync = IndexSync(session, self.retriever)
         upkeep = SessionUpkeep(session, budget, count_tokens, summarizer, clock)
         self.writes = WritePipeline(session, self.retriever, self.sync, upkeep, self.extractor, reconciler, self._lock, clock)
+        self.file_writes = FileWrites(session, self.retriever, self.sync, self.writes.forget_many, self._lock, clock)
         self._stats = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiermem-stats")
         self.contexts = ContextBuilder(session, self.retriever, budget, model, count_tokens, clock,
                                        record_access=lambda facts: self._off_hot_path(session.record_access, facts, clock()))
@@ -153,24 +178,6 @@ class Memory(AsyncTwins):
         self.worker = ExtractionWorker(self.writes.extract, self._record_failure, idle=self._idle,
                                        queue_size=queue_size, retry_delays=retry_delays)
         self._recover_pending()
-
-    def _check_embedder(self, reembed: bool) -> bool:
-        """The index records which embedder made its vectors; another one makes vectors the
-        stored ones cannot be compared with. Returns whether the facts must be re-embedded."""
-        identity = f"{getattr(self.embedder, 'identity', self.embedder.name)}:{self.embedder.dims}"
-        stored = self.session.get_meta("embedder")
-        if stored is not None and "@" not in stored and stored == f"{identity.split('@')[0]}:{self.embedder.dims}":
-            stored = identity  # recorded before model hashes were: the same model by name
-        mismatch = stored is not None and stored != identity and self.session.count_facts(include_invalid=True) > 0
-        if mismatch and not reembed:
-            raise EmbeddingMismatch(
-                f"the facts in this memory were embedded with {stored.rsplit(':', 1)[0]}, not {self.embedder.name}; "  # type: ignore[union-attr]
-                "open it with that embedder, or re-embed every fact with `tiermem reindex --embedder NAME` "
-                "(Memory.open(..., reembed=True))"
-            )
-        if self.session.get_meta("embedder") != identity:
-            self.session.set_meta("embedder", identity)
-        return mismatch
 
     def _recover_pending(self) -> None:
         """Turns committed by phase 1 whose phase 2 never committed (a crash, a close that
@@ -193,6 +200,16 @@ class Memory(AsyncTwins):
         if self.sync.behind:
             self.sync.catch_up()
 
+    @overload
+    @classmethod
+    def open(cls, home: str | os.PathLike[str] | None = None, database_url: str | None = None,
+             qdrant_url: str | None = None, *, url: None = None, **options: Any) -> Memory: ...
+
+    @overload
+    @classmethod
+    def open(cls, home: None = None, database_url: None = None, qdrant_url: None = None, *, url: str,
+             api_key: str | None = None) -> RemoteMemory: ...
+
     @classmethod
     def open(
         cls,
@@ -212,7 +229,7 @@ class Memory(AsyncTwins):
         url: str | None = None,
         api_key: str | None = None,
         **options: Any,
-    ) -> Memory:
+    ) -> Memory | RemoteMemory:
         """Open memory from configuration: the embedded default, or stores named by URL.
 
         Args:
@@ -232,9 +249,9 @@ class Memory(AsyncTwins):
             claude_model: the model of the Claude paths (default $TIERMEM_CLAUDE_MODEL,
                 else claude-haiku-4-5).
             url: a `tiermem serve` to call instead of opening stores here
-                ("http://127.0.0.1:PORT" or "unix:///path"): returns a RemoteMemory with
-                the same methods, results and errors. `api_key` goes with it (default
-                $TIERMEM_API_KEY).
+                ("http://127.0.0.1:PORT" or "unix:///path"): returns a `RemoteMemory`, the
+                same `MemoryAPI` with the same results and errors. `api_key` goes with it
+                (default $TIERMEM_API_KEY).
             options: passed to `Memory(...)` (budget, retrieval, count_tokens, ...).
 
         Raises:
@@ -246,7 +263,7 @@ class Memory(AsyncTwins):
         if url is not None:
             from .serve import RemoteMemory
 
-            return RemoteMemory(url, api_key=api_key)  # type: ignore[return-value]
+            return RemoteMemory(url, api_key=api_key)
         from ._components import build, choose
 
         names = {"extractor": choose("extractor", extractor), "reconciler": choose("reconciler", reconciler),
@@ -260,43 +277,15 @@ class Memory(AsyncTwins):
             return cls(session=session, index=index, embedder=embedder, extraction=mode,  # type: ignore[arg-type]
                        **parts, **options)
 
-    # -- write path -----------------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        """Where the tiers live: the database (password hidden) and the index."""
+        return f"{self.session.url_for_humans} + {self.index.location}"
+
+    # -- writing --------------------------------------------------------------------------------
     @_tracked
-    def add(
-        self,
-        messages: MessagesIn,
-        *,
-        user_id: str,
-        session_id: str = "default",
-        at: datetime | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> AddResult:
-        """Store turns, then extract facts from them and reconcile those with what is stored.
-
-        Phase 1 commits the turns before anything else; phase 2 (extract, reconcile, journal,
-        index) runs inline or in the background (see `extraction`). A failure in phase 2
-        never undoes phase 1 and never makes add() raise: it is recorded and retried, and the
-        result says `pending=True` with the `error`.
-
-        Args:
-            messages: message dicts (Anthropic or OpenAI shape); `name` is the speaker,
-                `id` the caller's message id (kept as provenance).
-            user_id: the tenant.
-            session_id: the conversation the turns belong to.
-            at: when the turns happened (default now); relative dates resolve against it.
-            metadata: a JSON object carried onto every fact extracted from these turns.
-
-        Returns:
-            AddResult with the stored turns, the fact events (add/update/invalidate/noop)
-            once phase 2 has run, and `pending`.
-
-        Raises:
-            InvalidInput: bad messages, ids or metadata; nothing is stored.
-
-        Example:
-            >>> mem.add([{"role": "user", "content": "I moved to Berlin last week", "id": "m-17"}],
-            ...         user_id="ana", session_id="s-3", at=datetime(2024, 5, 2, 18, 0))
-        """
+    def add(self, messages: MessagesIn, *, user_id: str, session_id: str = "default", at: datetime | None = None,
+            metadata: Mapping[str, Any] | None = None) -> AddResult:
         user_id = check_id(user_id, "user_id")
         session_id = check_id(session_id, "session_id")
         turns = to_turns(messages, user_id=user_id, session_id=session_id, at=self.clock() if at is None else at,
@@ -314,32 +303,8 @@ class Memory(AsyncTwins):
         return AddResult(turns=stored, events=events or [])
 
     @_tracked
-    def remember(
-        self,
-        text: str,
-        *,
-        user_id: str,
-        kind: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        at: datetime | None = None,
-    ) -> AddResult:
-        """Store one fact as given: no extraction, but deduplicated and reconciled (a
-        contradicted fact is invalidated, with history).
-
-        Args:
-            text: a self-contained statement ("Ana is allergic to peanuts").
-            user_id: the tenant.
-            kind: "semantic" or "episodic" (default: guessed from the text).
-            metadata: a JSON object stored with the fact.
-            at: when the statement became true (default now).
-
-        Returns:
-            AddResult with no turns and the events (`result.facts[0]` is the fact).
-
-        Example:
-            >>> mem.remember("Ana is allergic to peanuts", user_id="ana").facts[0].importance
-            0.95
-        """
+    def remember(self, text: str, *, user_id: str, kind: str | None = None, metadata: Mapping[str, Any] | None = None,
+                 at: datetime | None = None) -> AddResult:
         user_id = check_id(user_id, "user_id")
         check_text(text, "text")
         if kind is not None and kind not in ("semantic", "episodic"):
@@ -352,17 +317,6 @@ class Memory(AsyncTwins):
     @_tracked
     def update(self, fact_id: str, text: str | None = None, *, metadata: Mapping[str, Any] | None = None,
                user_id: str | None = None) -> FactEvent:
-        """Correct a fact's text, or replace its metadata, or both. The fact keeps its id;
-        its old version stays in `history()`.
-
-        Args:
-            text: the new text (None: keep it).
-            metadata: the fact's new metadata, replacing the old (None: keep it).
-
-        Raises:
-            InvalidInput: neither `text` nor `metadata` given, or one of them is malformed.
-            FactNotFound: no such fact (or it belongs to another user than `user_id`).
-        """
         if text is None and metadata is None:
             raise InvalidInput("update() needs text or metadata (or both)")
         if text is not None:
@@ -372,29 +326,111 @@ class Memory(AsyncTwins):
 
     @_tracked
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until background extraction has caught up. Returns False on timeout.
-
-        Batches whose retries are spent stay pending (see `backlog()`) and are retried by
-        the next open.
-        """
         return self.worker.flush(timeout)
 
     @_tracked
-    def backlog(self, user_id: str | None = None) -> dict[str, Any]:
-        """Turns waiting for phase 2 and the failures recorded for them."""
+    def backlog(self, user_id: str | None = None) -> Backlog:
         failures: list[ExtractionFailure] = self.session.failures(user_id)
-        return {"pending_turns": self.session.count_pending(user_id), "failures": failures}
+        return Backlog(pending_turns=self.session.count_pending(user_id), failures=failures)
+
+    # -- reading --------------------------------------------------------------------------------
+    @_tracked
+    def search(self, query: str, *, user_id: str, limit: int = 10, as_of: datetime | None = None,
+               kinds: Sequence[str] | None = None) -> list[Hit]:
+        check_text(query, "query")
+        _positive(limit, "limit")
+        as_of = check_time(as_of, "as_of") if as_of is not None else None
+        if kinds is not None and (isinstance(kinds, str) or not set(kinds) <= {"semantic", "episodic"}):
+            raise InvalidInput(f"kinds must be a list of 'semantic' and/or 'episodic', got {kinds!r}")
+        return [s.hit() for s in self.retriever.scored(query, check_id(user_id, "user_id"), limit, as_of, kinds)[:limit]]
 
     @_tracked
-    def usage(self, user_id: str | None = None, session_id: str | None = None) -> UsageReport:
-        """Model tokens and cost of the Claude paths (and of MemoryClient requests): input,
-        cache writes (5m / 1h), cache reads, output, the share of input read from cache, and
-        the cost priced from the model table; in total, by model and by purpose.
+    def context(self, message: str, *, user_id: str, session_id: str = "default", system: str | None = None,
+                budget: int = 8000, documents: Sequence[Any] | None = None, exclude_turns: Sequence[str] = ()) -> Context:
+        check_text(message, "message")
+        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 256:
+            raise InvalidInput(f"budget must be an integer of at least 256 tokens, got {budget!r}")
+        if system is not None:
+            check_text(system, "system", allow_empty=True)
+        docs = to_documents(documents)
+        return self.contexts.build(message, check_id(user_id, "user_id"), check_id(session_id, "session_id"), system, budget,
+                                   docs, frozenset(exclude_turns))
 
-        Example:
-            >>> report = mem.usage(user_id="ana")
-            >>> report.total.cache_read_share, report.total.cost_usd
-        """
+    @_tracked
+    def facts(self, *, user_id: str, include_invalid: bool = False, limit: int | None = None, offset: int = 0) -> list[Fact]:
+        user_id = check_id(user_id, "user_id")
+        _positive(limit, "limit", none=True)
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise InvalidInput(f"offset must be a non-negative integer, got {offset!r}")
+        facts = self.session.list_facts(user_id, include_invalid=include_invalid, limit=limit, offset=offset)
+        if not facts and not self.session.has_user(user_id):
+            raise UnknownUser(f"no user {user_id!r} is stored; list users with `tiermem users`")
+        return facts
+
+    @_tracked
+    def users(self) -> list[tuple[str, int, int]]:
+        return self.session.users()
+
+    @_tracked
+    def get(self, fact_id: str, *, user_id: str | None = None) -> Fact:
+        fact = self.session.get_fact(check_id(fact_id, "fact_id"))
+        if fact is None or (user_id is not None and fact.user_id != check_id(user_id, "user_id")):
+            raise FactNotFound(f"no fact {fact_id!r}; list ids with `tiermem facts list --user USER`")
+        return fact
+
+    @_tracked
+    def history(self, fact_id: str, *, user_id: str | None = None) -> list[FactEvent]:
+        fact = self.session.get_fact(check_id(fact_id, "fact_id"))
+        if fact is None or (user_id is not None and fact.user_id != check_id(user_id, "user_id")):
+            raise FactNotFound(f"no history for fact {fact_id!r} (unknown, forgotten, or another user's)")
+        return self.session.history(fact_id)
+
+    # -- changing and erasing -------------------------------------------------------------------
+    @_tracked
+    def retract(self, fact_id: str, *, user_id: str | None = None, reason: str = "retracted") -> FactEvent:
+        check_text(reason, "reason")
+        fact = self.get(fact_id, user_id=user_id)
+        if not fact.is_valid:
+            raise InvalidInput(f"fact {fact_id!r} is already invalid; restore() it first, or leave it")
+        return self.writes.retract(fact, reason.strip())
+
+    @_tracked
+    def restore(self, fact_id: str, *, user_id: str | None = None) -> FactEvent:
+        fact = self.get(fact_id, user_id=user_id)
+        if fact.is_valid:
+            raise InvalidInput(f"fact {fact_id!r} is valid; nothing to restore")
+        return self.writes.restore(fact)
+
+    @_tracked
+    def forget(self, fact_id: str, *, user_id: str | None = None, redact_turns: bool = False) -> FactEvent:
+        return self.writes.forget(check_id(fact_id, "fact_id"), check_id(user_id, "user_id") if user_id is not None else None,
+                                  redact_turns=bool(redact_turns))
+
+    @_tracked
+    def forget_user(self, user_id: str) -> ErasureReceipt:
+        user_id = check_id(user_id, "user_id")
+        if not self.session.has_user(user_id):
+            raise UnknownUser(f"no user {user_id!r} is stored; list users with `tiermem users`")
+        return self.writes.forget_user(user_id)
+
+    # -- memory-tool files ----------------------------------------------------------------------
+    @_tracked
+    def files(self, *, user_id: str, prefix: str = "") -> list[MemoryFile]:
+        return self.session.files(check_id(user_id, "user_id"), check_path(prefix) if prefix else "")
+
+    @_tracked
+    def write_file(self, path: str, content: str, *, user_id: str, if_version: int | None = None) -> MemoryFile:
+        return self.file_writes.write(check_id(user_id, "user_id"), path, content, if_version)
+
+    @_tracked
+    def delete_files(self, paths: Sequence[str], *, user_id: str) -> int:
+        if isinstance(paths, str) or not isinstance(paths, Sequence):
+            raise InvalidInput(f"paths must be a list of paths, got {type(paths).__name__}")
+        return self.file_writes.delete(check_id(user_id, "user_id"), paths)
+
+    # -- model usage ----------------------------------------------------------------------------
+    @_tracked
+    def usage(self, user_id: str | None = None, session_id: str | None = None) -> UsageReport:
         from .claude._report import usage_report
 
         if user_id is not None:
@@ -403,6 +439,19 @@ class Memory(AsyncTwins):
             session_id = check_id(session_id, "session_id")
         return usage_report(self.session.usage_rows(user_id, session_id), user_id=user_id, session_id=session_id)
 
+    @_tracked
+    def record_usage(self, usage: CallUsage) -> None:
+        if not isinstance(usage, CallUsage):
+            raise InvalidInput(f"usage must be a CallUsage, got {type(usage).__name__}")
+        self.session.record_usage(usage)
+
+    def _bind_usage(self, part: Any) -> None:
+        """A model-backed part (it has a `caller`) records its calls in this memory's usage table."""
+        caller = getattr(part, "caller", None)
+        if caller is not None and caller.record is None:
+            caller.record = self.session.record_usage
+
+    # -- maintenance (this process's stores only: not on the served contract) -------------------
     @_tracked
     def reindex(self, *, batch_size: int = 512, progress: Callable[[int, int], None] | None = None) -> int:
         """Rebuild the index from the journal (all facts, valid or not, so `as_of` works).
@@ -420,207 +469,32 @@ class Memory(AsyncTwins):
         with self._lock:
             return self.index.optimize()
 
-    # -- read path ----------------------------------------------------------------------------
     @_tracked
-    def search(
-        self,
-        query: str,
-        *,
-        user_id: str,
-        limit: int = 10,
-        as_of: datetime | None = None,
-        kinds: Sequence[str] | None = None,
-    ) -> list[Hit]:
-        """Hybrid (dense + BM25) search over one user's facts, best first.
+    def verify(self) -> dict[str, set[str]]:
+        """Compare the index with the journal: ids missing from or extra in the index."""
+        return self.sync.verify()
 
-        Args:
-            query: natural-language query.
-            user_id: the tenant; no other user's fact is ever returned.
-            limit: how many hits.
-            as_of: return facts as they were valid at this time (default: valid now).
-            kinds: restrict to "semantic" and/or "episodic".
-
-        Returns:
-            Hits with `score` and an `explain` breakdown (dense, sparse, fusion, priors).
-
-        Example:
-            >>> [h.fact.text for h in mem.search("where does Ana live?", user_id="ana", limit=3)]
-        """
-        check_text(query, "query")
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
-        as_of = check_time(as_of, "as_of") if as_of is not None else None
-        if kinds is not None and (isinstance(kinds, str) or not set(kinds) <= {"semantic", "episodic"}):
-            raise InvalidInput(f"kinds must be a list of 'semantic' and/or 'episodic', got {kinds!r}")
-        return [s.hit() for s in self.retriever.scored(query, check_id(user_id, "user_id"), limit, as_of, kinds)[:limit]]
-
-    @_tracked
-    def context(
-        self,
-        message: str,
-        *,
-        user_id: str,
-        session_id: str = "default",
-        system: str | None = None,
-        budget: int = 8000,
-        documents: Sequence[Any] | None = None,
-        exclude_turns: Sequence[str] = (),
-    ) -> Context:
-        """Build a provider-ready request for the next turn (no model call, no network).
-
-        Args:
-            message: the new user message (always last, never dropped).
-            user_id / session_id: whose memory, which conversation's recent turns.
-            system: the system prompt (never dropped).
-            budget: total tokens for the request, the reply reserve included.
-            documents: caller documents (RAG chunks, a file, ...): strings, dicts with
-                `text` and optional `id`, `title`, `priority` (higher stays longer) and
-                `stable` (same text every turn: cached in the prefix), or Anthropic
-                text/document blocks. They get `ContextBudget.documents_share` of the budget.
-            exclude_turns: ids of stored turns to leave out of the history (the new turn an
-                adapter has already stored and sends itself, verbatim).
-
-        When the request is over budget, parts give back in this order: lowest-priority
-        documents (trimmed at a sentence boundary, then dropped), the memory block, older
-        turns, the summary. The system prompt, profile and new message are never dropped;
-        `report.dropped` says what went and why.
-
-        Returns:
-            Context with Anthropic `system` blocks (stable ones carry cache_control),
-            alternating `messages`, the paged-in `facts` and a token `report`.
-
-        Example:
-            >>> ctx = mem.context("what should I pack?", user_id="ana", session_id="s-4", system="You help.")
-            >>> client.messages.create(model=..., system=ctx.system, messages=ctx.messages, max_tokens=1024)
-        """
-        check_text(message, "message")
-        if not isinstance(budget, int) or budget < 256:
-            raise InvalidInput(f"budget must be an integer of at least 256 tokens, got {budget!r}")
-        if system is not None:
-            check_text(system, "system", allow_empty=True)
-        docs = to_documents(documents)
-        return self.contexts.build(message, check_id(user_id, "user_id"), check_id(session_id, "session_id"), system, budget,
-                                   docs, frozenset(exclude_turns))
-
-    # -- inspection and erasure ---------------------------------------------------------------
-    @_tracked
-    def facts(self, *, user_id: str, include_invalid: bool = False, limit: int | None = None, offset: int = 0) -> list[Fact]:
-        """A user's facts from the journal, oldest first (no index, no embedder needed).
-
-        Raises:
-            UnknownUser: nothing at all is stored for `user_id` (a typo, usually). A user
-                whose turns yielded no facts yet gets an empty list.
-        """
-        user_id = check_id(user_id, "user_id")
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            raise InvalidInput(f"limit must be a positive integer or None, got {limit!r}")
-        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-            raise InvalidInput(f"offset must be a non-negative integer, got {offset!r}")
-        facts = self.session.list_facts(user_id, include_invalid=include_invalid, limit=limit, offset=offset)
-        if not facts and not self.session.has_user(user_id):
-            raise UnknownUser(f"no user {user_id!r} is stored; list users with `tiermem users`")
-        return facts
-
-    @_tracked
-    def users(self) -> list[tuple[str, int, int]]:
-        """(user_id, valid facts, turns) for every stored user."""
-        return self.session.users()
-
-    @_tracked
-    def get(self, fact_id: str, *, user_id: str | None = None) -> Fact:
-        """One fact by id; with `user_id`, only that user's (another user's fact is FactNotFound)."""
-        fact = self.session.get_fact(check_id(fact_id, "fact_id"))
-        if fact is None or (user_id is not None and fact.user_id != check_id(user_id, "user_id")):
-            raise FactNotFound(f"no fact {fact_id!r}; list ids with `tiermem facts list --user USER`")
-        return fact
-
-    @_tracked
-    def history(self, fact_id: str, *, user_id: str | None = None) -> list[FactEvent]:
-        """Every change to a fact, oldest first (its versions are `event.previous` / `event.fact`).
-
-        Raises:
-            FactNotFound: unknown or forgotten (erased with its history), or another user's.
-        """
-        fact = self.session.get_fact(check_id(fact_id, "fact_id"))
-        if fact is None or (user_id is not None and fact.user_id != check_id(user_id, "user_id")):
-            raise FactNotFound(f"no history for fact {fact_id!r} (unknown, forgotten, or another user's)")
-        return self.session.history(fact_id)
-
-    @_tracked
-    def retract(self, fact_id: str, *, user_id: str | None = None, reason: str = "retracted") -> FactEvent:
-        """Stop using a fact without erasing it: it is invalidated (journaled with `reason`,
-        kept in `history()`, out of search and context) and `restore()` brings it back.
-        Use `forget()` to erase it for real.
-
-        Raises:
-            FactNotFound: no such fact (or another user's, when `user_id` is given).
-            InvalidInput: the fact is already invalid.
-        """
-        check_text(reason, "reason")
-        fact = self.get(fact_id, user_id=user_id)
-        if not fact.is_valid:
-            raise InvalidInput(f"fact {fact_id!r} is already invalid; restore() it first, or leave it")
-        return self.writes.retract(fact, reason.strip())
-
-    @_tracked
-    def restore(self, fact_id: str, *, user_id: str | None = None) -> FactEvent:
-        """Make a retracted (or otherwise invalidated) fact valid again.
-
-        Raises:
-            FactNotFound: no such fact (erased, or another user's).
-            InvalidInput: the fact is valid already.
-        """
-        fact = self.get(fact_id, user_id=user_id)
-        if fact.is_valid:
-            raise InvalidInput(f"fact {fact_id!r} is valid; nothing to restore")
-        return self.writes.restore(fact)
-
-    @_tracked
-    def forget(self, fact_id: str, *, user_id: str | None = None, redact_turns: bool = False) -> FactEvent:
-        """Erase one fact from every tier (journal rows, profile, index and its files).
-
-        Args:
-            redact_turns: also delete the turns the fact came from (its `sources`), and
-                rebuild their sessions' summaries without them. Otherwise the turns stay
-                (context() shows them while they are recent, summaries keep what they
-                said), but the statement the fact came from is marked in them so that no
-                extraction or `reextract()` brings the fact back.
-
-        Raises:
-            FactNotFound: no such fact (or another user's, when `user_id` is given).
-        """
-        return self.writes.forget(check_id(fact_id, "fact_id"), check_id(user_id, "user_id") if user_id is not None else None,
-                                  redact_turns=bool(redact_turns))
-
-    def plan_reextract(self, user_id: str, *, extractor: Extractor | str = "claude", batch: bool = False) -> Any:
+    def plan_reextract(self, user_id: str, *, extractor: Extractor | str = "claude", batch: bool = False) -> ReextractPlan:
         """What `reextract()` would do and cost (no model call is made). Returns a
         ReextractPlan; `plan.describe()` says it in a line."""
-        from ._components import build, choose
-        from ._reextract import plan
+        from . import _reextract
 
         user_id = check_id(user_id, "user_id")
         if not self.session.has_user(user_id):
             raise UnknownUser(f"no user {user_id!r} in this memory")
-        chosen = choose("extractor", extractor)
-        if isinstance(chosen, str):
-            chosen = build({"extractor": chosen}, anthropic_client=self._anthropic_client())["extractor"] or RuleExtractor()
-        if batch and getattr(chosen, "caller", None) is None:
-            raise InvalidInput("batch=True needs a model extractor (extractor='claude'): the rules make no calls")
-        self._bind_usage(chosen)
-        result = plan(user_id, [t.extractable for t in self.session.turns(user_id) if t.kind == "text"], chosen,
-                      batch_api=batch)
-        result.extractor_object = chosen
-        return result
+        return _reextract.plan_for(user_id, self.session.turns(user_id), extractor, self._anthropic_client(), batch=batch,
+                                   bind_usage=self._bind_usage)
 
     @_tracked
     def reextract(self, user_id: str, *, extractor: Extractor | str = "claude", batch: bool = False,
-                  plan: Any = None, progress: Callable[[int, int], None] | None = None,
-                  poll_interval: float = 30.0) -> Any:
+                  plan: ReextractPlan | None = None, progress: Callable[[int, int], None] | None = None,
+                  poll_interval: float = 30.0) -> ReextractReport:
         """Rebuild a user's facts from the stored turns with another extractor, destroying
         nothing: the facts extracted before are invalidated with the reason "re-extracted" in
         the same transaction that stores the new ones (history kept; facts from remember()
-        stay). `batch=True` sends the calls through the Message Batches API (half price;
-        resumable: a second run after a crash picks up the submitted batch).
+        stay, and forgotten facts stay forgotten). `batch=True` sends the calls through the
+        Message Batches API (half price; resumable: a second run after a crash picks up the
+        submitted batch).
 
         Args:
             plan: the result of `plan_reextract()` the caller already showed (and priced).
@@ -628,31 +502,10 @@ class Memory(AsyncTwins):
         Returns:
             ReextractReport (the plan, facts invalidated and added, fallbacks, batch id).
         """
-        from ._reextract import ReextractReport, extract_batched, extract_live
+        from . import _reextract
 
         p = plan or self.plan_reextract(user_id, extractor=extractor, batch=batch)
-        chosen = p.extractor_object
-        before = dict(getattr(chosen, "stats", {}))
-        key = None
-        report = ReextractReport(plan=p)
-        if p.batch_api:
-            candidates, key = extract_batched(p, chosen, self.session, poll_interval=poll_interval, progress=progress)
-            report.batch_id = json.loads(self.session.get_meta(key) or "{}").get("batch_id")
-        else:
-            candidates = extract_live(p, chosen, progress)
-        turns = [t for b in p.batches for t in b]
-        events, report.invalidated = self.writes.replace_extracted(p.user_id, WritePipeline.prepare(candidates, turns, chosen))
-        if key is not None:
-            self.session.delete_meta(key)  # applied: a later run submits a new batch
-        report.added = sum(e.op == "add" for e in events)
-        report.fallbacks = getattr(chosen, "stats", {}).get("fallbacks", 0) - before.get("fallbacks", 0)
-        return report
-
-    def _bind_usage(self, part: Any) -> None:
-        """A model-backed part (it has a `caller`) records its calls in this memory's usage table."""
-        caller = getattr(part, "caller", None)
-        if caller is not None and caller.record is None:
-            caller.record = self.session.record_usage
+        return _reextract.run(p, self.writes, self.session, poll_interval=poll_interval, progress=progress)
 
     def _anthropic_client(self) -> Any:
         for part in (self.extractor, self.writes.reconciler, self.writes.upkeep.summarizer):
@@ -661,30 +514,12 @@ class Memory(AsyncTwins):
                 return caller.client
         return None
 
-    @_tracked
-    def forget_user(self, user_id: str) -> ErasureReceipt:
-        """Erase everything stored about a user: turns, summaries, profile, facts, index.
+    # -- lifecycle ------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        from . import __version__
 
-        When it returns, none of the user's text is in the local store files: SQLite zeroes
-        deleted rows and its WAL is checkpointed and truncated; the embedded index is
-        rewritten without the user's points (qdrant-edge keeps deleted points in its WAL and
-        segments otherwise). The journal keeps a tombstone naming only a hash of the id.
+        return {"ok": not self._closed, "version": __version__, "pid": os.getpid(), "location": self.location}
 
-        Returns:
-            An `ErasureReceipt`: rows removed per tier, and whether a scan of the local files
-            found any removed text (`verified`, `leftovers`).
-        """
-        user_id = check_id(user_id, "user_id")
-        if not self.session.has_user(user_id):
-            raise UnknownUser(f"no user {user_id!r} is stored; list users with `tiermem users`")
-        return self.writes.forget_user(user_id)
-
-    @_tracked
-    def verify(self) -> dict[str, set[str]]:
-        """Compare the index with the journal: ids missing from or extra in the index."""
-        return self.sync.verify()
-
-    # -- lifecycle and async twins ------------------------------------------------------------
     def _off_hot_path(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run bookkeeping (access stats) off the hot path; failures are logged, not lost."""
 
@@ -715,6 +550,3 @@ class Memory(AsyncTwins):
 
     def __enter__(self) -> Memory:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

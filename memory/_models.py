@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 Role = Literal["user", "assistant"]
 TurnKind = Literal["text", "tool_call", "tool_result"]
@@ -129,6 +130,7 @@ class Fact(_Statement):
     mentions: int = 1
     access_count: int = 0
     last_accessed_at: datetime | None = None
+    updated_at: datetime | None = None  # record time of the last add, update or invalidation (None: never changed)
 
     @property
     def is_valid(self) -> bool:
@@ -245,6 +247,69 @@ class Context(_Model):
     messages: list[dict[str, Any]]
     facts: list[Hit]
     report: ContextReport
+
+
+class Backlog(TypedDict):
+    """`backlog()`: turns waiting for phase 2 of add(), and the failures recorded for them."""
+
+    pending_turns: int
+    failures: list[ExtractionFailure]
+
+
+class CallUsage(_Model):
+    """One model call as the usage table records it (the response's usage, or a failure)."""
+
+    purpose: str
+    model: str
+    user_id: str | None = None
+    session_id: str | None = None
+    input_tokens: int = 0
+    cache_write_5m: int = 0
+    cache_write_1h: int = 0
+    cache_read: int = 0
+    output_tokens: int = 0
+    attempts: int = 1
+    outcome: str = "ok"
+    service_tier: str | None = None
+    request_id: str | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def of(cls, message: Any, **fields: Any) -> CallUsage:
+        """From an SDK Message (or a batch result's message): input_tokens is only the
+        uncached remainder; cache writes split by TTL where the API says so."""
+        u = message.usage
+        writes = getattr(u, "cache_creation_input_tokens", None) or 0
+        split = getattr(u, "cache_creation", None)
+        w5 = getattr(split, "ephemeral_5m_input_tokens", None) if split is not None else None
+        w1 = getattr(split, "ephemeral_1h_input_tokens", None) if split is not None else None
+        if w5 is None and w1 is None:
+            w5, w1 = writes, 0  # no split reported: the default TTL is 5 minutes
+        fields["model"] = getattr(message, "model", None) or fields.get("model")
+        tier = fields.pop("service_tier", None) or getattr(u, "service_tier", None)
+        request_id = getattr(message, "_request_id", None)
+        return cls(input_tokens=u.input_tokens or 0, output_tokens=u.output_tokens or 0,
+                   cache_read=getattr(u, "cache_read_input_tokens", None) or 0, cache_write_5m=w5 or 0,
+                   cache_write_1h=w1 or 0, service_tier=tier if isinstance(tier, str) else None,
+                   request_id=request_id if isinstance(request_id, str) else None, **fields)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.input_tokens + self.cache_write_5m + self.cache_write_1h + self.cache_read
+
+
+class MemoryFile(_Model):
+    """A file an agent keeps in memory (Claude's memory tool: /memories/...), per user.
+
+    `version` counts its writes (1 for a new file): `write_file(..., if_version=v)` writes
+    only over that version, so concurrent edits never lose one another.
+    """
+
+    path: str
+    content: str
+    version: int = 1
+    fact_id: str | None = None  # the fact that makes the file searchable
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class UsageTotals(_Model):

@@ -42,3 +42,28 @@ def stores(where: Locations, dims: int, collection: str) -> Iterator[tuple[Sessi
         if session is not None:
             session.close()
         raise
+
+
+def check_embedder(session: SessionStore, embedder: Embedder, reembed: bool) -> bool:
+    """The database records which embedder made its vectors; another one makes vectors the
+    stored ones cannot be compared with. Returns whether the facts must be re-embedded.
+
+    Raises:
+        EmbeddingMismatch: another embedder made them and `reembed` was not asked.
+    """
+    from ._errors import EmbeddingMismatch
+
+    identity = f"{getattr(embedder, 'identity', embedder.name)}:{embedder.dims}"
+    stored = session.get_meta("embedder")
+    if stored is not None and "@" not in stored and stored == f"{identity.split('@')[0]}:{embedder.dims}":
+        stored = identity  # recorded before model hashes were: the same model by name
+    mismatch = stored is not None and stored != identity and session.count_facts(include_invalid=True) > 0
+    if mismatch and not reembed:
+        raise EmbeddingMismatch(
+            f"the facts in this memory were embedded with {stored.rsplit(':', 1)[0]}, not {embedder.name}; "  # type: ignore[union-attr]
+            "open it with that embedder, or re-embed every fact with `tiermem reindex --embedder NAME` "
+            "(Memory.open(..., reembed=True))"
+        )
+    if session.get_meta("embedder") != identity:
+        session.set_meta("embedder", identity)
+    return mismatch

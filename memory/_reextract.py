@@ -176,3 +176,43 @@ def extract_batched(p: ReextractPlan, extractor: Any, meta: Any, *, poll_interva
     state["usage_recorded"] = True
     meta.set_meta(key, json.dumps(state))
     return out, key
+
+
+def plan_for(user_id: str, turns: Sequence[Turn], extractor: Any, anthropic_client: Any, *, batch: bool = False,
+             bind_usage: Callable[[Any], None]) -> ReextractPlan:
+    """`Memory.plan_reextract`: the extractor chosen by name or given, and the plan."""
+    from ._components import build, choose
+    from ._errors import InvalidInput
+    from .extract import RuleExtractor
+
+    chosen = choose("extractor", extractor)
+    if isinstance(chosen, str):
+        chosen = build({"extractor": chosen}, anthropic_client=anthropic_client)["extractor"] or RuleExtractor()
+    if batch and getattr(chosen, "caller", None) is None:
+        raise InvalidInput("batch=True needs a model extractor (extractor='claude'): the rules make no calls")
+    bind_usage(chosen)
+    result = plan(user_id, [t.extractable for t in turns if t.kind == "text"], chosen, batch_api=batch)
+    result.extractor_object = chosen
+    return result
+
+
+def run(p: ReextractPlan, writes: Any, meta: Any, *, poll_interval: float = 30.0,
+        progress: Progress | None = None) -> ReextractReport:
+    """`Memory.reextract`: extract (live or through a Message Batch), then replace the
+    user's extracted facts with the new ones in one transaction."""
+    chosen = p.extractor_object
+    before = dict(getattr(chosen, "stats", {}))
+    key = None
+    report = ReextractReport(plan=p)
+    if p.batch_api:
+        candidates, key = extract_batched(p, chosen, meta, poll_interval=poll_interval, progress=progress)
+        report.batch_id = json.loads(meta.get_meta(key) or "{}").get("batch_id")
+    else:
+        candidates = extract_live(p, chosen, progress)
+    turns = [t for b in p.batches for t in b]
+    events, report.invalidated = writes.replace_extracted(p.user_id, writes.prepare(candidates, turns, chosen))
+    if key is not None:
+        meta.delete_meta(key)  # applied: a later run submits a new batch
+    report.added = sum(e.op == "add" for e in events)
+    report.fallbacks = getattr(chosen, "stats", {}).get("fallbacks", 0) - before.get("fallbacks", 0)
+    return report

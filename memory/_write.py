@@ -148,29 +148,6 @@ class WritePipeline:
         except Exception as exc:
             logger.warning("tiermem: session upkeep for %r failed (%r); the next write retries it", user_id, exc)
 
-    # -- memory-tool files ----------------------------------------------------------------------
-    def file_fact(self, user_id: str, path: str, content: str, fact_id: str | None) -> str:
-        """The fact that makes a memory-tool file searchable: stored as written (an agent's
-        own notes are not reconciled), updated in place when the file changes."""
-        from ._models import Fact
-
-        text = " ".join(content.split())[:2000] or "(empty)"
-        now = self.clock()
-        old = self.session.get_fact(fact_id) if fact_id else None
-        if old is not None and old.is_valid:
-            fact = old.model_copy(update={"text": text, "metadata": {**old.metadata, "memory_file": path}})
-            event = FactEvent(op="update", fact_id=old.id, user_id=user_id, fact=fact, previous=old, at=now,
-                              reason=f"memory file {path} edited")
-        else:
-            fact = Fact(user_id=user_id, kind="semantic", text=text, subject=user_id, importance=0.6, valid_from=now,
-                        created_at=now, metadata={"memory_file": path}, extractor="memory_tool")
-            event = FactEvent(op="add", fact_id=fact.id, user_id=user_id, fact=fact, at=now, reason=f"memory file {path}")
-        [vector] = self.retriever.embed([fact.index_text])
-        with self.lock:
-            [stored] = self.session.commit_events([event])
-            self.sync.apply([stored], {fact.index_text: vector})
-        return fact.id
-
     # -- corrections and erasure ------------------------------------------------------------
     def correct(self, fact: Fact, text: str | None, metadata: dict[str, Any] | None = None) -> FactEvent:
         """A caller's correction of the text and/or metadata: the fact keeps its id, the old
@@ -205,25 +182,35 @@ class WritePipeline:
         return stored
 
     def forget(self, fact_id: str, user_id: str | None, redact_turns: bool = False) -> FactEvent:
+        return self.forget_many([fact_id], user_id, redact_turns)[0]
+
+    def forget_many(self, fact_ids: Sequence[str], user_id: str | None, redact_turns: bool = False) -> list[FactEvent]:
+        """Erase facts from every tier, then rewrite what keeps deleted data on disk once
+        for all of them (the index's files, SQLite's freed pages)."""
         with self.lock:
-            fact = self.session.get_fact(fact_id)
-            if fact is None or (user_id is not None and fact.user_id != user_id):
-                raise FactNotFound(f"no fact {fact_id!r} to forget")
-            event = self.session.forget_fact(fact_id, self.clock())
-            if event is None:
-                raise FactNotFound(f"no fact {fact_id!r} to forget")
-            if redact_turns:
-                sessions = self.session.redact_turns(fact.user_id, fact.sources)
-            else:  # the turns stay, but what the fact came from is never extracted again
-                sessions = []
-                self.session.forget_in_turns(fact.user_id, fact.sources, fact.text)
-            self.sync.apply([event], {})
-            self.retriever.index.compact()  # the fact's text must leave the index's files too
+            facts = [self.session.get_fact(i) for i in fact_ids]
+            for fact_id, fact in zip(fact_ids, facts, strict=True):
+                if fact is None or (user_id is not None and fact.user_id != user_id):
+                    raise FactNotFound(f"no fact {fact_id!r} to forget")
+            events, sessions = [], set()
+            for fact in facts:
+                assert fact is not None
+                event = self.session.forget_fact(fact.id, self.clock())
+                if event is None:
+                    raise FactNotFound(f"no fact {fact.id!r} to forget")
+                events.append(event)
+                if redact_turns:
+                    sessions |= {(fact.user_id, s) for s in self.session.redact_turns(fact.user_id, fact.sources)}
+                else:  # the turns stay, but what the fact came from is never extracted again
+                    self.session.forget_in_turns(fact.user_id, fact.sources, fact.text)
+            self.sync.apply(events, {})
+            self.retriever.index.compact()  # the facts' text must leave the index's files too
         # Summaries of the redacted sessions are rebuilt from the turns that are left; then
         # one scrub takes every deleted row (fact, journal, turns, old summaries) off disk.
-        self._upkeep(fact.user_id, {(fact.user_id, s) for s in sessions})
+        for owner in {f.user_id for f in facts if f is not None}:
+            self._upkeep(owner, {s for s in sessions if s[0] == owner})
         self.session.scrub()
-        return event
+        return events
 
     def forget_user(self, user_id: str) -> ErasureReceipt:
         """Erase every row and point of a user, then rewrite what keeps deleted data on disk

@@ -6,8 +6,8 @@ Nothing here imports `anthropic` until a call is made, so the offline paths neve
     mem = Memory.open(extractor="claude")   # needs ANTHROPIC_API_KEY, or anthropic_client=
 """
 
+from .._models import CallUsage
 from ._calls import (
-    CallUsage,
     CircuitBreaker,
     CircuitOpen,
     ModelCaller,
@@ -16,6 +16,7 @@ from ._calls import (
     RateLimiter,
     RetryPolicy,
     classify,
+    request_tokens,
 )
 from ._catalog import ModelInfo, model_info
 from ._config import DEFAULT_MODEL, claude_caller
@@ -38,6 +39,7 @@ __all__ = [
     "PromptTooLong",
     "RateLimiter",
     "RetryPolicy",
+    "request_tokens",
     "classify",
     "claude_caller",
     "model_info",

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._errors import TieredMemoryError
+from .._models import CallUsage
 from .._tokens import approx_tokens
 from ._catalog import ModelInfo, model_info
 
@@ -242,47 +243,6 @@ class CircuitBreaker:
                                self._failures, self.cooldown)
                 self._opened_at = self._clock()
             self._probing = False
-
-
-@dataclass
-class CallUsage:
-    """One call as the usage table records it (the response's usage, or a failure)."""
-
-    purpose: str
-    model: str
-    user_id: str | None = None
-    session_id: str | None = None
-    input_tokens: int = 0
-    cache_write_5m: int = 0
-    cache_write_1h: int = 0
-    cache_read: int = 0
-    output_tokens: int = 0
-    attempts: int = 1
-    outcome: str = "ok"
-    service_tier: str | None = None
-    request_id: str | None = None
-    at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    @classmethod
-    def of(cls, message: Any, **fields: Any) -> CallUsage:
-        """From an SDK Message (or a batch result's message): input_tokens is only the
-        uncached remainder; cache writes split by TTL where the API says so."""
-        u = message.usage
-        writes = getattr(u, "cache_creation_input_tokens", None) or 0
-        split = getattr(u, "cache_creation", None)
-        w5 = getattr(split, "ephemeral_5m_input_tokens", None) if split is not None else None
-        w1 = getattr(split, "ephemeral_1h_input_tokens", None) if split is not None else None
-        if w5 is None and w1 is None:
-            w5, w1 = writes, 0  # no split reported: the default TTL is 5 minutes
-        fields["model"] = getattr(message, "model", None) or fields.get("model")
-        return cls(input_tokens=u.input_tokens or 0, output_tokens=u.output_tokens or 0,
-                   cache_read=getattr(u, "cache_read_input_tokens", None) or 0, cache_write_5m=w5 or 0,
-                   cache_write_1h=w1 or 0, service_tier=fields.pop("service_tier", None) or getattr(u, "service_tier", None),
-                   request_id=getattr(message, "_request_id", None), **fields)
-
-    @property
-    def prompt_tokens(self) -> int:
-        return self.input_tokens + self.cache_write_5m + self.cache_write_1h + self.cache_read
 
 
 UsageSink = Callable[[CallUsage], None]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from .._lazy import lazy_exports
 
-_LAZY = {"METHODS": "._api", "VERSION": "._api", "RemoteMemory": "._client", "MemoryServer": "._server",
+_LAZY = {"methods": "._api", "VERSION": "._api", "RemoteMemory": "._client", "MemoryServer": "._server",
          "SharedMemory": "._shared"}
 
 
@@ -16,9 +16,9 @@ __getattr__ = lazy_exports(__name__, _LAZY)
 
 
 if TYPE_CHECKING:
-    from ._api import METHODS, VERSION
+    from ._api import VERSION, methods
     from ._client import RemoteMemory
     from ._server import MemoryServer
     from ._shared import SharedMemory
 
-__all__ = ["METHODS", "VERSION", "MemoryServer", "RemoteMemory", "SharedMemory"]
+__all__ = ["VERSION", "methods", "MemoryServer", "RemoteMemory", "SharedMemory"]

@@ -3,10 +3,7 @@ errors as in-process (stdlib http.client; one keep-alive connection per thread).
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import http.client
-import inspect
 import json
 import socket
 import threading
@@ -14,8 +11,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._contract import MemoryAPI
 from .._errors import ConfigError, StoreUnavailable
-from ._api import METHODS, encode_args, error_for, load_result
+from ._api import encode_args, error_for, load_result
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -30,9 +28,9 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-class RemoteMemory:
-    """A served Memory. Methods: add, remember, update, search, context, facts, get, history,
-    forget, retract, restore, forget_user, usage, flush, users, health.
+class RemoteMemory(MemoryAPI):
+    """A served memory: every `MemoryAPI` method, with the same results and errors as
+    in-process, over `tiermem serve`.
 
     Args:
         url: "http://127.0.0.1:PORT" or "unix:///path/to/socket".
@@ -108,6 +106,13 @@ class RemoteMemory:
             raise error_for(error.get("type", "TieredMemoryError"), error.get("message", f"HTTP {status}"))
         return load_result(name, payload["result"])
 
+    def _call(self, name: str, arguments: dict[str, Any]) -> Any:
+        return self.call(name, **arguments)
+
+    @property
+    def location(self) -> str:
+        return self.url
+
     def close(self, timeout: float | None = None) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
@@ -116,46 +121,5 @@ class RemoteMemory:
     def __enter__(self) -> RemoteMemory:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    # The async twins of Memory's, run in a worker thread like Memory's own.
-    async def aadd(self, messages: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(self.call, "add", messages=messages, **kwargs)
-
-    async def aremember(self, text: str, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(self.call, "remember", text=text, **kwargs)
-
-    async def asearch(self, query: str, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(self.call, "search", query=query, **kwargs)
-
-    async def acontext(self, message: str, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(self.call, "context", message=message, **kwargs)
-
-    async def aflush(self, timeout: float | None = None) -> Any:
-        return await asyncio.to_thread(self.call, "flush", timeout=timeout)
-
-    def __getattr__(self, name: str) -> Any:
-        if name in METHODS:
-            return lambda *args, **kwargs: self.call(name, **_positional(name, args), **kwargs)
-        raise AttributeError(f"RemoteMemory has no {name!r}; served methods: {', '.join(sorted(METHODS))}")
-
 
 _OWNER_GONE = frozenset({"ServerStopping", "MemoryClosed"})  # the owner is leaving: follow the next one
-
-
-@functools.cache
-def _signature(name: str) -> inspect.Signature:
-    from .._memory import Memory
-
-    return inspect.signature(getattr(Memory, name))
-
-
-def _positional(name: str, args: tuple[Any, ...]) -> dict[str, Any]:
-    """Positional arguments named as Memory's own signature names them (the same TypeError
-    as in-process for too many)."""
-    if not args:
-        return {}
-    bound = _signature(name).bind_partial(None, *args)
-    bound.arguments.pop("self")
-    return dict(bound.arguments)

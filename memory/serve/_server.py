@@ -154,7 +154,7 @@ class MemoryServer:
         self.stopping = False
 
     def health(self) -> dict[str, Any]:
-        return {"ok": True, "version": VERSION, "pid": os.getpid(), "url": self.url}
+        return {**self.memory.health(), "api": VERSION, "url": self.url}
 
     def call(self, name: str, args: dict[str, Any]) -> Any:
         if name == "health":

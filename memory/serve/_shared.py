@@ -23,8 +23,8 @@ from typing import Any
 
 import portalocker
 
+from .._contract import MemoryAPI
 from .._errors import StoreUnavailable
-from ._api import METHODS
 from ._client import RemoteMemory
 from ._server import MemoryServer
 
@@ -33,9 +33,9 @@ LOCK_FILE = "serve.lock"
 INFO_FILE = "serve.json"
 
 
-class SharedMemory:
-    """The Memory of a home shared by several processes (same methods as Memory's served
-    API). The first call elects the owner; `close()` hands ownership on.
+class SharedMemory(MemoryAPI):
+    """The memory of a home shared by several processes: every `MemoryAPI` method. The
+    first call elects the owner; `close()` hands ownership on.
 
     Args:
         home: the memory folder.
@@ -54,6 +54,10 @@ class SharedMemory:
         self._lock_file: Any = None
         self._owned: Any = None  # (memory, server) while this process owns the home
         self._remote: RemoteMemory | None = None
+
+    @property
+    def location(self) -> str:
+        return f"{self.home} (shared by several processes)"
 
     @property
     def owner(self) -> bool:
@@ -108,23 +112,22 @@ class SharedMemory:
         with self._lock:
             return self._elect()
 
-    def call(self, name: str, **kwargs: Any) -> Any:
+    def _call(self, name: str, arguments: dict[str, Any]) -> Any:
         backend = self._backend()
         if isinstance(backend, RemoteMemory):
-            result = backend.call(name, **kwargs)
+            result = backend.call(name, **arguments)
             if self._owned is not None:  # this process took over during the call
                 self._remote = None
             return result
         if name == "health":
             return self._owned[1].health()
-        return getattr(backend, name)(**kwargs)
+        return getattr(backend, name)(**arguments)
 
-    def __getattr__(self, name: str) -> Any:
-        if name in METHODS:
-            return lambda **kwargs: self.call(name, **kwargs)
-        raise AttributeError(name)
+    def call(self, name: str, **kwargs: Any) -> Any:
+        """A contract method by name (what `tiermem mcp` and tests use)."""
+        return self._call(name, kwargs)
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = 10.0) -> None:
         """Stop serving (if this process owns the home) and let another process take over."""
         with self._lock:
             if self._remote is not None:

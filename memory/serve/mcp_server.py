@@ -16,6 +16,12 @@ from pydantic import Field
 
 from .._errors import FactNotFound, TieredMemoryError, UnknownUser
 
+# Each tool and the contract method it wraps (tests check that the method exists and takes
+# the tool's arguments): the tools are a model-facing view of `MemoryAPI`, not a second API.
+TOOLS = {"remember": "remember", "search": "search", "list_memories": "facts", "forget": "forget",
+         "get_context": "context"}
+TOOL_ARGUMENTS = {"id": "fact_id"}  # a tool argument named otherwise than the method's parameter
+
 INSTRUCTIONS = ("Long-term memory of the user. Call `search` (or `get_context`) before answering questions that "
                 "may depend on what the user told you before; call `remember` for durable facts the user states "
                 "(preferences, people, plans, constraints); `forget` erases one memory by id.")

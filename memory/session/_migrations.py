@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -234,9 +235,32 @@ def _v8_forgotten_spans(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE tm_turns ADD COLUMN forgotten TEXT"))
 
 
+def _v9_file_versions(conn: Connection) -> None:
+    """A version per memory-tool file: writes compare and set it, so concurrent edits never
+    overwrite one another unseen."""
+    conn.execute(text("ALTER TABLE tm_memory_files ADD COLUMN version INTEGER NOT NULL DEFAULT 1"))
+
+
+def _v10_fact_updated_at(conn: Connection) -> None:
+    """Facts carry `updated_at` (the time of their last change); facts stored before get it
+    from the journal, once."""
+    import json
+
+    changed: dict[str, Any] = dict(conn.execute(text(
+        "SELECT fact_id, MAX(at) FROM tm_fact_events WHERE op IN ('add', 'update', 'invalidate') GROUP BY fact_id")).all())
+    for fact_id, data in conn.execute(text("SELECT id, data FROM tm_facts")).all():
+        at = changed.get(fact_id)
+        if at is None:
+            continue
+        at = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))  # SQLite returns text
+        value = json.loads(data)
+        value["updated_at"] = (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
+        conn.execute(text("UPDATE tm_facts SET data = :data WHERE id = :id"), {"data": json.dumps(value), "id": fact_id})
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial, _v2_two_phase_add, _v3_turn_kinds, _v4_turn_utc_offset, _v5_model_usage, _v6_memory_files,
-    _v7_store_items, _v8_forgotten_spans,
+    _v7_store_items, _v8_forgotten_spans, _v9_file_versions, _v10_fact_updated_at,
 ]
 LATEST = len(MIGRATIONS)
 

@@ -143,6 +143,9 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog):
     def _insert_events(self, conn: Any, events: Sequence[FactEvent]) -> list[FactEvent]:
         if not events:
             return []
+        # Each fact's version is stamped with the time of the change that made it.
+        events = [e.model_copy(update={"fact": e.fact.model_copy(update={"updated_at": e.at})})
+                  if e.op in ("add", "update", "invalidate") and e.fact is not None else e for e in events]
         latest = {e.fact.id: e.fact for e in events if e.op in ("add", "update", "invalidate") and e.fact is not None}
         if latest:
             upsert(conn, FactRow.__table__, ["id"], [_fact_values(f) for f in latest.values()])  # type: ignore[attr-defined]

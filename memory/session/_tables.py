@@ -161,6 +161,7 @@ class MemoryFileRow(SQLModel, table=True):
     content: str = Field(sa_column=Column(Text, nullable=False))
     fact_id: str | None = Field(default=None, max_length=64)
     updated_at: datetime
+    version: int = 1
 
 
 class StoreItemRow(SQLModel, table=True):

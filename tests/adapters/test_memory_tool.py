@@ -67,7 +67,7 @@ def test_files_are_facts_scoped_to_their_user_and_erased_for_real(mem: Memory) -
     assert fact.text == "Ana is allergic to cashews." and len(mem.facts(user_id="ana")) == 1
     run(ana, command="delete", path="/memories/food.md")
     assert mem.session.list_facts("ana", include_invalid=True) == []  # forgotten: erased, not invalidated
-    assert mem.session.memory_files("ana") == [] and mem.index.count("ana") == 0
+    assert mem.files(user_id="ana") == [] and mem.index.count("ana") == 0
 
 
 def test_files_survive_a_restart(home) -> None:

@@ -80,8 +80,10 @@ def test_errors_keep_their_class(tmp_path):
                 remote.facts(user_id="nobody")
             with pytest.raises(FactNotFound):
                 remote.get("x")
-            with pytest.raises(InvalidInput, match="takes no argument"):
+            with pytest.raises(TypeError, match="colour"):  # the contract's signature, as in-process
                 remote.search("x", user_id="ana", colour="red")
+            with pytest.raises(InvalidInput, match="takes no argument"):  # the server checks what a raw call sends
+                remote.call("search", query="x", user_id="ana", colour="red")
             with pytest.raises(InvalidInput, match="no method"):
                 remote.call("drop_everything")
         finally:

@@ -52,7 +52,7 @@ def test_turns_and_fact_changes_commit_together(store: SessionStore) -> None:
     f = fact("Ana loves hiking.")
     _, events = store.commit([turn("I love hiking")], [FactEvent(op="add", fact_id=f.id, user_id="ana", fact=f, at=T0)])
     assert events[0].seq is not None and store.last_event_seq() == events[0].seq
-    assert store.get_fact(f.id) == f
+    assert store.get_fact(f.id) == f.model_copy(update={"updated_at": T0}) == events[0].fact
     assert [e.op for e in store.history(f.id)] == ["add"]
     assert store.facts_by_hash("ana", ["nope"]) == {}
 

@@ -1,0 +1,341 @@
+"""The public contract: what every memory answers, in-process or served.
+
+`Memory` (the stores opened here), `RemoteMemory` (`Memory.open(url=...)`, a `tiermem serve`
+elsewhere) and `SharedMemory` (a home several processes share) are all `MemoryAPI`s, as
+qdrant-client's local and remote clients are both `QdrantBase`s: integrations are written
+against this class and work over any of them. The served method table (`tiermem serve`) is
+derived from it, so a method cannot be on one side only.
+
+A method's body here forwards its arguments, by the names of its own signature, to
+`_call(name, arguments)`: a client that only implements `_call` gets every method with the
+contract's exact signature (it cannot drift). `Memory` overrides each method with the real
+work and inherits the documentation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._erasure import ErasureReceipt
+    from ._models import AddResult, Backlog, CallUsage, Context, Fact, FactEvent, Hit, MemoryFile, UsageReport
+
+MessagesIn = Sequence[Mapping[str, Any]] | Mapping[str, Any] | str
+
+
+def _arguments(frame_locals: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in frame_locals.items() if k not in ("self", "__class__")}
+
+
+class MemoryAPI:
+    """Persistent, tiered memory for one or many users: the methods every memory has."""
+
+    def _call(self, name: str, arguments: dict[str, Any]) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not implement {name}()")
+
+    # -- writing --------------------------------------------------------------------------------
+    def add(self, messages: MessagesIn, *, user_id: str, session_id: str = "default", at: datetime | None = None,
+            metadata: Mapping[str, Any] | None = None) -> AddResult:
+        """Store turns, then extract facts from them and reconcile those with what is stored.
+
+        Phase 1 commits the turns before anything else; phase 2 (extract, reconcile, journal,
+        index) runs inline or in the background (see `extraction`). A failure in phase 2
+        never undoes phase 1 and never makes add() raise: it is recorded and retried, and the
+        result says `pending=True` with the `error`.
+
+        Args:
+            messages: message dicts (Anthropic or OpenAI shape); `name` is the speaker,
+                `id` the caller's message id (kept as provenance).
+            user_id: the tenant.
+            session_id: the conversation the turns belong to.
+            at: when the turns happened (default now); relative dates resolve against it.
+            metadata: a JSON object carried onto every fact extracted from these turns.
+
+        Returns:
+            AddResult with the stored turns, the fact events (add/update/invalidate/noop)
+            once phase 2 has run, and `pending`.
+
+        Raises:
+            InvalidInput: bad messages, ids or metadata; nothing is stored.
+
+        Example:
+            >>> mem.add([{"role": "user", "content": "I moved to Berlin last week", "id": "m-17"}],
+            ...         user_id="ana", session_id="s-3", at=datetime(2024, 5, 2, 18, 0))
+        """
+        return self._call("add", _arguments(locals()))
+
+    def remember(self, text: str, *, user_id: str, kind: str | None = None, metadata: Mapping[str, Any] | None = None,
+                 at: datetime | None = None) -> AddResult:
+        """Store one fact as given: no extraction, but deduplicated and reconciled (a
+        contradicted fact is invalidated, with history).
+
+        Args:
+            text: a self-contained statement ("Ana is allergic to peanuts").
+            user_id: the tenant.
+            kind: "semantic" or "episodic" (default: guessed from the text).
+            metadata: a JSON object stored with the fact.
+            at: when the statement became true (default now).
+
+        Returns:
+            AddResult with no turns and the events (`result.facts[0]` is the fact).
+
+        Example:
+            >>> mem.remember("Ana is allergic to peanuts", user_id="ana").facts[0].id
+        """
+        return self._call("remember", _arguments(locals()))
+
+    def update(self, fact_id: str, text: str | None = None, *, metadata: Mapping[str, Any] | None = None,
+               user_id: str | None = None) -> FactEvent:
+        """Correct a fact's text, or replace its metadata, or both. The fact keeps its id;
+        its old version stays in `history()`.
+
+        Raises:
+            InvalidInput: neither `text` nor `metadata` given, or one of them is malformed.
+            FactNotFound: no such fact (or it belongs to another user than `user_id`).
+        """
+        return self._call("update", _arguments(locals()))
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until background extraction has caught up. Returns False on timeout.
+
+        Batches whose retries are spent stay pending (see `backlog()`) and are retried by
+        the next open.
+        """
+        return self._call("flush", _arguments(locals()))  # type: ignore[no-any-return]
+
+    def backlog(self, user_id: str | None = None) -> Backlog:
+        """Turns waiting for phase 2 and the failures recorded for them."""
+        return self._call("backlog", _arguments(locals()))  # type: ignore[no-any-return]
+
+    # -- reading --------------------------------------------------------------------------------
+    def search(self, query: str, *, user_id: str, limit: int = 10, as_of: datetime | None = None,
+               kinds: Sequence[str] | None = None) -> list[Hit]:
+        """Hybrid (dense + BM25) search over one user's facts, best first.
+
+        Args:
+            query: natural-language query.
+            user_id: the tenant; no other user's fact is ever returned.
+            limit: how many hits.
+            as_of: return facts as they were valid at this time (default: valid now).
+            kinds: restrict to "semantic" and/or "episodic".
+
+        Returns:
+            Hits with `score` and an `explain` breakdown (dense, sparse, fusion, priors).
+
+        Example:
+            >>> [h.fact.text for h in mem.search("where does Ana live?", user_id="ana", limit=3)]
+        """
+        return self._call("search", _arguments(locals()))  # type: ignore[no-any-return]
+
+    def context(self, message: str, *, user_id: str, session_id: str = "default", system: str | None = None,
+                budget: int = 8000, documents: Sequence[Any] | None = None, exclude_turns: Sequence[str] = ()) -> Context:
+        """Build a provider-ready request for the next turn (no model call, no network).
+
+        Args:
+            message: the new user message (always last, never dropped).
+            user_id / session_id: whose memory, which conversation's recent turns.
+            system: the system prompt (never dropped).
+            budget: total tokens for the request, the reply reserve included.
+            documents: caller documents (RAG chunks, a file, ...): strings, dicts with
+                `text` and optional `id`, `title`, `priority` (higher stays longer) and
+                `stable` (same text every turn: cached in the prefix), or Anthropic
+                text/document blocks. They get `ContextBudget.documents_share` of the budget.
+            exclude_turns: ids of stored turns to leave out of the history (the new turn an
+                adapter has already stored and sends itself, verbatim).
+
+        When the request is over budget, parts give back in this order: lowest-priority
+        documents (trimmed at a sentence boundary, then dropped), the memory block, older
+        turns, the summary. The system prompt, profile and new message are never dropped;
+        `report.dropped` says what went and why.
+
+        Returns:
+            Context with Anthropic `system` blocks (stable ones carry cache_control),
+            alternating `messages`, the paged-in `facts` and a token `report`.
+
+        Example:
+            >>> ctx = mem.context("what should I pack?", user_id="ana", session_id="s-4", system="You help.")
+            >>> client.messages.create(model=..., system=ctx.system, messages=ctx.messages, max_tokens=1024)
+        """
+        return self._call("context", _arguments(locals()))  # type: ignore[no-any-return]
+
+    def facts(self, *, user_id: str, include_invalid: bool = False, limit: int | None = None, offset: int = 0) -> list[Fact]:
+        """A user's facts from the journal, oldest first (no index, no embedder needed).
+
+        Raises:
+            UnknownUser: nothing at all is stored for `user_id` (a typo, usually). A user
+                whose turns yielded no facts yet gets an empty list.
+        """
+        return self._call("facts", _arguments(locals()))  # type: ignore[no-any-return]
+
+    def users(self) -> list[tuple[str, int, int]]:
+        """(user_id, valid facts, turns) for every stored user."""
+        return self._call("users", _arguments(locals()))  # type: ignore[no-any-return]
+
+    def get(self, fact_id: str, *, user_id: str | None = None) -> Fact:
+        """One fact by id; with `user_id`, only that user's (another user's fact is FactNotFound)."""
+        return self._call("get", _arguments(locals()))  # type: ignore[no-any-return]
+
+    def history(self, fact_id: str, *, user_id: str | None = None) -> list[FactEvent]:
+        """Every change to a fact, oldest first (its versions are `event.previous` / `event.fact`).
+
+        Raises:
+            FactNotFound: unknown or forgotten (erased with its history), or another user's.
+        """
+        return self._call("history", _arguments(locals()))  # type: ignore[no-any-return]
+
+    # -- changing and erasing -------------------------------------------------------------------
+    def retract(self, fact_id: str, *, user_id: str | None = None, reason: str = "retracted") -> FactEvent:
+        """Stop using a fact without erasing it: it is invalidated (journaled with `reason`,
+        kept in `history()`, out of search and context) and `restore()` brings it back.
+        Use `forget()` to erase it for real.
+
+        Raises:
+            FactNotFound: no such fact (or another user's, when `user_id` is given).
+            InvalidInput: the fact is already invalid.
+        """
+        return self._call("retract", _arguments(locals()))  # type: ignore[no-any-return]
+
+    def restore(self, fact_id: str, *, user_id: str | None = None) -> FactEvent:
+        """Make a retracted (or otherwise invalidated) fact valid again.
+
+        Raises:
+            FactNotFound: no such fact (erased, or another user's).
+            InvalidInput: the fact is valid already.
+        """
+        return self._call("restore", _arguments(locals()))  # type: ignore[no-any-return]
+
+    def forget(self, fact_id: str, *, user_id: str | None = None, redact_turns: bool = False) -> FactEvent:
+        """Erase one fact from every tier (journal rows, profile, index and its files).
+
+        Args:
+            redact_turns: also delete the turns the fact came from (its `sources`), and
+                rebuild their sessions' summaries without them. Otherwise the turns stay
+                (context() shows them while they are recent, summaries keep what they
+                said), but the statement the fact came from is marked in them so that no
+                extraction or `reextract()` brings the fact back.
+
+        Raises:
+            FactNotFound: no such fact (or another user's, when `user_id` is given).
+        """
+        return self._call("forget", _arguments(locals()))  # type: ignore[no-any-return]
+
+    def forget_user(self, user_id: str) -> ErasureReceipt:
+        """Erase everything stored about a user: turns, summaries, profile, facts, files,
+        items, index.
+
+        When it returns, none of the user's text is in the local store files: SQLite zeroes
+        deleted rows and its WAL is checkpointed and truncated; the embedded index is
+        rewritten without the user's points. The journal keeps a tombstone naming only a
+        hash of the id.
+
+        Returns:
+            An `ErasureReceipt`: rows removed per tier, and whether a scan of the local files
+            found any removed text (`verified`, `leftovers`).
+        """
+        return self._call("forget_user", _arguments(locals()))  # type: ignore[no-any-return]
+
+    # -- memory-tool files ----------------------------------------------------------------------
+    def files(self, *, user_id: str, prefix: str = "") -> list[MemoryFile]:
+        """A user's files (Claude's memory tool), by path; with `prefix`, the file at that
+        path and those under it as a folder."""
+        return self._call("files", _arguments(locals()))  # type: ignore[no-any-return]
+
+    def write_file(self, path: str, content: str, *, user_id: str, if_version: int | None = None) -> MemoryFile:
+        """Write a file and the fact that makes it searchable, in one transaction.
+
+        Args:
+            if_version: 0 to create only (the path must be free: no file there, nor under it
+                as a folder, nor a file at one of its parent folders); a version to write only
+                over that version; None to write whatever is there.
+
+        Raises:
+            WriteConflict: `if_version` did not hold (someone else wrote first): read again
+                and retry. Nothing was written.
+            InvalidInput: a bad path or content (NUL, too long); nothing was written.
+        """
+        return self._call("write_file", _arguments(locals()))  # type: ignore[no-any-return]
+
+    def delete_files(self, paths: Sequence[str], *, user_id: str) -> int:
+        """Erase files and their facts (text gone from every tier). Returns how many."""
+        return self._call("delete_files", _arguments(locals()))  # type: ignore[no-any-return]
+
+    # -- model usage ----------------------------------------------------------------------------
+    def usage(self, user_id: str | None = None, session_id: str | None = None) -> UsageReport:
+        """Model tokens and cost of the Claude paths (and of MemoryClient requests): input,
+        cache writes (5m / 1h), cache reads, output, the share of input read from cache, and
+        the cost priced from the model table; in total, by model and by purpose.
+
+        Example:
+            >>> report = mem.usage(user_id="ana")
+            >>> report.total.cache_read_share, report.total.cost_usd
+        """
+        return self._call("usage", _arguments(locals()))  # type: ignore[no-any-return]
+
+    def record_usage(self, usage: CallUsage) -> None:
+        """Add one model call's tokens to the usage table (what MemoryClient does for each
+        chat request, so that `usage()` prices them with the memory's own calls)."""
+        self._call("record_usage", _arguments(locals()))
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        """Where this memory lives, for people: a database and an index, or a server's URL."""
+        return type(self).__name__
+
+    def health(self) -> dict[str, Any]:
+        """Whether this memory answers, its version, and where it keeps its tiers."""
+        return self._call("health", _arguments(locals()))  # type: ignore[no-any-return]
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Release what this object holds (stores, connections); later calls raise MemoryClosed."""
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- async twins: the sync call in a worker thread (the embedded stores block), one
+    # definition for every kind of memory --------------------------------------------------------
+    async def aadd(self, messages: MessagesIn, **kwargs: Any) -> AddResult:
+        """Async `add()`."""
+        return await asyncio.to_thread(self.add, messages, **kwargs)
+
+    async def aremember(self, text: str, **kwargs: Any) -> AddResult:
+        """Async `remember()`."""
+        return await asyncio.to_thread(self.remember, text, **kwargs)
+
+    async def asearch(self, query: str, **kwargs: Any) -> list[Hit]:
+        """Async `search()`."""
+        return await asyncio.to_thread(self.search, query, **kwargs)
+
+    async def acontext(self, message: str, **kwargs: Any) -> Context:
+        """Async `context()`."""
+        return await asyncio.to_thread(self.context, message, **kwargs)
+
+    async def afacts(self, **kwargs: Any) -> list[Fact]:
+        """Async `facts()`."""
+        return await asyncio.to_thread(self.facts, **kwargs)
+
+    async def aforget(self, fact_id: str, **kwargs: Any) -> FactEvent:
+        """Async `forget()`."""
+        return await asyncio.to_thread(self.forget, fact_id, **kwargs)
+
+    async def aflush(self, timeout: float | None = None) -> bool:
+        """Async `flush()`."""
+        return await asyncio.to_thread(self.flush, timeout)
+
+    async def arecord_usage(self, usage: CallUsage) -> None:
+        """Async `record_usage()`."""
+        await asyncio.to_thread(self.record_usage, usage)
+
+
+# The methods the contract serves, in the order the docs list them. Everything else on a
+# MemoryAPI (close, the async twins, the context manager) is local to the object.
+CONTRACT = (
+    "add", "remember", "update", "flush", "backlog", "search", "context", "facts", "users", "get", "history", "retract",
+    "restore", "forget", "forget_user", "files", "write_file", "delete_files", "usage", "record_usage", "health",
+)
