@@ -24,7 +24,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.graph import MessagesState
 
-from tiermem import FactNotFound, InvalidInput, Memory, TieredMemoryError
+from tiermem import FactNotFound, InvalidInput, MemoryAPI, TieredMemoryError
 
 from ._store import TiermemStore, tiermem_store
 
@@ -71,7 +71,7 @@ def _last_user_text(messages: Sequence[AnyMessage]) -> str:
     raise InvalidInput("recall_node needs a user message in state['messages']")
 
 
-def recall_node(memory: Memory, *, system: str | None = None, budget: int = 8000) -> Callable[..., dict[str, Any]]:
+def recall_node(memory: MemoryAPI, *, system: str | None = None, budget: int = 8000) -> Callable[..., dict[str, Any]]:
     """A node that reads the last user message and the run's user / thread ids, and puts
     `context()`'s system blocks and memory block into the state (`MemoryState`).
 
@@ -89,7 +89,7 @@ def recall_node(memory: Memory, *, system: str | None = None, budget: int = 8000
     return recall
 
 
-def remember_node(memory: Memory) -> Callable[..., dict[str, Any]]:
+def remember_node(memory: MemoryAPI) -> Callable[..., dict[str, Any]]:
     """A node that adds the turns the graph has not stored yet (user and assistant text;
     tool calls and results are left out) to the user's memory, in the run's thread."""
 
@@ -119,7 +119,7 @@ def _hit_dict(hit: Any) -> dict[str, Any]:
             "valid_from": fact.valid_from.isoformat(), "metadata": fact.metadata}
 
 
-def memory_tools(memory: Memory, *, user_id: str | None = None) -> list[BaseTool]:
+def memory_tools(memory: MemoryAPI, *, user_id: str | None = None) -> list[BaseTool]:
     """`search_memory`, `remember_fact` and `forget_fact` over the user's facts.
 
     The user is `user_id` if given, else the run's `config["configurable"]["user_id"]`

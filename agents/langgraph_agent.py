@@ -1,7 +1,8 @@
 """A LangGraph agent with tiermem memory: recall -> model -> tools -> remember.
 
-    python agents/langgraph_agent.py --user ana --thread t1            # Claude (ANTHROPIC_API_KEY)
+    python agents/langgraph_agent.py --user ana --thread t1            # Claude (ANTHROPIC_API_KEY), else offline
     python agents/langgraph_agent.py --user ana --thread t2 --offline  # a scripted model, no key
+    python agents/langgraph_agent.py --user ana --url http://127.0.0.1:8765  # over `tiermem serve`
 
 `recall` pages the user's memory (profile, summary, the facts relevant to the message) into
 the state; the model answers, and may call `search_memory`, `remember_fact` or
@@ -25,7 +26,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
 
-from tiermem import Memory
+from tiermem import Memory, MemoryAPI
 from tiermem.adapters.langgraph import MemoryState, memory_tools, recall_node, remember_node
 
 SYSTEM = ("You are a helpful assistant with long-term memory of the user. Use the <memories> you are given when "
@@ -127,7 +128,7 @@ def claude_model(client: Any, model: str = "claude-haiku-4-5", max_tokens: int =
 
 
 # -- the graph ---------------------------------------------------------------------------------------
-def build_agent(memory: Memory, model: ModelFn = scripted_model, *, store: Any = None, checkpointer: Any = None) -> Any:
+def build_agent(memory: MemoryAPI, model: ModelFn = scripted_model, *, store: Any = None, checkpointer: Any = None) -> Any:
     """recall -> model -> (tools -> model)* -> remember, compiled with a checkpointer (one
     message history per thread) and, if given, a store."""
     tools = memory_tools(memory)
@@ -160,23 +161,28 @@ def ask(agent: Any, message: str, *, user: str, thread: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--user", required=True)
-    parser.add_argument("--thread", default="default")
+    parser.add_argument("--user", required=True, help="whose memory (kept across runs)")
+    parser.add_argument("--thread", default="default", help="the conversation id")
     parser.add_argument("--offline", action="store_true", help="a scripted model instead of Claude (no key needed)")
     parser.add_argument("--model", default=os.environ.get("TIERMEM_CLAUDE_MODEL", "claude-haiku-4-5"))
+    parser.add_argument("--home", default=None, help="memory folder (default $TIERMEM_HOME, else ./.tiermem)")
+    parser.add_argument("--url", default=None, help="a `tiermem serve` to use instead of a folder (http://... or unix://...)")
     args = parser.parse_args(argv)
-    if not args.offline and not os.environ.get("ANTHROPIC_API_KEY"):
-        print("set ANTHROPIC_API_KEY for Claude, or run with --offline", file=sys.stderr)
-        return 2
+    offline = args.offline or not os.environ.get("ANTHROPIC_API_KEY")
+    if offline and not args.offline:
+        print("no ANTHROPIC_API_KEY: running the scripted offline model (pass --offline to say so)")
     from tiermem.adapters.langgraph import TiermemStore
 
-    with TiermemStore.open() as store:
+    memory = Memory.open(url=args.url) if args.url else Memory.open(args.home)
+    store = TiermemStore(memory, index={"fields": ["$"]})
+    try:
         model: ModelFn = scripted_model
-        if not args.offline:
+        if not offline:
             import anthropic
 
             model = claude_model(anthropic.Anthropic(), args.model)
-        agent = build_agent(store.memory, model, store=store)
+        agent = build_agent(memory, model, store=store)
+        print(f"memory for {args.user!r} in {memory.location}; /quit to leave")
         lines = sys.stdin if not sys.stdin.isatty() else iter(lambda: input("you> "), None)
         for line in lines:
             message = line.strip()
@@ -184,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
                 break
             if message:
                 print(f"bot> {ask(agent, message, user=args.user, thread=args.thread)}")
-        store.memory.flush(timeout=60)
+        memory.flush(timeout=60)
+    finally:
+        store.close()
+        memory.close()
     return 0
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._erasure import ErasureReceipt
     from ._models import AddResult, Backlog, CallUsage, Context, Fact, FactEvent, Hit, MemoryFile, UsageReport
+    from .items import ItemIndexSpec, ItemOp, ItemResult
 
 MessagesIn = Sequence[Mapping[str, Any]] | Mapping[str, Any] | str
 
@@ -262,6 +263,22 @@ class MemoryAPI:
         """Erase files and their facts (text gone from every tier). Returns how many."""
         return self._call("delete_files", _arguments(locals()))  # type: ignore[no-any-return]
 
+    # -- items (what a LangGraph store keeps) ---------------------------------------------------
+    def items(self, ops: Sequence[ItemOp], *, index: ItemIndexSpec | None = None) -> list[ItemResult]:
+        """Run a batch of item operations (`tiermem.items`: GetItem, PutItem, SearchItems,
+        ListNamespaces, SweepItems, PendingItems) and answer each, reads before writes.
+
+        Items are JSON documents under namespaces, kept in the session tier; the texts a
+        put names are embedded (with the caller's vectors, or the memory's embedder) into a
+        collection of the long-term tier's engine made for `index` (its dims and distance).
+        A deleted or expired item is erased: its text leaves the database and index files.
+        `forget_user(u)` erases the items with `u` as one of their namespace's labels.
+
+        Raises:
+            InvalidInput: a bad namespace, key, value, filter or page; nothing was written.
+        """
+        return self._call("items", _arguments(locals()))  # type: ignore[no-any-return]
+
     # -- model usage ----------------------------------------------------------------------------
     def usage(self, user_id: str | None = None, session_id: str | None = None) -> UsageReport:
         """Model tokens and cost of the Claude paths (and of MemoryClient requests): input,
@@ -337,5 +354,5 @@ class MemoryAPI:
 # MemoryAPI (close, the async twins, the context manager) is local to the object.
 CONTRACT = (
     "add", "remember", "update", "flush", "backlog", "search", "context", "facts", "users", "get", "history", "retract",
-    "restore", "forget", "forget_user", "files", "write_file", "delete_files", "usage", "record_usage", "health",
+    "restore", "forget", "forget_user", "files", "write_file", "delete_files", "items", "usage", "record_usage", "health",
 )

@@ -53,6 +53,7 @@ from .extract import Extractor, RuleExtractor
 from .extract._rules import statement
 from .index import FactIndex
 from .inject import ContextBudget
+from .items import ItemIndexSpec, ItemOp, ItemResult, ItemTier
 from .reconcile import ReconcilePolicy, Reconciler, RuleReconciler
 from .retrieve import RetrievalPolicy
 from .session import SessionStore
@@ -161,10 +162,12 @@ class Memory(MemoryAPI):
         reconciler = reconciler or RuleReconciler(reconcile_policy)
         for part in (self.extractor, reconciler, summarizer):
             self._bind_usage(part)
-        self.retriever = Retriever(embedder, index, retrieval or RetrievalPolicy(), self._lock, clock)
-        self.sync = IndexSync(session, self.retriever)
+        self.retriever = Retriever(embedder, index, retrieval or RetrievalPolicy(), clock)
+        self.sync = IndexSync(session, self.retriever, self._lock)
         upkeep = SessionUpkeep(session, budget, count_tokens, summarizer, clock)
-        self.writes = WritePipeline(session, self.retriever, self.sync, upkeep, self.extractor, reconciler, self._lock, clock)
+        self.item_tier = ItemTier(session, embedder, index.sibling, self._lock)
+        self.writes = WritePipeline(session, self.retriever, self.sync, upkeep, self.extractor, reconciler, self._lock, clock,
+                                    erase_items=self.item_tier.erase_user)
         self.file_writes = FileWrites(session, self.retriever, self.sync, self.writes.forget_many, self._lock, clock)
         self._stats = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiermem-stats")
         self.contexts = ContextBuilder(session, self.retriever, budget, model, count_tokens, clock,
@@ -409,7 +412,7 @@ class Memory(MemoryAPI):
     @_tracked
     def forget_user(self, user_id: str) -> ErasureReceipt:
         user_id = check_id(user_id, "user_id")
-        if not self.session.has_user(user_id):
+        if not self.session.has_user(user_id) and not self.item_tier.has_items(user_id):
             raise UnknownUser(f"no user {user_id!r} is stored; list users with `tiermem users`")
         return self.writes.forget_user(user_id)
 
@@ -427,6 +430,13 @@ class Memory(MemoryAPI):
         if isinstance(paths, str) or not isinstance(paths, Sequence):
             raise InvalidInput(f"paths must be a list of paths, got {type(paths).__name__}")
         return self.file_writes.delete(check_id(user_id, "user_id"), paths)
+
+    # -- items ------------------------------------------------------------------------------------
+    @_tracked
+    def items(self, ops: Sequence[ItemOp], *, index: ItemIndexSpec | None = None) -> list[ItemResult]:
+        if isinstance(ops, str | bytes) or not isinstance(ops, Sequence):
+            raise InvalidInput(f"ops must be a list of item operations, got {type(ops).__name__}")
+        return self.item_tier.run(ops, index)
 
     # -- model usage ----------------------------------------------------------------------------
     @_tracked
@@ -518,7 +528,8 @@ class Memory(MemoryAPI):
     def health(self) -> dict[str, Any]:
         from . import __version__
 
-        return {"ok": not self._closed, "version": __version__, "pid": os.getpid(), "location": self.location}
+        return {"ok": not self._closed, "version": __version__, "pid": os.getpid(), "location": self.location,
+                "embedder": self.embedder.name, "dims": self.embedder.dims}
 
     def _off_hot_path(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run bookkeeping (access stats) off the hot path; failures are logged, not lost."""
@@ -544,6 +555,7 @@ class Memory(MemoryAPI):
         self._stats.shutdown(wait=True)
         with self._lock:
             try:
+                self.item_tier.close()
                 self.index.close()
             finally:
                 self.session.close()

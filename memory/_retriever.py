@@ -3,7 +3,6 @@ path (search, context) and the write path (neighbours for dedup, vectors for the
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -21,18 +20,16 @@ class Retriever:
         embedder: makes query and document vectors.
         index: the long-term tier.
         policy: fusion weights and thresholds.
-        lock: guards the index against concurrent use from several threads.
         clock: "now" for recency and validity.
+
+    Reads take no lock of the memory's: the index guards itself, call by call, so a write
+    in progress (a model call included) never holds up a search.
     """
 
-    def __init__(
-        self, embedder: Embedder, index: FactIndex, policy: RetrievalPolicy, lock: threading.RLock,
-        clock: Callable[[], datetime],
-    ):
+    def __init__(self, embedder: Embedder, index: FactIndex, policy: RetrievalPolicy, clock: Callable[[], datetime]):
         self.embedder = embedder
         self.index = index
         self.policy = policy
-        self.lock = lock
         self.clock = clock
 
     def scored(
@@ -49,13 +46,11 @@ class Retriever:
             as_of=as_utc(as_of) if as_of else None,
             kinds=tuple(kinds) if kinds else None,
         )
-        with self.lock:
-            result = self.index.query(request)
+        result = self.index.query(request)
         return fuse(result, vector, now=as_utc(as_of) if as_of else self.clock(), policy=self.policy)
 
     def nearest(self, user_id: str, vectors: Sequence[Sequence[float]], limit: int) -> list[list[IndexHit]]:
-        with self.lock:
-            return self.index.nearest(user_id, vectors, limit)
+        return self.index.nearest(user_id, vectors, limit)
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         return self.embedder.embed(list(texts)) if texts else []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -38,17 +39,37 @@ def recorded_journal(folder: Path) -> str | None:
 
 
 class IndexSync:
-    def __init__(self, session: SessionStore, retriever: Retriever):
+    """Args:
+        lock: the memory's write lock: applying, replaying and rebuilding run under it, so
+            they never interleave with a write (reads never take it)."""
+
+    def __init__(self, session: SessionStore, retriever: Retriever, lock: threading.RLock):
         self.session = session
         self.retriever = retriever
         self.index = retriever.index
-        self.lock = retriever.lock
-        self._key = f"index_seq:{self.index.location}"
-        self._rebuilding_key = rebuilding_key(self.index.location)
-        self._format_key = f"index_format:{self.index.location}"
+        self.lock = lock
+        identity = getattr(self.index, "identity", self.index.location)
+        self._key = f"index_seq:{identity}"
+        self._rebuilding_key = rebuilding_key(identity)
+        self._format_key = f"index_format:{identity}"
+        self._adopt_legacy_keys()
         self._watermark = int(session.get_meta(self._key) or 0)
         self.behind = False  # an index write failed: catch_up() is owed
         self._check_stamp()
+
+    def _adopt_legacy_keys(self) -> None:
+        """Homes made before index ids keyed the watermark by the folder's absolute path: the
+        index that is in that folder now carries it on (no replay, no rebuild)."""
+        folder = Path(self.index.location)
+        if not folder.is_dir() or self.session.get_meta(self._key) is not None:
+            return
+        legacy = str(folder.resolve())
+        for new, old in ((self._key, f"index_seq:{legacy}"), (self._format_key, f"index_format:{legacy}"),
+                         (self._rebuilding_key, rebuilding_key(legacy))):
+            value = self.session.get_meta(old)
+            if value is not None:
+                self.session.set_meta(new, value)
+                self.session.delete_meta(old)
 
     def _check_stamp(self) -> None:
         """An index belongs to one journal. An embedded index folder records the journal's

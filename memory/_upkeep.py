@@ -5,12 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import NamedTuple
 
 from ._models import Profile, Summary, Turn
 from ._tokens import TokenCounter
 from .inject import ContextBudget, bake_profile, plan_window, render_turn, tool_result_stub
 from .session import SessionStore
 from .summarize import Summarizer
+
+
+class Roll(NamedTuple):
+    """Turns of a session to fold into its summary, and the summary they extend."""
+
+    user_id: str
+    session_id: str
+    after: int  # the seq the current summary covers (0: none)
+    previous: str
+    evicted: list[Turn]
 
 
 class SessionUpkeep:
@@ -32,9 +43,9 @@ class SessionUpkeep:
             return self.count_tokens(tool_result_stub(turn, cost))
         return cost
 
-    def roll_window(self, user_id: str, session_id: str) -> int:
-        """Once a session's unsummarized turns pass the window size, fold the oldest into
-        the summary (down to the low-water mark). Returns how many turns were rolled."""
+    def plan_roll(self, user_id: str, session_id: str) -> Roll | None:
+        """Once a session's unsummarized turns pass the window size, the oldest to fold into
+        its summary (down to the low-water mark); None when there is nothing to roll."""
         b = self.budget
         summary = self.session.latest_summary(user_id, session_id)
         after = summary.covers_seq if summary else 0
@@ -43,15 +54,27 @@ class SessionUpkeep:
         # A turn's stored count is what the request shows (speaker prefix included), or
         # more (a large tool result weighs its stub), so the sum decides when to look.
         if stored_tokens <= b.window_tokens:
-            return 0
+            return None
         turns = self.session.turns(user_id, session_id, after_seq=after)
         _, evicted = plan_window(turns, b.window_tokens, b.window_low_water, self.turn_cost)
         if not evicted:
-            return 0
-        text = self.summarizer.summarize(summary.text if summary else "", evicted, b.summary_tokens)
-        self.session.save_summary(Summary(user_id=user_id, session_id=session_id, covers_seq=evicted[-1].seq, text=text,
-                                          created_at=self.clock()))
-        return len(evicted)
+            return None
+        return Roll(user_id, session_id, after, summary.text if summary else "", evicted)
+
+    def summarize(self, roll: Roll) -> str:
+        """The new summary text (a model call with the Claude summarizer: run it where no
+        lock is held)."""
+        return self.summarizer.summarize(roll.previous, roll.evicted, self.budget.summary_tokens)
+
+    def save_roll(self, roll: Roll, text: str) -> bool:
+        """Store the summary, unless another writer rolled the session since `roll` was
+        planned (then its summary stands). Returns whether it was stored."""
+        latest = self.session.latest_summary(roll.user_id, roll.session_id)
+        if (latest.covers_seq if latest else 0) != roll.after:
+            return False
+        self.session.save_summary(Summary(user_id=roll.user_id, session_id=roll.session_id,
+                                          covers_seq=roll.evicted[-1].seq, text=text, created_at=self.clock()))
+        return True
 
     def rebake_profile(self, user_id: str, *, force: bool = False) -> Profile:
         """Bake the profile when there is none, it states something no longer true, or

@@ -1,7 +1,9 @@
 """Phase 2 of add() and the other fact writes: extract -> embed -> reconcile -> journal -> index.
 
 Every write reads its neighbours, reconciles and commits under one lock, so two batches of
-this process never reconcile against a stale view of each other. What happens after the
+this process never reconcile against a stale view of each other. What is slow happens
+before it (embedding, a model's extraction or judgement) or after it (a model's summary),
+and reads never take it. What happens after the
 journal commit (the index, the window roll, the profile bake) can fail without undoing or
 failing the write: the journal is the source of truth, and each of those is redone later.
 """
@@ -23,7 +25,7 @@ from ._sync import IndexSync, Vectors
 from ._text import norm_hash
 from ._upkeep import SessionUpkeep
 from .extract import Extractor
-from .reconcile import Neighbour, Reconciler
+from .reconcile import Neighbour, Reconciler, Verdicts
 from .session import SessionStore
 from .session._engine import sqlite_file
 
@@ -43,6 +45,7 @@ class WritePipeline:
         reconciler: Reconciler,
         lock: threading.RLock,
         clock: Callable[[], datetime],
+        erase_items: Callable[[str], list[str]] = lambda user_id: [],
     ):
         self.session = session
         self.retriever = retriever
@@ -52,6 +55,7 @@ class WritePipeline:
         self.reconciler = reconciler
         self.lock = lock
         self.clock = clock
+        self.erase_items = erase_items
 
     # -- phase 2 ------------------------------------------------------------------------------
     def extract(self, user_id: str, turns: Sequence[Turn]) -> list[FactEvent] | None:
@@ -109,9 +113,16 @@ class WritePipeline:
         events, after `before` in the same transaction. Returns `before` and the events, as
         stored (noops included), or None when `commit` declined."""
         vectors = self.retriever.embed([c.index_text for c in candidates]) if candidates else []
+        verdicts: Verdicts = {}
+        if candidates and self.reconciler.uses_model:
+            # A model's judgement is asked outside the lock (reads and other writes go on);
+            # under it the neighbours are read again and the verdicts apply only to facts
+            # that are still there as they were.
+            verdicts = self.reconciler.judge(user_id, candidates, vectors, self._neighbours(user_id, candidates, vectors, exclude),
+                                             now=self.clock())
         with self.lock:
             neighbours = self._neighbours(user_id, candidates, vectors, exclude) if candidates else []
-            events = (self.reconciler.reconcile(user_id, candidates, vectors, neighbours, now=self.clock())
+            events = (self.reconciler.reconcile(user_id, candidates, vectors, neighbours, now=self.clock(), verdicts=verdicts)
                       if candidates else [])
             stored = commit([*before, *(e for e in events if e.op != "noop")])
             if stored is None:
@@ -139,11 +150,17 @@ class WritePipeline:
         return out
 
     def _upkeep(self, user_id: str, sessions: set[tuple[str, str]]) -> None:
-        """Roll windows and re-bake the profile. A failure here is retried by the next write."""
+        """Roll windows and re-bake the profile. A summary (a model call with the Claude
+        summarizer) is made outside the lock and stored under it only if nobody rolled the
+        session meanwhile. A failure here is retried by the next write."""
         try:
+            for user, session_id in sorted(sessions):
+                roll = self.upkeep.plan_roll(user, session_id)
+                if roll is not None:
+                    text = self.upkeep.summarize(roll)
+                    with self.lock:
+                        self.upkeep.save_roll(roll, text)
             with self.lock:
-                for user, session_id in sorted(sessions):
-                    self.upkeep.roll_window(user, session_id)
                 self.upkeep.rebake_profile(user_id)
         except Exception as exc:
             logger.warning("tiermem: session upkeep for %r failed (%r); the next write retries it", user_id, exc)
@@ -218,7 +235,10 @@ class WritePipeline:
         with self.lock:
             texts = self.session.user_texts(user_id)
             points = self.retriever.index.count(user_id)
+            item_texts = self.erase_items(user_id)
+            texts += item_texts[:200]
             event, removed = self.session.forget_user(user_id, self.clock())
+            removed["items"] = len(item_texts)
             self.session.scrub()
             self.sync.apply([event], {})
             compacted = self.retriever.index.compact()
@@ -237,6 +257,8 @@ class WritePipeline:
         location = Path(self.retriever.index.location)
         if location.is_dir():
             roots.append(location)
+            if (location.parent / "store_index").is_dir():  # the item tier's collections
+                roots.append(location.parent / "store_index")
         return roots
 
 

@@ -19,7 +19,7 @@ wins, so backfilled older messages land as already-superseded history.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -56,6 +56,7 @@ class Verdict:
     decision: str
     fact_id: str | None = None
     reason: str = ""
+    seen: str | None = None  # the fact's text when it was judged: a verdict on another version is dropped
 
 
 # Asked, for a candidate the rules would add as new, with the similar stored facts the rules
@@ -63,45 +64,54 @@ class Verdict:
 Judge = Callable[[int, Candidate, Sequence[Neighbour]], "Verdict | None"]
 
 
+Verdicts = Mapping[int, Verdict]  # a judge's decisions, by candidate position
+
+
 class Reconciler(Protocol):
     """Decides what each candidate does to the stored facts (add/update/invalidate/noop).
 
-    The rule reconciler below is offline and pure; a model-backed one can ask a model about
-    the neighbours that rules cannot decide, behind the same two methods.
+    Two steps, so that a slow judge never runs where reads wait: `judge()` may ask a model
+    about the neighbours the rules cannot decide (the write path calls it outside its lock);
+    `reconcile()` is fast and pure and applies the verdicts to the neighbours as they are
+    under the lock (a verdict naming a fact that is no longer among them is dropped, and the
+    rules decide). `uses_model` says whether `judge()` does anything at all.
     """
 
     name: str
+    uses_model: bool
+
+    def judge(
+        self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]],
+        neighbours: Sequence[Sequence[Neighbour]], *, now: datetime,
+    ) -> Verdicts: ...
 
     def reconcile(
         self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]],
-        neighbours: Sequence[Sequence[Neighbour]], *, now: datetime,
-    ) -> list[FactEvent]: ...
-
-    async def areconcile(
-        self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]],
-        neighbours: Sequence[Sequence[Neighbour]], *, now: datetime,
+        neighbours: Sequence[Sequence[Neighbour]], *, now: datetime, verdicts: Verdicts | None = None,
     ) -> list[FactEvent]: ...
 
 
 class RuleReconciler:
-    """`reconcile()` behind the `Reconciler` interface."""
+    """`reconcile()` behind the `Reconciler` interface: the rules alone, no judge."""
 
     name = "rules"
+    uses_model = False
 
     def __init__(self, policy: ReconcilePolicy | None = None):
         self.policy = policy or ReconcilePolicy()
 
+    def judge(
+        self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]],
+        neighbours: Sequence[Sequence[Neighbour]], *, now: datetime,
+    ) -> Verdicts:
+        return {}
+
     def reconcile(
         self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]],
-        neighbours: Sequence[Sequence[Neighbour]], *, now: datetime,
+        neighbours: Sequence[Sequence[Neighbour]], *, now: datetime, verdicts: Verdicts | None = None,
     ) -> list[FactEvent]:
-        return reconcile(user_id, candidates, vectors, neighbours, now=now, policy=self.policy)
-
-    async def areconcile(
-        self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]],
-        neighbours: Sequence[Sequence[Neighbour]], *, now: datetime,
-    ) -> list[FactEvent]:
-        return self.reconcile(user_id, candidates, vectors, neighbours, now=now)
+        return reconcile(user_id, candidates, vectors, neighbours, now=now, policy=self.policy,
+                         judge=(lambda i, c, s: verdicts.get(i)) if verdicts else None)
 
 
 def _same_event_day(a: Candidate | Fact, b: Fact) -> bool:
@@ -285,7 +295,7 @@ def _judged(user_id: str, candidate: Candidate, similar: Sequence[Neighbour], ve
     if verdict.decision == "unrelated":
         return None
     target = next((n.fact for n in similar if n.fact.id == verdict.fact_id), None)
-    if target is None:
+    if target is None or (verdict.seen is not None and target.text != verdict.seen):
         return None
     why = f"judged {verdict.decision} by the model" + (f": {verdict.reason}" if verdict.reason else "")
     if verdict.decision == "same":

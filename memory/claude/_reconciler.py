@@ -6,11 +6,10 @@ fails the rules' decision stands."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -66,10 +65,15 @@ class ClaudeReconciler:
         self.max_questions = max_questions
         self.stats: Counter[str] = Counter()
 
-    def reconcile(
+    uses_model = True
+
+    def judge(
         self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]],
         neighbours: Sequence[Sequence[Neighbour]], *, now: datetime,
-    ) -> list[FactEvent]:
+    ) -> dict[int, Verdict]:
+        """The rules' pass finds the candidates they leave open; Claude is asked about those,
+        in one call. Returns the verdicts by candidate position ({} when nothing was open or
+        the call failed: the rules stand)."""
         questions: dict[int, tuple[Candidate, list[Neighbour]]] = {}
 
         def ask_later(i: int, candidate: Candidate, similar: Sequence[Neighbour]) -> None:
@@ -77,31 +81,24 @@ class ClaudeReconciler:
                 questions[i] = (candidate, sorted(similar, key=lambda n: -(n.similarity or 0))[:MAX_NEIGHBOURS])
             return None
 
-        # The rules' answer, which also finds the candidates they leave open (reconcile() is
-        # pure: with verdicts it is run again, else this is the answer).
-        rules_only = reconcile(user_id, candidates, vectors, neighbours, now=now, policy=self.policy, judge=ask_later)
-        verdicts = self._ask(user_id, questions) if questions else {}
-        if not verdicts:
-            return rules_only
+        reconcile(user_id, candidates, vectors, neighbours, now=now, policy=self.policy, judge=ask_later)
+        return self._ask(user_id, questions) if questions else {}
 
-        def answer(i: int, candidate: Candidate, similar: Sequence[Neighbour]) -> Verdict | None:
-            return verdicts.get(i)
-
-        return reconcile(user_id, candidates, vectors, neighbours, now=now, policy=self.policy, judge=answer)
-
-    async def areconcile(
+    def reconcile(
         self, user_id: str, candidates: Sequence[Candidate], vectors: Sequence[Sequence[float]],
-        neighbours: Sequence[Sequence[Neighbour]], *, now: datetime,
+        neighbours: Sequence[Sequence[Neighbour]], *, now: datetime, verdicts: Mapping[int, Verdict] | None = None,
     ) -> list[FactEvent]:
-        return await asyncio.to_thread(self.reconcile, user_id, candidates, vectors, neighbours, now=now)
+        return reconcile(user_id, candidates, vectors, neighbours, now=now, policy=self.policy,
+                         judge=(lambda i, c, s: verdicts.get(i)) if verdicts else None)
 
     def _ask(self, user_id: str, questions: dict[int, tuple[Candidate, list[Neighbour]]]) -> dict[int, Verdict]:
-        blocks, fact_ids = [], {}
+        blocks, fact_ids, texts = [], {}, {}
         for number, (candidate, similar) in enumerate(questions.values(), start=1):
             lines = [f"NEW {number}: {candidate.text}"]
             for j, n in enumerate(similar, start=1):
                 short = f"f{number}.{j}"
                 fact_ids[short] = n.fact.id
+                texts[n.fact.id] = n.fact.text
                 lines.append(f"  STORED {short}: {n.fact.text}")
             blocks.append("\n".join(lines))
         numbers = {number: i for number, i in enumerate(questions, start=1)}
@@ -131,5 +128,6 @@ class ClaudeReconciler:
                 self.stats["unknown_fact"] += 1  # a fact id it was not shown: the rules stand
                 continue
             self.stats[d.decision] += 1
-            verdicts[numbers[d.candidate]] = Verdict(d.decision, fact_id, d.reason.strip()[:200])
+            verdicts[numbers[d.candidate]] = Verdict(d.decision, fact_id, d.reason.strip()[:200],
+                                                     seen=texts.get(fact_id) if fact_id else None)
         return verdicts

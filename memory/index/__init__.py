@@ -1,9 +1,9 @@
-"""The long-term tier: one `FactIndex` interface, an embedded and a server backend."""
+"""The long-term tier: `FactIndex` (facts as points) over one `PointStore` interface with a
+backend per engine: qdrant-edge (embedded, the default) and qdrant-client (a server)."""
 
 from ._base import (
     Delete,
     DeleteUser,
-    FactIndex,
     IndexedFact,
     IndexHit,
     IndexOp,
@@ -12,10 +12,11 @@ from ._base import (
     SetPayload,
     Upsert,
 )
-from ._edge import EdgeFactIndex
-from ._qdrant import QdrantFactIndex
+from ._facts import EdgeFactIndex, FactIndex, QdrantFactIndex
+from ._points import Condition, Point, PointHit, PointStore, Schema, Search
 
 __all__ = [
+    "Condition",
     "Delete",
     "DeleteUser",
     "EdgeFactIndex",
@@ -24,8 +25,13 @@ __all__ = [
     "IndexOp",
     "IndexQuery",
     "IndexedFact",
+    "Point",
+    "PointHit",
+    "PointStore",
     "QdrantFactIndex",
     "QueryResult",
+    "Schema",
+    "Search",
     "SetPayload",
     "Upsert",
 ]

@@ -1,12 +1,13 @@
-"""EdgeFactIndex: the embedded default, a qdrant-edge-py shard in a folder.
+"""EdgePoints: a collection in an embedded qdrant-edge shard (a folder), the default engine.
 
 qdrant-edge has no background optimizer, and this backend never optimizes on its own:
-every read is filtered to one tenant through the payload index, and measured at 100k facts
-over 100 users, building HNSW took 125 s (inside whichever add() triggered it) and made
-filtered search 2x slower (3.1 -> 5.9 ms p50). `optimize()` is there for deployments with a
-few very large tenants, run as maintenance (`tiermem optimize`). One process may open a
-folder at a time; a lock file with our pid turns the engine's bare WAL error into an
-`IndexLocked` that says who holds it.
+every read is filtered through the payload index, and measured at 100k facts over 100
+users, building HNSW took 125 s (inside whichever write triggered it) and made filtered
+search 2x slower (3.1 -> 5.9 ms p50). `optimize()` is there for deployments with a few very
+large tenants, run as maintenance (`tiermem optimize`). One process may open a folder at a
+time; a lock file with our pid turns the engine's bare WAL error into an `IndexLocked` that
+says who holds it. The shard is not safe for concurrent use: every call takes this
+object's own lock, for the length of that call only.
 """
 
 from __future__ import annotations
@@ -15,70 +16,24 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import portalocker
 
 from .._errors import EmbeddingMismatch, IndexCorrupted, IndexLocked
-from .._models import Fact
-from ._base import (
-    DENSE,
-    SPARSE,
-    TENANT_KEY,
-    Condition,
-    IndexedFact,
-    IndexHit,
-    IndexQuery,
-    OpDispatch,
-    QueryResult,
-    conditions,
-    hit_from,
-    point_id,
-    to_payload,
-)
+from ._points import DENSE, PLAIN, SPARSE, Condition, Point, PointHit, Schema, Search, similarity
 
 LOCK_NAME = ".tiermem.lock"
 OUR_FILES = (".tiermem", "tiermem-")  # files tiermem keeps in the folder beside the shard's
 COMPACTING = ".compacting"  # sibling folder suffixes of an erasure's rewrite
 ERASED = ".erased"
+SCROLL = 1000
 
 
-def _create_shard(qe: Any, path: Path, dims: int) -> Any:
-    shard = qe.EdgeShard.create(
-        str(path),
-        qe.EdgeConfig(
-            vectors={DENSE: qe.EdgeVectorParams(size=dims, distance=qe.Distance.Cosine)},
-            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-        ),
-    )
-    shard.update(qe.UpdateOperation.create_field_index(TENANT_KEY, qe.KeywordIndexParams(is_tenant=True)))
-    shard.update(qe.UpdateOperation.create_field_index("kind", qe.PayloadSchemaType.Keyword))
-    for key in ("valid_from_ts", "invalid_at_ts"):
-        shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Float))
-    return shard
-
-
-def _remove_leftovers(path: Path) -> None:
-    """An erasure's rewrite that a crash interrupted: the half-built copy is useless, and
-    the old contents hold erased data. Either way they go; if the folder itself was left
-    without a shard, the journal rebuilds it (Memory opens an empty index and replays)."""
-    for suffix in (COMPACTING, ERASED):
-        shutil.rmtree(path.with_name(path.name + suffix), ignore_errors=True)
-
-
-def close_locked(shard: Any, lock: _FolderLock) -> None:
-    """Flush and close a shard, then release its folder lock (also when closing fails)."""
-    try:
-        shard.flush()
-        shard.close()
-    finally:
-        lock.release()
-
-
-class _FolderLock:
-    """An exclusive lock on the index folder, held while it is open (portalocker: flock on
+class FolderLock:
+    """An exclusive lock on an index folder, held while it is open (portalocker: flock on
     POSIX, LockFileEx on Windows). The holder's pid is written into the lock file so a
     second opener can say who has it."""
 
@@ -134,34 +89,46 @@ class _FolderLock:
                 self._held.discard(self._key)
 
 
-class EdgeFactIndex(OpDispatch):
-    """Facts in an embedded qdrant-edge shard.
+def _remove_leftovers(path: Path) -> None:
+    """An erasure's rewrite that a crash interrupted: the half-built copy is useless, and
+    the old contents hold erased data. Either way they go; if the folder itself was left
+    without a shard, the journal rebuilds it (the memory opens an empty index and replays)."""
+    for suffix in (COMPACTING, ERASED):
+        shutil.rmtree(path.with_name(path.name + suffix), ignore_errors=True)
+
+
+class EdgePoints:
+    """Points in a qdrant-edge shard folder.
 
     Args:
         path: the shard folder (created if missing).
-        dims: the embedder's vector size; checked against an existing shard.
+        dims: the vector size; checked against an existing shard.
+        schema: the payload keys to index and the distance.
 
     Raises:
         IndexLocked: another process has the folder open.
         EmbeddingMismatch: the shard was built with vectors of another size.
+        IndexCorrupted: the shard cannot be opened (`tiermem doctor --repair` rebuilds it).
     """
 
-    def __init__(self, path: str | os.PathLike[str], dims: int):
+    def __init__(self, path: str | os.PathLike[str], dims: int, schema: Schema = PLAIN):
         import qdrant_edge as qe
 
         self._qe = qe
         self.path = Path(path)
-        self.location = str(self.path.resolve())  # one watermark key however the folder is named
+        self.location = str(self.path)
         self.dims = dims
-        self._lock = _FolderLock(self.path)
+        self.schema = schema
+        self._guard = threading.RLock()
+        self._folder = FolderLock(self.path)
         try:
             _remove_leftovers(self.path)
-            self._shard = self._open_shard()
+            self._shard: Any = self._open()
         except EmbeddingMismatch:
-            self._lock.release()
+            self._folder.release()
             raise
         except BaseException as exc:
-            self._lock.release()
+            self._folder.release()
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
             raise IndexCorrupted(
@@ -170,8 +137,7 @@ class EdgeFactIndex(OpDispatch):
                 "journal (nothing in the journal is lost)"
             ) from exc
 
-    def _open_shard(self) -> Any:
-        qe = self._qe
+    def _open(self) -> Any:
         config_file = self.path / "edge_config.json"
         if config_file.exists():
             stored = json.loads(config_file.read_text())["vectors"][DENSE]["size"]
@@ -181,146 +147,165 @@ class EdgeFactIndex(OpDispatch):
                     f"makes {self.dims}; open it with the embedder it was built with, or rebuild it "
                     "with `tiermem reindex` after changing embedders"
                 )
-            return qe.EdgeShard.load(str(self.path))
-        return _create_shard(qe, self.path, self.dims)
+            return self._qe.EdgeShard.load(str(self.path))
+        return self._create(self.path)
+
+    def _create(self, path: Path) -> Any:
+        qe = self._qe
+        metric = {"cosine": qe.Distance.Cosine, "l2": qe.Distance.Euclid, "inner_product": qe.Distance.Dot}
+        shard = qe.EdgeShard.create(str(path), qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=self.dims, distance=metric[self.schema.distance])},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        ))
+        if self.schema.tenant:
+            shard.update(qe.UpdateOperation.create_field_index(self.schema.tenant, qe.KeywordIndexParams(is_tenant=True)))
+        for key in self.schema.keywords:
+            shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
+        for key in self.schema.floats:
+            shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Float))
+        return shard
 
     # -- writes -----------------------------------------------------------------------------
-    def _upsert(self, points: Sequence[IndexedFact]) -> None:
+    def _point(self, p: Point) -> Any:
         qe = self._qe
-        self._shard.update(qe.UpdateOperation.upsert_points([
-            qe.Point(
-                id=point_id(p.fact.id),
-                vector={DENSE: list(p.vector), SPARSE: qe.SparseVector(indices=p.sparse[0], values=p.sparse[1])},
-                payload=to_payload(p.fact),
-            )
-            for p in points
-        ]))
+        return qe.Point(id=p.id, vector={DENSE: list(p.dense), SPARSE: qe.SparseVector(indices=p.sparse[0], values=p.sparse[1])},
+                        payload=p.payload)
 
-    def _set_payload(self, fact: Fact) -> None:
-        self._shard.update(self._qe.UpdateOperation.overwrite_payload([point_id(fact.id)], to_payload(fact)))
+    def upsert(self, points: Sequence[Point]) -> None:
+        if points:
+            with self._guard:
+                self._shard.update(self._qe.UpdateOperation.upsert_points([self._point(p) for p in points]))
 
-    def _delete(self, fact_ids: Sequence[str]) -> None:
-        self._shard.update(self._qe.UpdateOperation.delete_points([point_id(i) for i in fact_ids]))
+    def set_payload(self, point_id: str, payload: dict[str, Any]) -> None:
+        with self._guard:
+            self._shard.update(self._qe.UpdateOperation.overwrite_payload([point_id], payload))
 
-    def _delete_user(self, user_id: str) -> None:
-        self._shard.update(self._qe.UpdateOperation.delete_points_by_filter(self._filter(conditions(user_id)[:1])))
+    def delete(self, point_ids: Sequence[str]) -> None:
+        if point_ids:
+            with self._guard:
+                self._shard.update(self._qe.UpdateOperation.delete_points(list(point_ids)))
 
-    def optimize(self) -> bool:
-        """Build HNSW graphs and merge segments now (blocking). Returns whether anything changed."""
-        return bool(self._shard.optimize())
-
-    def compact(self) -> bool:
-        """Rewrite the shard with only the points it holds now, so that deleted points leave
-        nothing on disk: qdrant-edge keeps them in its write-ahead log and in segment pages
-        after a delete (and after optimize()). Points are copied with their vectors (no
-        re-embedding); the folder lock is held throughout. Returns True.
-
-        Cost: one pass over every point (`python -m bench.scale --part index`: 8,000-8,900
-        points/s at 10k-50k points here), so erasing one user costs in proportion to the whole index.
-        """
-        qe = self._qe
-        fresh_path = self.path.with_name(self.path.name + COMPACTING)
-        shutil.rmtree(fresh_path, ignore_errors=True)
-        fresh = _create_shard(qe, fresh_path, self.dims)
-        offset = None
-        while True:
-            records, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=1000, with_payload=True, with_vector=True))
-            if records:
-                fresh.update(qe.UpdateOperation.upsert_points([
-                    qe.Point(id=r.id, vector=r.vector, payload=r.payload) for r in records
-                ]))
-            if offset is None:
-                break
-        fresh.flush()
-        fresh.close()
-        self._shard.flush()
-        self._shard.close()
-        self._shard = None
-        # Swap the contents, not the folder: the lock file inside it stays held.
-        erased = self.path.with_name(self.path.name + ERASED)
-        erased.mkdir(exist_ok=True)
-        for entry in list(self.path.iterdir()):
-            if not entry.name.startswith(OUR_FILES):  # the lock and the journal stamp stay
-                os.replace(entry, erased / entry.name)
-        for entry in list(fresh_path.iterdir()):
-            os.replace(entry, self.path / entry.name)
-        shutil.rmtree(erased)
-        shutil.rmtree(fresh_path, ignore_errors=True)
-        self._shard = self._open_shard()
-        return True
+    def delete_where(self, where: Sequence[Condition]) -> None:
+        with self._guard:
+            self._shard.update(self._qe.UpdateOperation.delete_points_by_filter(self._filter(where)))
 
     # -- reads ------------------------------------------------------------------------------
-    def _filter(self, conds: Sequence[Condition]) -> Any:
+    def _filter(self, where: Sequence[Condition]) -> Any:
         qe = self._qe
+        if not where:
+            return None
         must = []
-        for c in conds:
+        for c in where:
             if c.op == "eq":
                 must.append(qe.FieldCondition(key=c.key, match=qe.MatchValue(c.value)))
             elif c.op == "any":
-                must.append(qe.FieldCondition(key=c.key, match=qe.MatchAny(c.value)))
+                must.append(qe.FieldCondition(key=c.key, match=qe.MatchAny(list(c.value))))
             elif c.op == "gt":
                 must.append(qe.FieldCondition(key=c.key, range=qe.RangeFloat(gt=c.value)))
             else:
                 must.append(qe.FieldCondition(key=c.key, range=qe.RangeFloat(lte=c.value)))
         return qe.Filter(must=must)
 
-    def query(self, query: IndexQuery) -> QueryResult:
-        qe = self._qe
-        flt = self._filter(conditions(query.user_id, query.as_of, query.kinds))
-        requests = [
-            qe.QueryRequest(
-                limit=query.limit, query=qe.Query.Nearest(list(query.dense), using=DENSE),
-                filter=flt, with_payload=True, with_vector=[DENSE] if query.with_vectors else False,
-            )
-        ]
-        if query.sparse and query.sparse[0]:
-            sparse = qe.SparseVector(indices=query.sparse[0], values=query.sparse[1])
-            requests.append(
-                qe.QueryRequest(
-                    limit=query.limit, query=qe.Query.Nearest(sparse, using=SPARSE),
-                    filter=flt, with_payload=True, with_vector=[DENSE] if query.with_vectors else False,
-                )
-            )
-        results = self._shard.query_batch(qe.QueryBatchRequest(requests))
-        dense = [hit_from(p) for p in results[0]]
-        sparse_hits = [hit_from(p) for p in results[1]] if len(results) > 1 else []
-        return QueryResult(dense, sparse_hits)
-
-    def nearest(self, user_id: str, vectors: Sequence[Sequence[float]], limit: int) -> list[list[IndexHit]]:
-        if not vectors:
+    def search(self, searches: Sequence[Search]) -> list[list[PointHit]]:
+        if not searches:
             return []
         qe = self._qe
-        flt = self._filter(conditions(user_id))
-        requests = [
-            qe.QueryRequest(limit=limit, query=qe.Query.Nearest(list(v), using=DENSE), filter=flt, with_payload=True)
-            for v in vectors
-        ]
-        return [[hit_from(p) for p in points] for points in self._shard.query_batch(qe.QueryBatchRequest(requests))]
+        requests = []
+        for s in searches:
+            if s.sparse:
+                vector = s.vector
+                query = qe.Query.Nearest(qe.SparseVector(indices=vector[0], values=vector[1]), using=SPARSE)  # type: ignore[index]
+            else:
+                query = qe.Query.Nearest(list(s.vector), using=DENSE)  # type: ignore[arg-type]
+            requests.append(qe.QueryRequest(limit=s.limit, query=query, filter=self._filter(s.where), with_payload=True,
+                                            with_vector=[DENSE] if s.with_vectors else False))
+        with self._guard:
+            results = self._shard.query_batch(qe.QueryBatchRequest(requests))
+        return [[_hit(p, self.schema.distance if not s.sparse else "cosine") for p in points]
+                for s, points in zip(searches, results, strict=True)]
 
-    def count(self, user_id: str | None = None) -> int:
-        qe = self._qe
-        flt = self._filter(conditions(user_id)[:1]) if user_id is not None else None
-        return int(self._shard.count(qe.CountRequest(filter=flt, exact=True)))
+    def count(self, where: Sequence[Condition] = ()) -> int:
+        with self._guard:
+            return int(self._shard.count(self._qe.CountRequest(filter=self._filter(where), exact=True)))
 
-    def ids(self, user_id: str | None = None) -> set[str]:
+    def scan(self, where: Sequence[Condition] = (), fields: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
         qe = self._qe
-        flt = self._filter(conditions(user_id)[:1]) if user_id is not None else None
-        out: set[str] = set()
         offset = None
         while True:
-            records, offset = self._shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=1000, filter=flt, with_payload=["id"], with_vector=False)
-            )
-            out.update(r.payload["id"] for r in records)
+            with self._guard:
+                records, offset = self._shard.scroll(qe.ScrollRequest(
+                    offset=offset, limit=SCROLL, filter=self._filter(where), with_payload=list(fields) or True,
+                    with_vector=False))
+            for r in records:
+                yield r.payload
             if offset is None:
-                return out
+                return
 
     def flush(self) -> None:
-        self._shard.flush()
+        with self._guard:
+            self._shard.flush()
+
+    def optimize(self) -> bool:
+        """Build HNSW graphs and merge segments now (blocking). Returns whether anything changed."""
+        with self._guard:
+            return bool(self._shard.optimize())
+
+    def compact(self) -> bool:
+        """Rewrite the shard with only the points it holds now, so that deleted points leave
+        nothing on disk: qdrant-edge keeps them in its write-ahead log and in segment pages
+        after a delete (and after optimize()). Points are copied with their vectors (no
+        re-embedding), a page at a time: reads go on against the old shard meanwhile, and
+        only the swap at the end holds them up. The caller keeps writers out (the memory's
+        write lock). Returns True.
+
+        Cost: one pass over every point (`python -m bench.scale --part index`: 8,000-8,900
+        points/s at 10k-50k points here), in proportion to the whole collection.
+        """
+        qe = self._qe
+        fresh_path = self.path.with_name(self.path.name + COMPACTING)
+        shutil.rmtree(fresh_path, ignore_errors=True)
+        fresh = self._create(fresh_path)
+        offset = None
+        while True:
+            with self._guard:
+                records, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=SCROLL, with_payload=True,
+                                                                      with_vector=True))
+            if records:
+                fresh.update(qe.UpdateOperation.upsert_points([qe.Point(id=r.id, vector=r.vector, payload=r.payload)
+                                                               for r in records]))
+            if offset is None:
+                break
+        fresh.flush()
+        fresh.close()
+        with self._guard:
+            self._shard.flush()
+            self._shard.close()
+            self._shard = None
+            # Swap the contents, not the folder: the lock file inside it stays held.
+            erased = self.path.with_name(self.path.name + ERASED)
+            erased.mkdir(exist_ok=True)
+            for entry in list(self.path.iterdir()):
+                if not entry.name.startswith(OUR_FILES):  # the lock and the journal stamp stay
+                    os.replace(entry, erased / entry.name)
+            for entry in list(fresh_path.iterdir()):
+                os.replace(entry, self.path / entry.name)
+            shutil.rmtree(erased)
+            shutil.rmtree(fresh_path, ignore_errors=True)
+            self._shard = self._open()
+        return True
 
     def close(self) -> None:
-        if self._shard is None:
-            return
-        shard, self._shard = self._shard, None
-        close_locked(shard, self._lock)
+        with self._guard:
+            if self._shard is None:
+                return
+            shard, self._shard = self._shard, None
+            try:
+                shard.flush()
+                shard.close()
+            finally:
+                self._folder.release()
 
+
+def _hit(point: Any, distance: str) -> PointHit:
+    vector = point.vector.get(DENSE) if isinstance(point.vector, dict) else None
+    return PointHit(point.payload, similarity(float(point.score), distance), vector)

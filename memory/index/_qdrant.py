@@ -1,4 +1,4 @@
-"""QdrantFactIndex: facts in a Qdrant server or cluster, through qdrant-client.
+"""QdrantPoints: a collection in a Qdrant server or cluster, through qdrant-client.
 
 The same client also runs in its own local mode (`QdrantClient(path=...)` or
 `":memory:"`), which the contract tests use as a stand-in for a server.
@@ -6,65 +6,56 @@ The same client also runs in its own local mode (`QdrantClient(path=...)` or
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .._errors import ConfigError, EmbeddingMismatch, StoreUnavailable
-from .._models import Fact
-from ._base import (
-    DENSE,
-    SPARSE,
-    TENANT_KEY,
-    Condition,
-    IndexedFact,
-    IndexHit,
-    IndexQuery,
-    OpDispatch,
-    QueryResult,
-    conditions,
-    hit_from,
-    point_id,
-    to_payload,
-)
+from ._points import DENSE, PLAIN, SPARSE, Condition, Point, PointHit, Schema, Search, similarity
 
 
-class QdrantFactIndex(OpDispatch):
-    """Facts in one Qdrant collection, every read filtered by the tenant key.
+def client_for(url: str, api_key: str | None = None) -> Any:
+    """A qdrant-client for a server URL, checked to answer."""
+    from qdrant_client import QdrantClient
+
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"qdrant_url {url!r} must start with http:// or https:// (e.g. http://localhost:6333)")
+    client = QdrantClient(url=url, api_key=api_key, timeout=10, check_compatibility=False)
+    try:
+        client.get_collections()
+    except Exception as exc:  # the client raises transport-specific types; all mean "unreachable"
+        client.close()
+        raise StoreUnavailable(
+            f"cannot reach Qdrant at {url} ({type(exc).__name__}: {exc}); start the server, fix the URL, "
+            "or unset TIERMEM_INDEX_URL to use the embedded index"
+        ) from exc
+    return client
+
+
+class QdrantPoints:
+    """Points in one Qdrant collection.
 
     Args:
         client: a ready ``qdrant_client.QdrantClient`` (server, cloud or local mode).
-        dims: the embedder's vector size; checked against an existing collection.
-        collection: the collection name.
+        collection: the collection name (created with `schema` if missing).
+        dims: the vector size; checked against an existing collection.
+        owns_client: close the client with this collection.
     """
 
-    def __init__(self, client: Any, dims: int, collection: str = "tiermem_facts"):
+    def __init__(self, client: Any, collection: str, dims: int, schema: Schema = PLAIN, *, owns_client: bool = True):
         from qdrant_client import models
 
         self._m = models
         self.client = client
-        self.dims = dims
         self.collection = collection
+        self.dims = dims
+        self.schema = schema
+        self.owns_client = owns_client
         self.location = f"qdrant collection {collection!r}"
-        self._ensure_collection()
+        self._guard = threading.RLock()  # qdrant-client's local mode is not thread-safe; a server client is cheap to guard
+        self._ensure()
 
-    @classmethod
-    def from_url(cls, url: str, dims: int, *, api_key: str | None = None, collection: str = "tiermem_facts") -> QdrantFactIndex:
-        from qdrant_client import QdrantClient
-
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"qdrant_url {url!r} must start with http:// or https:// (e.g. http://localhost:6333)")
-        client = QdrantClient(url=url, api_key=api_key, timeout=10, check_compatibility=False)
-        try:
-            client.get_collections()
-        except Exception as exc:  # the client raises transport-specific types; all mean "unreachable"
-            client.close()
-            raise StoreUnavailable(
-                f"cannot reach Qdrant at {url} ({type(exc).__name__}: {exc}); start the server, fix the URL, "
-                "or unset TIERMEM_QDRANT_URL to use the embedded index"
-            ) from exc
-        return cls(client, dims, collection)
-
-    def _ensure_collection(self) -> None:
+    def _ensure(self) -> None:
         m = self._m
         if self.client.collection_exists(self.collection):
             vectors = self.client.get_collection(self.collection).config.params.vectors
@@ -75,99 +66,91 @@ class QdrantFactIndex(OpDispatch):
                     "use the embedder it was built with, or another collection"
                 )
             return
+        metric = {"cosine": m.Distance.COSINE, "l2": m.Distance.EUCLID, "inner_product": m.Distance.DOT}[self.schema.distance]
         self.client.create_collection(
             self.collection,
-            vectors_config={DENSE: m.VectorParams(size=self.dims, distance=m.Distance.COSINE)},
+            vectors_config={DENSE: m.VectorParams(size=self.dims, distance=metric)},
             sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
         )
-        self.client.create_payload_index(
-            self.collection, TENANT_KEY, m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, is_tenant=True)
-        )
-        self.client.create_payload_index(self.collection, "kind", m.PayloadSchemaType.KEYWORD)
-        for key in ("valid_from_ts", "invalid_at_ts"):
+        if self.schema.tenant:
+            self.client.create_payload_index(
+                self.collection, self.schema.tenant, m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, is_tenant=True))
+        for key in self.schema.keywords:
+            self.client.create_payload_index(self.collection, key, m.PayloadSchemaType.KEYWORD)
+        for key in self.schema.floats:
             self.client.create_payload_index(self.collection, key, m.PayloadSchemaType.FLOAT)
 
     # -- writes -----------------------------------------------------------------------------
-    def _upsert(self, points: Sequence[IndexedFact]) -> None:
+    def upsert(self, points: Sequence[Point]) -> None:
+        if not points:
+            return
         m = self._m
-        self.client.upsert(self.collection, [
-            m.PointStruct(
-                id=point_id(p.fact.id),
-                vector={DENSE: list(p.vector), SPARSE: m.SparseVector(indices=p.sparse[0], values=p.sparse[1])},
-                payload=to_payload(p.fact),
-            )
-            for p in points
-        ], wait=True)
+        with self._guard:
+            self.client.upsert(self.collection, [
+                m.PointStruct(id=p.id, payload=p.payload,
+                              vector={DENSE: list(p.dense), SPARSE: m.SparseVector(indices=p.sparse[0], values=p.sparse[1])})
+                for p in points
+            ], wait=True)
 
-    def _set_payload(self, fact: Fact) -> None:
-        self.client.overwrite_payload(self.collection, to_payload(fact), points=[point_id(fact.id)], wait=True)
+    def set_payload(self, point_id: str, payload: dict[str, Any]) -> None:
+        with self._guard:
+            self.client.overwrite_payload(self.collection, payload, points=[point_id], wait=True)
 
-    def _delete(self, fact_ids: Sequence[str]) -> None:
-        self.client.delete(self.collection, self._m.PointIdsList(points=[point_id(i) for i in fact_ids]), wait=True)
+    def delete(self, point_ids: Sequence[str]) -> None:
+        if point_ids:
+            with self._guard:
+                self.client.delete(self.collection, self._m.PointIdsList(points=list(point_ids)), wait=True)
 
-    def _delete_user(self, user_id: str) -> None:
-        self.client.delete(self.collection, self._m.FilterSelector(filter=self._filter(conditions(user_id)[:1])), wait=True)
+    def delete_where(self, where: Sequence[Condition]) -> None:
+        with self._guard:
+            self.client.delete(self.collection, self._m.FilterSelector(filter=self._filter(where)), wait=True)
 
     # -- reads ------------------------------------------------------------------------------
-    def _filter(self, conds: Sequence[Condition]) -> Any:
+    def _filter(self, where: Sequence[Condition]) -> Any:
         m = self._m
+        if not where:
+            return None
         must: list[Any] = []
-        for c in conds:
+        for c in where:
             if c.op == "eq":
                 must.append(m.FieldCondition(key=c.key, match=m.MatchValue(value=c.value)))
             elif c.op == "any":
-                must.append(m.FieldCondition(key=c.key, match=m.MatchAny(any=c.value)))
+                must.append(m.FieldCondition(key=c.key, match=m.MatchAny(any=list(c.value))))
             elif c.op == "gt":
                 must.append(m.FieldCondition(key=c.key, range=m.Range(gt=c.value)))
             else:
                 must.append(m.FieldCondition(key=c.key, range=m.Range(lte=c.value)))
         return m.Filter(must=must)
 
-    def query(self, query: IndexQuery) -> QueryResult:
-        m = self._m
-        flt = self._filter(conditions(query.user_id, query.as_of, query.kinds))
-        requests = [
-            m.QueryRequest(query=list(query.dense), using=DENSE, filter=flt, limit=query.limit,
-                           with_payload=True, with_vector=[DENSE] if query.with_vectors else False)
-        ]
-        if query.sparse and query.sparse[0]:
-            requests.append(
-                m.QueryRequest(
-                    query=m.SparseVector(indices=query.sparse[0], values=query.sparse[1]), using=SPARSE,
-                    filter=flt, limit=query.limit, with_payload=True,
-                    with_vector=[DENSE] if query.with_vectors else False,
-                )
-            )
-        responses = self.client.query_batch_points(self.collection, requests)
-        dense = [hit_from(p) for p in responses[0].points]
-        sparse = [hit_from(p) for p in responses[1].points] if len(responses) > 1 else []
-        return QueryResult(dense, sparse)
-
-    def nearest(self, user_id: str, vectors: Sequence[Sequence[float]], limit: int) -> list[list[IndexHit]]:
-        if not vectors:
+    def search(self, searches: Sequence[Search]) -> list[list[PointHit]]:
+        if not searches:
             return []
         m = self._m
-        flt = self._filter(conditions(user_id))
-        requests = [
-            m.QueryRequest(query=list(v), using=DENSE, filter=flt, limit=limit, with_payload=True) for v in vectors
-        ]
-        return [[hit_from(p) for p in r.points] for r in self.client.query_batch_points(self.collection, requests)]
+        requests = []
+        for s in searches:
+            vector = m.SparseVector(indices=s.vector[0], values=s.vector[1]) if s.sparse else list(s.vector)  # type: ignore[index,arg-type]
+            requests.append(m.QueryRequest(query=vector, using=SPARSE if s.sparse else DENSE, filter=self._filter(s.where),
+                                           limit=s.limit, with_payload=True,
+                                           with_vector=[DENSE] if s.with_vectors else False))
+        with self._guard:
+            responses = self.client.query_batch_points(self.collection, requests)
+        return [[_hit(p, self.schema.distance if not s.sparse else "cosine") for p in r.points]
+                for s, r in zip(searches, responses, strict=True)]
 
-    def count(self, user_id: str | None = None) -> int:
-        flt = self._filter(conditions(user_id)[:1]) if user_id is not None else None
-        return int(self.client.count(self.collection, count_filter=flt, exact=True).count)
+    def count(self, where: Sequence[Condition] = ()) -> int:
+        with self._guard:
+            return int(self.client.count(self.collection, count_filter=self._filter(where), exact=True).count)
 
-    def ids(self, user_id: str | None = None) -> set[str]:
-        flt = self._filter(conditions(user_id)[:1]) if user_id is not None else None
-        out: set[str] = set()
+    def scan(self, where: Sequence[Condition] = (), fields: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
         offset = None
         while True:
-            records, offset = self.client.scroll(
-                self.collection, scroll_filter=flt, limit=1000, offset=offset, with_payload=["id"], with_vectors=False
-            )
-            out.update(r.payload["id"] for r in records)
+            with self._guard:
+                records, offset = self.client.scroll(self.collection, scroll_filter=self._filter(where), limit=1000,
+                                                     offset=offset, with_payload=list(fields) or True, with_vectors=False)
+            for r in records:
+                yield r.payload or {}
             if offset is None:
-                return out
+                return
 
     def flush(self) -> None:
         """Writes are sent with wait=True; nothing is buffered client-side."""
@@ -183,5 +166,11 @@ class QdrantFactIndex(OpDispatch):
         return False
 
     def close(self) -> None:
-        self.client.close()
+        if self.owns_client:
+            with self._guard:
+                self.client.close()
 
+
+def _hit(point: Any, distance: str) -> PointHit:
+    vector = point.vector.get(DENSE) if isinstance(point.vector, dict) else None
+    return PointHit(point.payload or {}, similarity(float(point.score), distance), vector)

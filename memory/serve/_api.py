@@ -31,16 +31,18 @@ class Method(NamedTuple):
 
 
 def _hints(name: str) -> dict[str, Any]:
-    from .. import _contract, _erasure, _models
+    from .. import _contract, _erasure, _models, items
 
     # The contract imports its result types for type checkers only: resolve them here.
     return typing.get_type_hints(getattr(MemoryAPI, name), globalns=vars(_contract),
-                                 localns={**vars(_models), **vars(_erasure)})
+                                 localns={**vars(_models), **vars(_erasure), **vars(items)})
 
 
 def _needs_decoding(annotation: Any) -> bool:
     if annotation is datetime or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
         return True
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _needs_decoding(typing.get_args(annotation)[0])
     return any(_needs_decoding(a) for a in typing.get_args(annotation))
 
 

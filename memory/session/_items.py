@@ -131,6 +131,10 @@ class StoreItemLog:
                 col(StoreItemRow.expires_at).is_not(None), col(StoreItemRow.expires_at) <= as_utc(now))).all()
         return [(ns, key) for ns, key in rows]
 
+    def store_keys(self) -> list[tuple[str, str]]:
+        with Session(self.engine) as s:
+            return [(ns, key) for ns, key in s.exec(select(StoreItemRow.namespace, StoreItemRow.key)).all()]
+
     def store_count(self) -> int:
         with Session(self.engine) as s:
             return int(s.exec(select(func.count()).select_from(StoreItemRow)).one())

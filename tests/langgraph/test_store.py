@@ -323,6 +323,11 @@ def test_refresh_ttl_false_leaves_the_clock_running(open_store):
     assert store.sweep_ttl() == 1
 
 
+def vectors(store: TiermemStore):
+    """The item tier's collection the store's items are indexed in (the core's, reached for the test)."""
+    return store.memory.item_tier._index(store._spec)
+
+
 def test_omit_expired_hides_unswept_items(open_store):
     store = open_store(ttl={"default_ttl": 1 / 120, "omit_expired": True})
     store.put(("omit", "expired"), "e", {"v": 1})
@@ -331,25 +336,25 @@ def test_omit_expired_hides_unswept_items(open_store):
     assert store.get(("omit", "expired"), "e") is None
     assert store.search(("omit", "expired")) == []
     assert store.list_namespaces(prefix=("omit",)) == [("omit", "control")]
-    assert store.session.store_count() == 2  # still on disk until swept
+    assert store.memory.session.store_count() == 2  # still on disk until swept
 
 
 def test_sweeper_thread_removes_expired_items(open_store):
     store = open_store(ttl={"default_ttl": 0.5 / 60, "sweep_interval_minutes": 0.25 / 60})  # open() starts it
     store.put(("t",), "k", {"v": 1})
     deadline = time.monotonic() + 5
-    while store.session.store_count() and time.monotonic() < deadline:
+    while store.memory.session.store_count() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert store.session.store_count() == 0
+    assert store.memory.session.store_count() == 0
     assert store.stop_ttl_sweeper(timeout=2)
 
 
 def test_expired_items_lose_their_vectors_too(open_store, embeddings):
     store = open_store(index={"dims": embeddings.dims, "embed": embeddings}, ttl={"default_ttl": 0.3 / 60})
     store.put(("t",), "k", {"text": "short lived"})
-    assert store._vectors.count() == 1
+    assert vectors(store).count() == 1
     time.sleep(0.5)
-    assert store.sweep_ttl() == 1 and store._vectors.count() == 0
+    assert store.sweep_ttl() == 1 and vectors(store).count() == 0
 
 
 # -- async -------------------------------------------------------------------------------------
@@ -384,8 +389,8 @@ def test_items_whose_vectors_never_reached_the_index_are_embedded_on_open(home, 
     index = {"dims": embeddings.dims, "embed": embeddings, "fields": ["text"]}
     with TiermemStore.open(home, index=index, embedder=HashEmbedder(64)) as store:
         store.put(("u",), "k", {"text": "green tea"})
-        store._vectors.delete_items(["u\x00k"])  # as if the process died between the two writes
-        with store.session.writing() as conn:
+        vectors(store).delete_items(["u\x00k"])  # as if the process died between the two writes
+        with store.memory.session.writing() as conn:
             conn.exec_driver_sql("UPDATE tm_store_items SET embedded = 0")
         assert store.search(("u",), query="green tea") == []
     with TiermemStore.open(home, index=index, embedder=HashEmbedder(64)) as store:
@@ -417,7 +422,7 @@ def test_store_on_a_qdrant_client_collection(tmp_path, embeddings):
         hits = store.search(("users", "ana"), query="Ana likes tea")
         assert [(h.namespace, round(h.score, 4)) for h in hits] == [(("users", "ana"), 1.0)]
         store.delete(("users", "ana"), "k")
-        assert store._vectors.count() == 1
+        assert vectors(store).count() == 1
     finally:
         store.close()
         memory.close()
@@ -438,11 +443,11 @@ def test_store_on_postgresql(tmp_path, embeddings):
                            ttl={"default_ttl": 0.3 / 60, "refresh_on_read": True}) as store:
         store.put(("pg", "ana"), "k", {"text": "tea", "n": 2})
         store.put(("pg", "bob"), "k", {"text": "coffee", "n": 3}, ttl=None)
-        assert store.session.store_unembedded() == []  # the updated_at match of mark-embedded holds on PG
-        before = store.session.store_get([("pg.ana", "k")])[("pg.ana", "k")].expires_at
+        assert store.memory.session.store_unembedded() == []  # the updated_at match of mark-embedded holds on PG
+        before = store.memory.session.store_get([("pg.ana", "k")])[("pg.ana", "k")].expires_at
         time.sleep(0.05)
         store.get(("pg", "ana"), "k")
-        assert store.session.store_get([("pg.ana", "k")])[("pg.ana", "k")].expires_at > before
+        assert store.memory.session.store_get([("pg.ana", "k")])[("pg.ana", "k")].expires_at > before
         assert store.search(("pg",), filter={"n": {"$gt": 2}})[0].namespace == ("pg", "bob")
         assert store.search(("pg", "ana"), query="tea")[0].score == pytest.approx(1.0, abs=1e-5)
         time.sleep(0.5)

@@ -99,3 +99,20 @@ def test_the_chat_agent_over_a_served_home(served, tmp_path: Path) -> None:
                          timeout=120, env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
     assert "Lisbon" in out.stdout and remote.location in out.stdout
+
+
+def test_the_langgraph_store_over_a_served_home(served) -> None:
+    from tiermem.adapters.langgraph import TiermemStore
+
+    mem, remote = served
+    store = TiermemStore(remote, index={"fields": ["text"]}, ttl={"refresh_on_read": True})
+    store.put(("users", "ana"), "diet", {"text": "Ana is vegetarian"})
+    store.put(("users", "bob"), "diet", {"text": "Bob eats everything"})
+    hits = store.search(("users", "ana"), query="what does Ana eat?")
+    assert [h.key for h in hits] == ["diet"] and hits[0].namespace == ("users", "ana")
+    assert store.get(("users", "bob"), "diet").value == {"text": "Bob eats everything"}
+    assert store.list_namespaces(prefix=("users",)) == [("users", "ana"), ("users", "bob")]
+    store.delete(("users", "ana"), "diet")
+    assert store.get(("users", "ana"), "diet") is None and store.search(("users", "ana"), query="vegetarian") == []
+    remote.forget_user("bob")  # a user's items go with the user
+    assert store.get(("users", "bob"), "diet") is None

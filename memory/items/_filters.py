@@ -1,4 +1,4 @@
-"""`SearchOp.filter` for the LangGraph store: compiled once per search, applied to each
+"""An item search's `filter`: compiled once per search, applied to each
 item's JSON value.
 
 The semantics are those of LangGraph's SQL stores, stated here because its stores differ:
@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tiermem import InvalidInput
+from .._errors import InvalidInput
 
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _MISSING = object()

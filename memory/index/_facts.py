@@ -1,0 +1,165 @@
+"""FactIndex: the long-term tier, facts as points in one collection of any engine, every
+read scoped to one tenant by the store's own filter."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._base import (
+    TENANT_KEY,
+    Delete,
+    DeleteUser,
+    IndexHit,
+    IndexOp,
+    IndexQuery,
+    QueryResult,
+    SetPayload,
+    Upsert,
+    conditions,
+    to_payload,
+)
+from ._points import Condition, Point, PointHit, PointStore, Schema, Search, point_id
+
+FACTS = Schema(tenant=TENANT_KEY, keywords=("kind",), floats=("valid_from_ts", "invalid_at_ts"))
+IDENTITY_FILE = "tiermem-index.json"  # an embedded index's own id: its watermark survives a move
+
+
+def _fact_hits(hits: list[PointHit]) -> list[IndexHit]:
+    return [IndexHit(h.payload, h.score, h.vector) for h in hits]
+
+
+class FactIndex:
+    """Facts in a `PointStore`.
+
+    Args:
+        points: the collection (an embedded shard, a Qdrant collection, a PostgreSQL table).
+        identity: a name for this index that stays the same wherever it is opened from
+            (what the journal watermark is keyed by).
+    """
+
+    def __init__(self, points: PointStore, identity: str | None = None):
+        self.points = points
+        self.dims = points.dims
+        self.location = points.location
+        self.identity = identity or points.location
+
+    # -- writes -----------------------------------------------------------------------------
+    def apply(self, ops: Sequence[IndexOp]) -> None:
+        for op in ops:
+            if isinstance(op, Upsert):
+                self.points.upsert([Point(point_id(p.fact.id), p.vector, p.sparse, to_payload(p.fact)) for p in op.points])
+            elif isinstance(op, SetPayload):
+                for fact in op.facts:
+                    self.points.set_payload(point_id(fact.id), to_payload(fact))
+            elif isinstance(op, Delete):
+                self.points.delete([point_id(i) for i in op.fact_ids])
+            elif isinstance(op, DeleteUser):
+                self.points.delete_where([Condition(TENANT_KEY, "eq", op.user_id)])
+            else:
+                raise TypeError(f"unknown index op {op!r}; expected Upsert, SetPayload, Delete or DeleteUser")
+
+    # -- reads ------------------------------------------------------------------------------
+    def query(self, query: IndexQuery) -> QueryResult:
+        where = conditions(query.user_id, query.as_of, query.kinds)
+        searches = [Search(query.dense, where, query.limit, with_vectors=query.with_vectors)]
+        if query.sparse and query.sparse[0]:
+            searches.append(Search(query.sparse, where, query.limit, sparse=True, with_vectors=query.with_vectors))
+        results = self.points.search(searches)
+        return QueryResult(_fact_hits(results[0]), _fact_hits(results[1]) if len(results) > 1 else [])
+
+    def nearest(self, user_id: str, vectors: Sequence[Sequence[float]], limit: int) -> list[list[IndexHit]]:
+        """Nearest valid facts of one user for each vector (the dedup step)."""
+        where = conditions(user_id)
+        return [_fact_hits(h) for h in self.points.search([Search(v, where, limit) for v in vectors])]
+
+    def count(self, user_id: str | None = None) -> int:
+        return self.points.count([Condition(TENANT_KEY, "eq", user_id)] if user_id is not None else [])
+
+    def ids(self, user_id: str | None = None) -> set[str]:
+        where = [Condition(TENANT_KEY, "eq", user_id)] if user_id is not None else []
+        return {str(p["id"]) for p in self.points.scan(where, fields=["id"])}
+
+    def sibling(self, name: str, dims: int, schema: Schema) -> PointStore:
+        """Another collection of the same engine, beside this one (the item tier's)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no other collections")
+
+    # -- maintenance --------------------------------------------------------------------------
+    def flush(self) -> None:
+        self.points.flush()
+
+    def optimize(self) -> bool:
+        return self.points.optimize()
+
+    def compact(self) -> bool:
+        return self.points.compact()
+
+    def close(self) -> None:
+        self.points.close()
+
+
+def folder_identity(folder: Path) -> str:
+    """The id an embedded index folder keeps of itself (made on first use)."""
+    stamp = folder / IDENTITY_FILE
+    try:
+        return str(json.loads(stamp.read_text())["index_id"])
+    except (OSError, ValueError, KeyError):
+        index_id = uuid.uuid4().hex
+        stamp.write_text(json.dumps({"index_id": index_id}))
+        return index_id
+
+
+class EdgeFactIndex(FactIndex):
+    """Facts in an embedded qdrant-edge shard folder (the default).
+
+    Raises:
+        IndexLocked: another process has the folder open.
+        EmbeddingMismatch: the shard was built with vectors of another size.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], dims: int):
+        from ._edge import EdgePoints
+
+        points = EdgePoints(path, dims, FACTS)
+        self.path = points.path
+        super().__init__(points, f"embedded:{folder_identity(points.path)}")
+
+    def sibling(self, name: str, dims: int, schema: Schema) -> PointStore:
+        from ._edge import EdgePoints
+
+        return EdgePoints(self.path.parent / "store_index" / name, dims, schema)
+
+
+class QdrantFactIndex(FactIndex):
+    """Facts in one collection of a Qdrant server (or qdrant-client's local mode).
+
+    Args:
+        client: a ready ``qdrant_client.QdrantClient``.
+        dims: the embedder's vector size; checked against an existing collection.
+        collection: the collection name.
+    """
+
+    def __init__(self, client: Any, dims: int, collection: str = "tiermem_facts"):
+        from ._qdrant import QdrantPoints
+
+        self.client = client
+        self.collection = collection
+        super().__init__(QdrantPoints(client, collection, dims, FACTS), f"qdrant:{collection}")
+
+    def sibling(self, name: str, dims: int, schema: Schema) -> PointStore:
+        from ._qdrant import QdrantPoints
+
+        return QdrantPoints(self.client, f"{self.collection}_store_{name.replace('-', '_')}", dims, schema, owns_client=False)
+
+    @classmethod
+    def from_url(cls, url: str, dims: int, *, api_key: str | None = None, collection: str = "tiermem_facts") -> QdrantFactIndex:
+        from ._qdrant import client_for
+
+        index = cls(client_for(url, api_key), dims, collection)
+        index.identity = f"qdrant:{url.rstrip('/')}/{collection}"
+        return index
+
