@@ -220,6 +220,8 @@ class Memory:
             for fact in self._facts(tenant, include_invalid=True):
                 if matches(fact.metadata, scope):
                     self._memory.forget(fact.id, redact_turns=True)
+            if scope.get("run_id") and self._has_user(tenant):  # a run is a session: its messages go too
+                self._memory.forget_session(str(scope["run_id"]), user_id=tenant)
         return {"message": "Memories deleted successfully!"}
 
     def reset(self) -> None:

@@ -223,6 +223,16 @@ class MemoryAPI:
         """
         return self._call("forget", _arguments(locals()))  # type: ignore[no-any-return]
 
+    def forget_session(self, session_id: str, *, user_id: str) -> dict[str, int]:
+        """Erase one conversation: its turns and summaries, and every fact that came from one
+        of its turns (their text leaves every tier, as with `forget()`). Returns how many
+        turns and facts went.
+
+        Raises:
+            UnknownUser: nothing is stored for `user_id`.
+        """
+        return self._call("forget_session", _arguments(locals()))  # type: ignore[no-any-return]
+
     def forget_user(self, user_id: str) -> ErasureReceipt:
         """Erase everything stored about a user: turns, summaries, profile, facts, files,
         items, index.
@@ -354,5 +364,5 @@ class MemoryAPI:
 # MemoryAPI (close, the async twins, the context manager) is local to the object.
 CONTRACT = (
     "add", "remember", "update", "flush", "backlog", "search", "context", "facts", "users", "get", "history", "retract",
-    "restore", "forget", "forget_user", "files", "write_file", "delete_files", "items", "usage", "record_usage", "health",
+    "restore", "forget", "forget_session", "forget_user", "files", "write_file", "delete_files", "items", "usage", "record_usage", "health",
 )

@@ -26,7 +26,21 @@ from ._documents import to_documents
 from ._erasure import ErasureReceipt
 from ._errors import EmbeddingMismatch, FactNotFound, InvalidInput, MemoryClosed, UnknownUser
 from ._files import FileWrites, check_path
-from ._messages import check_id, check_metadata, check_text, check_time, to_turns
+from ._messages import (
+    MAX_BUDGET,
+    MAX_FACT_CHARS,
+    MAX_OFFSET,
+    MAX_QUERY_CHARS,
+    MAX_REASON_CHARS,
+    check_count,
+    check_id,
+    check_ids,
+    check_metadata,
+    check_text,
+    check_time,
+    check_timeout,
+    to_turns,
+)
 from ._models import (
     AddResult,
     Backlog,
@@ -86,13 +100,6 @@ def _tracked(method: Callable[..., T]) -> Callable[..., T]:
                 self._calls.notify_all()
 
     return call
-
-
-def _positive(value: Any, what: str, *, none: bool = False) -> None:
-    if none and value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidInput(f"{what} must be a positive integer{' or None' if none else ''}, got {value!r}")
 
 
 class Memory(MemoryAPI):
@@ -178,6 +185,7 @@ class Memory(MemoryAPI):
             self.reembedded = True
         else:
             self.sync.catch_up()
+            self.sync.repair_drift()
         self.worker = ExtractionWorker(self.writes.extract, self._record_failure, idle=self._idle,
                                        queue_size=queue_size, retry_delays=retry_delays)
         self._recover_pending()
@@ -309,7 +317,7 @@ class Memory(MemoryAPI):
     def remember(self, text: str, *, user_id: str, kind: str | None = None, metadata: Mapping[str, Any] | None = None,
                  at: datetime | None = None) -> AddResult:
         user_id = check_id(user_id, "user_id")
-        check_text(text, "text")
+        check_text(text, "text", max_chars=MAX_FACT_CHARS)
         if kind is not None and kind not in ("semantic", "episodic"):
             raise InvalidInput(f"kind must be 'semantic' or 'episodic', got {kind!r}")
         when = self.clock() if at is None else check_time(at, "at")
@@ -323,13 +331,13 @@ class Memory(MemoryAPI):
         if text is None and metadata is None:
             raise InvalidInput("update() needs text or metadata (or both)")
         if text is not None:
-            check_text(text, "text")
+            check_text(text, "text", max_chars=MAX_FACT_CHARS)
         new_metadata = check_metadata(metadata) if metadata is not None else None
         return self.writes.correct(self.get(fact_id, user_id=user_id), None if text is None else text.strip(), new_metadata)
 
     @_tracked
     def flush(self, timeout: float | None = None) -> bool:
-        return self.worker.flush(timeout)
+        return self.worker.flush(check_timeout(timeout))
 
     @_tracked
     def backlog(self, user_id: str | None = None) -> Backlog:
@@ -340,8 +348,8 @@ class Memory(MemoryAPI):
     @_tracked
     def search(self, query: str, *, user_id: str, limit: int = 10, as_of: datetime | None = None,
                kinds: Sequence[str] | None = None) -> list[Hit]:
-        check_text(query, "query")
-        _positive(limit, "limit")
+        check_text(query, "query", max_chars=MAX_QUERY_CHARS)
+        check_count(limit, "limit")
         as_of = check_time(as_of, "as_of") if as_of is not None else None
         if kinds is not None and (isinstance(kinds, str) or not set(kinds) <= {"semantic", "episodic"}):
             raise InvalidInput(f"kinds must be a list of 'semantic' and/or 'episodic', got {kinds!r}")
@@ -351,20 +359,18 @@ class Memory(MemoryAPI):
     def context(self, message: str, *, user_id: str, session_id: str = "default", system: str | None = None,
                 budget: int = 8000, documents: Sequence[Any] | None = None, exclude_turns: Sequence[str] = ()) -> Context:
         check_text(message, "message")
-        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 256:
-            raise InvalidInput(f"budget must be an integer of at least 256 tokens, got {budget!r}")
+        check_count(budget, "budget", low=256, high=MAX_BUDGET)
         if system is not None:
             check_text(system, "system", allow_empty=True)
         docs = to_documents(documents)
         return self.contexts.build(message, check_id(user_id, "user_id"), check_id(session_id, "session_id"), system, budget,
-                                   docs, frozenset(exclude_turns))
+                                   docs, frozenset(check_ids(exclude_turns, "exclude_turns")))
 
     @_tracked
     def facts(self, *, user_id: str, include_invalid: bool = False, limit: int | None = None, offset: int = 0) -> list[Fact]:
         user_id = check_id(user_id, "user_id")
-        _positive(limit, "limit", none=True)
-        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-            raise InvalidInput(f"offset must be a non-negative integer, got {offset!r}")
+        check_count(limit, "limit", none=True)
+        check_count(offset, "offset", low=0, high=MAX_OFFSET)
         facts = self.session.list_facts(user_id, include_invalid=include_invalid, limit=limit, offset=offset)
         if not facts and not self.session.has_user(user_id):
             raise UnknownUser(f"no user {user_id!r} is stored; list users with `tiermem users`")
@@ -391,7 +397,7 @@ class Memory(MemoryAPI):
     # -- changing and erasing -------------------------------------------------------------------
     @_tracked
     def retract(self, fact_id: str, *, user_id: str | None = None, reason: str = "retracted") -> FactEvent:
-        check_text(reason, "reason")
+        check_text(reason, "reason", max_chars=MAX_REASON_CHARS)
         fact = self.get(fact_id, user_id=user_id)
         if not fact.is_valid:
             raise InvalidInput(f"fact {fact_id!r} is already invalid; restore() it first, or leave it")
@@ -408,6 +414,14 @@ class Memory(MemoryAPI):
     def forget(self, fact_id: str, *, user_id: str | None = None, redact_turns: bool = False) -> FactEvent:
         return self.writes.forget(check_id(fact_id, "fact_id"), check_id(user_id, "user_id") if user_id is not None else None,
                                   redact_turns=bool(redact_turns))
+
+    @_tracked
+    def forget_session(self, session_id: str, *, user_id: str) -> dict[str, int]:
+        user_id = check_id(user_id, "user_id")
+        session_id = check_id(session_id, "session_id")
+        if not self.session.has_user(user_id):
+            raise UnknownUser(f"no user {user_id!r} is stored; list users with `tiermem users`")
+        return self.writes.forget_session(user_id, session_id)
 
     @_tracked
     def forget_user(self, user_id: str) -> ErasureReceipt:

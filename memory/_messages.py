@@ -15,22 +15,35 @@ from ._errors import InvalidInput
 from ._models import Role, Turn, TurnKind, as_utc
 from ._tokens import TokenCounter, approx_tokens
 
+# The one set of limits every door applies (in-process, served, MCP, the adapters): what is
+# over them is refused with InvalidInput before anything is stored.
 MAX_MESSAGE_CHARS = 400_000  # ~100k tokens: a large tool result fits, a whole book does not
 MAX_CALL_CHARS = 2_000_000  # one add() call, all messages together: checked before any work
 MAX_ID_CHARS = 256
+MAX_FACT_CHARS = 20_000  # remember() / update(): a statement, not a document
+MAX_QUERY_CHARS = 20_000  # search()
+MAX_REASON_CHARS = 1_000  # retract(reason=)
+MAX_METADATA_CHARS = 65_536  # as JSON
+MAX_METADATA_DEPTH = 32
+MAX_LIMIT = 10_000  # search(limit=) and a page of facts(limit=)
+MAX_OFFSET = 1_000_000_000
+MAX_BUDGET = 10_000_000  # context(budget=) in tokens
+MAX_TIMEOUT = 86_400.0  # flush(timeout=) in seconds
 _ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant", "human": "user", "ai": "assistant"}
 _SKIPPED_ROLES = {"system", "developer"}  # instructions, not conversation turns
 _TOOL_ROLES = {"tool", "function"}  # OpenAI tool results: stored as user-side tool_result turns
 _TEXT_BLOCKS = ("text", "input_text", "output_text")
 
 
-def check_text(value: Any, what: str, *, allow_empty: bool = False) -> str:
+def check_text(value: Any, what: str, *, allow_empty: bool = False, max_chars: int = MAX_MESSAGE_CHARS) -> str:
     """A string that every backend can store: no NUL character (PostgreSQL refuses them,
-    SQLite would keep them), no lone surrogate (not encodable as UTF-8)."""
+    SQLite would keep them), no lone surrogate (not encodable as UTF-8), at most `max_chars`."""
     if not isinstance(value, str):
         raise InvalidInput(f"{what} must be a string, got {type(value).__name__}")
     if not allow_empty and not value.strip():
         raise InvalidInput(f"{what} must not be empty")
+    if len(value) > max_chars:
+        raise InvalidInput(f"{what} is {len(value):,} characters, over the {max_chars:,} limit")
     if "\x00" in value:
         raise InvalidInput(f"{what} contains a NUL character (\\x00); remove it")
     try:
@@ -71,18 +84,61 @@ def check_time(value: Any, what: str) -> datetime:
 
 
 def check_metadata(metadata: Any) -> dict[str, Any]:
-    """Caller metadata: a JSON object (it is stored as JSON and returned as given)."""
+    """Caller metadata: a JSON object (it is stored as JSON and returned as given), at most
+    32 levels deep and 64 KiB as JSON."""
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
         raise InvalidInput(f"metadata must be a dict, got {type(metadata).__name__}")
+    if _depth(metadata) > MAX_METADATA_DEPTH:
+        raise InvalidInput(f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep")
     try:
-        json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        encoded = json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidInput(f"metadata must be JSON-serializable: {exc}") from None
+    if len(encoded) > MAX_METADATA_CHARS:
+        raise InvalidInput(f"metadata is {len(encoded):,} characters as JSON; the limit is {MAX_METADATA_CHARS:,}")
     if not all(isinstance(k, str) for k in metadata):
         raise InvalidInput("metadata keys must be strings")
     return dict(metadata)
+
+
+def _depth(value: Any, limit: int = MAX_METADATA_DEPTH + 1) -> int:
+    """How deep a JSON value nests (counted without recursion, up to `limit`)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > limit:
+            return level
+        children = item.values() if isinstance(item, Mapping) else item if isinstance(item, list | tuple) else ()
+        stack.extend((child, level + 1) for child in children if isinstance(child, Mapping | list | tuple))
+    return deepest
+
+
+def check_count(value: Any, what: str, *, low: int = 1, high: int = MAX_LIMIT, none: bool = False) -> int | None:
+    """An integer from `low` to `high` (None too, with `none`): a limit, an offset, a budget."""
+    if none and value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidInput(f"{what} must be an integer from {low:,} to {high:,}{' or None' if none else ''}, got {value!r}")
+    return value
+
+
+def check_timeout(value: Any, what: str = "timeout") -> float | None:
+    """Seconds to wait: None (no limit) or a number from 0 to a day."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_TIMEOUT:
+        raise InvalidInput(f"{what} must be None or a number of seconds from 0 to {MAX_TIMEOUT:,.0f}, got {value!r}")
+    return float(value)
+
+
+def check_ids(value: Any, what: str) -> list[str]:
+    """A list of ids (a str is one id, not a list of characters: refused)."""
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise InvalidInput(f"{what} must be a list of ids, got {type(value).__name__}")
+    return [check_id(v, f"{what}[{i}]") for i, v in enumerate(value)]
 
 
 def _text_of(value: Any, where: str) -> str:

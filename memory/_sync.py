@@ -184,6 +184,27 @@ class IndexSync:
             self.behind = False
         return applied
 
+    def repair_drift(self) -> dict[str, int]:
+        """Make the index hold exactly the journal's facts, when the two disagree on how many
+        there are: an older copy of the database restored beside a newer index (the index
+        would serve facts the journal cannot list or erase), or an index that lost points.
+        Checked on open (two counts; the ids are compared only when those differ). Returns
+        how many points were removed and added."""
+        with self.lock:
+            if self.index.count() == self.session.count_facts(include_invalid=True):
+                return {"removed": 0, "added": 0}
+            journal, indexed = self.session.fact_ids(), self.index.ids()
+            extra, missing = sorted(indexed - journal), sorted(journal - indexed)
+            if extra:
+                logger.warning("tiermem: the index held %d facts the database does not (was an older copy of the database "
+                               "restored?); they were removed from the index, which now follows the database", len(extra))
+            ops: list[IndexOp] = [Delete(extra)]
+            for start in range(0, len(missing), 512):
+                ops.append(Upsert(self._points(self.session.get_facts(missing[start:start + 512]), {})))
+            self.index.apply(ops)
+            self.index.flush()
+        return {"removed": len(extra), "added": len(missing)}
+
     def _points(self, facts: Sequence[Fact], vectors: Vectors) -> list[IndexedFact]:
         known = [f for f in facts if f.index_text in vectors]
         unknown = [f for f in facts if f.index_text not in vectors]

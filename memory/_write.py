@@ -229,6 +229,18 @@ class WritePipeline:
         self.session.scrub()
         return events
 
+    def forget_session(self, user_id: str, session_id: str) -> dict[str, int]:
+        """Erase a conversation: its turns, its summaries, and every fact that came from one
+        of its turns (a fact told again in another session goes too: its text was said here)."""
+        refs = {t.ref for t in self.session.turns(user_id, session_id)}
+        facts = [f.id for f in self.session.list_facts(user_id, include_invalid=True) if set(f.sources) & refs]
+        if facts:
+            self.forget_many(facts, user_id, redact_turns=False)
+        with self.lock:
+            self.session.redact_turns(user_id, sorted(refs))
+        self.session.scrub()
+        return {"turns": len(refs), "facts": len(facts)}
+
     def forget_user(self, user_id: str) -> ErasureReceipt:
         """Erase every row and point of a user, then rewrite what keeps deleted data on disk
         (SQLite's WAL, the embedded index) and check that none of the removed text is left."""

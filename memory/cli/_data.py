@@ -16,7 +16,7 @@ from rich.progress import Progress
 from .._config import resolve
 from .._errors import TieredMemoryError
 from ..session import SessionStore
-from ..session._portable import export_records, import_records, read_export
+from ..session._portable import export_lines, import_records, read_export
 from . import DbOpt, EmbedderOpt, HomeOpt, JsonOpt, _fail, _known_user, _store, app, console
 
 # Progress goes to stderr: stdout carries the export itself, or the --json report.
@@ -30,8 +30,9 @@ def export(
     home: HomeOpt = None,
     database_url: DbOpt = None,
 ) -> None:
-    """Write users' turns, summaries, facts and journal as JSON lines (format: `tiermem
-    export --help`; version 1, documented in the README). Reads SQLite only."""
+    """Write users' turns, summaries, facts, journal, memory files and items as JSON lines
+    (format version 2, documented in the README: it ends with a record that lets an import
+    tell a complete file from a cut one). Reads the database only."""
     from .. import __version__
 
     store = _store(home, database_url)
@@ -41,16 +42,16 @@ def export(
     try:
         with Progress(console=progress_console, transient=True, disable=not progress_console.is_terminal) as bar:
             task = bar.add_task("exporting users", total=len(users))
-            for record in export_records(store, users, tiermem_version=__version__,
-                                         progress=lambda done, total: bar.update(task, completed=done)):
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            for line in export_lines(store, users, tiermem_version=__version__, every_item=not user,
+                                     progress=lambda done, total: bar.update(task, completed=done)):
+                out.write(line)
                 lines += 1
     finally:
         if output:
             out.close()
     store.close()
     if output:
-        console.print(f"exported {len(users)} users ({lines - 1} records) to {output}", markup=False)
+        console.print(f"exported {len(users)} users ({lines - 2} records) to {output}", markup=False)
 
 
 @app.command("import")
@@ -91,8 +92,8 @@ def import_(
         sys.stdout.write(json.dumps(report) + "\n")
         return
     console.print(f"imported {counts['turns']} turns, {counts['summaries']} summaries, {counts['facts']} facts, "
-                  f"{counts['events']} journal rows (already there: {counts['turns_skipped']} turns, "
-                  f"{counts['facts_skipped']} facts)", markup=False)
+                  f"{counts['events']} journal rows, {counts['files']} files, {counts['items']} items (already there: "
+                  f"{counts['turns_skipped']} turns, {counts['facts_skipped']} facts)", markup=False)
     if counts["facts"] and not report["indexed"]:
         console.print("the index catches up at the next open (or run `tiermem reindex`)", markup=False)
 

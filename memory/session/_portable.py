@@ -1,36 +1,50 @@
 """The portable export: a home's users as JSON lines, and their import into another home.
 
-Format (version 1), one JSON object per line:
+Format (version 2), one JSON object per line:
 
-    {"type": "header", "format": "tiermem-export", "version": 1, "exported_at": ISO, "tiermem": VERSION,
+    {"type": "header", "format": "tiermem-export", "version": 2, "exported_at": ISO, "tiermem": VERSION,
      "users": [user ids]}
     {"type": "turn", "data": Turn, "extracted": bool}        every turn, in each session's order
     {"type": "summary", "data": Summary}                     every rolling summary
     {"type": "fact", "data": Fact}                           every fact as it is now, valid or not
     {"type": "event", "data": FactEvent}                     the journal, oldest first (no seq)
+    {"type": "file", "user_id": str, "data": MemoryFile}     memory-tool files
+    {"type": "item", "data": {...}}                          item-tier documents (a LangGraph store's)
+    {"type": "end", "records": N, "counts": {type: n}, "sha256": HEX}
+
+The last line says how many records came before it, of which types, and the SHA-256 of
+every line before it (header included, each with its newline): an export cut short (a
+killed `tiermem export -o`) has no such line, or one that does not match, and is refused
+whole. Version 1 files (no trailer) still import, with a warning that nothing can tell
+whether they are complete.
 
 Records are grouped by user. Ids are preserved (turns, facts; a turn keeps its number in
 its session unless the target already holds another turn there). Import is idempotent:
-turns and facts already present (by id) and summaries already present are skipped, with
-their journal rows. Everything of one import is written in one transaction, after every
-line has been validated, so a bad file changes nothing. The long-term index is not in the
-file: it is rebuilt from the journal when the target home is next opened with an embedder.
-Not included: the LangGraph store's items, Claude memory-tool files and model usage rows.
+turns, facts, files and items already present (by id, path, namespace and key) and
+summaries already present are skipped, with their journal rows. Everything of one import
+is written in one transaction, after every line has been validated, so a bad file changes
+nothing. The long-term index is not in the file: it is rebuilt from the journal when the
+target home is next opened with an embedder (items are embedded again by their store).
+An item belongs to the users whose ids are labels of its namespace; a whole-home export
+carries every item. Not included: model usage rows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 
 from .._errors import InvalidInput
-from .._models import Fact, FactEvent, Summary, Turn, as_utc
+from .._models import Fact, FactEvent, MemoryFile, Summary, Turn, as_utc
 from ._engine import insert_for, upsert
-from ._tables import EventRow, FactRow, SessionSeqRow, SummaryRow, TurnRow
+from ._tables import EventRow, FactRow, MemoryFileRow, SessionSeqRow, StoreItemRow, SummaryRow, TurnRow
 
 if TYPE_CHECKING:
     from ._store import SessionStore
@@ -40,15 +54,49 @@ SUMMARIES: Any = SummaryRow.__table__  # type: ignore[attr-defined]
 FACTS: Any = FactRow.__table__  # type: ignore[attr-defined]
 EVENTS: Any = EventRow.__table__  # type: ignore[attr-defined]
 SEQS: Any = SessionSeqRow.__table__  # type: ignore[attr-defined]
+FILES: Any = MemoryFileRow.__table__  # type: ignore[attr-defined]
+ITEMS: Any = StoreItemRow.__table__  # type: ignore[attr-defined]
+logger = logging.getLogger("tiermem")
+
+
+class StoredItem(BaseModel):
+    """An item-tier document as the export carries it."""
+
+    model_config = ConfigDict(extra="forbid")
+    namespace: str
+    key: str
+    value: str  # the JSON document, as stored
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None = None
+    ttl_minutes: float | None = None
+    index_fields: str | None = None
+    embedded: bool = False
 
 FORMAT = "tiermem-export"
-VERSION = 1
+VERSION = 2
 Progress = Callable[[int, int], None]
 
 
-def export_records(store: SessionStore, user_ids: Iterable[str], *, tiermem_version: str = "",
+def export_lines(store: SessionStore, user_ids: Iterable[str], *, tiermem_version: str = "", every_item: bool = False,
+                 progress: Progress | None = None) -> Iterator[str]:
+    """The export of these users as lines (each ending in a newline), header first and the
+    trailer last; `every_item`: all items, not only those of these users."""
+    digest = hashlib.sha256()
+    counts: dict[str, int] = {}
+    for record in export_records(store, user_ids, tiermem_version=tiermem_version, every_item=every_item,
+                                 progress=progress):
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        digest.update(line.encode("utf-8"))
+        if record["type"] != "header":
+            counts[record["type"]] = counts.get(record["type"], 0) + 1
+        yield line
+    yield json.dumps({"type": "end", "records": sum(counts.values()), "counts": counts, "sha256": digest.hexdigest()}) + "\n"
+
+
+def export_records(store: SessionStore, user_ids: Iterable[str], *, tiermem_version: str = "", every_item: bool = False,
                    progress: Progress | None = None) -> Iterator[dict[str, Any]]:
-    """The export of these users, header first (see the module docstring)."""
+    """The export's records (see the module docstring), without the trailer."""
     from ._store import _event, _fact
     from ._turns import _turn
 
@@ -74,8 +122,14 @@ def export_records(store: SessionStore, user_ids: Iterable[str], *, tiermem_vers
                     continue  # tombstones of erased data: nothing to carry over
                 event = _event(EventRow.model_validate(row._mapping))
                 yield {"type": "event", "data": event.model_dump(mode="json", exclude={"seq"})}
+            for file in store.files(user):
+                yield {"type": "file", "user_id": user, "data": file.model_dump(mode="json")}
             if progress is not None:
                 progress(done + 1, len(users))
+        wanted = set(users)
+        for row in conn.execute(select(ITEMS).order_by(ITEMS.c.namespace, ITEMS.c.key)).all():
+            if every_item or wanted & set(row.namespace.split(".")):
+                yield {"type": "item", "data": StoredItem.model_validate(dict(row._mapping)).model_dump(mode="json")}
 
 
 def read_export(lines: Iterable[str]) -> list[tuple[str, Any, dict[str, Any]]]:
@@ -84,12 +138,17 @@ def read_export(lines: Iterable[str]) -> list[tuple[str, Any, dict[str, Any]]]:
     Raises:
         InvalidInput: not an export, a newer version, or a malformed line (its number named).
     """
-    models: dict[str, Any] = {"turn": Turn, "summary": Summary, "fact": Fact, "event": FactEvent}
+    models: dict[str, Any] = {"turn": Turn, "summary": Summary, "fact": Fact, "event": FactEvent, "file": MemoryFile,
+                              "item": StoredItem}
     out: list[tuple[str, Any, dict[str, Any]]] = []
     header = None
+    trailer = None
+    digest = hashlib.sha256()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        if trailer is not None:
+            raise InvalidInput(f"line {number} comes after the export's end record: two exports in one file?")
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -104,10 +163,16 @@ def read_export(lines: Iterable[str]) -> list[tuple[str, Any, dict[str, Any]]]:
                 raise InvalidInput(f"export format version {record.get('version')!r} is newer than this tiermem reads "
                                    f"({VERSION}); upgrade tiermem")
             header = record
+            digest.update(line.encode("utf-8") if line.endswith("\n") else (line + "\n").encode("utf-8"))
             continue
         kind = record.get("type") if isinstance(record, dict) else None
+        if kind == "end" and header["version"] >= 2:
+            trailer = record
+            continue
+        digest.update(line.encode("utf-8") if line.endswith("\n") else (line + "\n").encode("utf-8"))
         if kind not in models:
-            raise InvalidInput(f"line {number}: unknown record type {kind!r} (expected turn, summary, fact or event)")
+            raise InvalidInput(f"line {number}: unknown record type {kind!r} "
+                               "(expected turn, summary, fact, event, file, item or end)")
         try:
             value = models[kind].model_validate(record.get("data"))
         except ValueError as exc:
@@ -115,14 +180,32 @@ def read_export(lines: Iterable[str]) -> list[tuple[str, Any, dict[str, Any]]]:
         out.append((kind, value, record))
     if header is None:
         raise InvalidInput("the file is empty: not a tiermem export")
+    if header["version"] >= 2:
+        _check_complete(trailer, out, digest.hexdigest())
+    else:
+        logger.warning("tiermem: a version 1 export has no end record: nothing tells whether it is complete")
     return out
+
+
+def _check_complete(trailer: dict[str, Any] | None, records: list[tuple[str, Any, dict[str, Any]]], sha256: str) -> None:
+    """A version 2 export ends with its end record, which must match what came before it."""
+    if trailer is None:
+        raise InvalidInput(f"the export is incomplete: it ends after {len(records)} records without its end record "
+                           "(a cut file, e.g. a killed `tiermem export -o`); nothing was imported. Export it again.")
+    counts: dict[str, int] = {}
+    for kind, _, _ in records:
+        counts[kind] = counts.get(kind, 0) + 1
+    if trailer.get("records") != len(records) or trailer.get("counts") != counts or trailer.get("sha256") != sha256:
+        raise InvalidInput(f"the export does not match its end record ({len(records)} records read, "
+                           f"{trailer.get('records')} announced, checksum {'ok' if trailer.get('sha256') == sha256 else 'wrong'}):"
+                           " it was changed or cut and pieced together; nothing was imported")
 
 
 def import_records(store: SessionStore, records: list[tuple[str, Any, dict[str, Any]]],
                    progress: Progress | None = None) -> dict[str, int]:
     """Write validated records (see `read_export`) in one transaction; returns what was
     added and what was already there, per type."""
-    counts = {f"{k}{s}": 0 for k in ("turns", "summaries", "facts", "events") for s in ("", "_skipped")}
+    counts = {f"{k}{s}": 0 for k in ("turns", "summaries", "facts", "events", "files", "items") for s in ("", "_skipped")}
     with store.writing() as conn:
         have_turns = _existing(conn, TURNS.c.id, {r[1].id for r in records if r[0] == "turn"})
         fact_ids = {r[1].id for r in records if r[0] == "fact"}
@@ -142,11 +225,16 @@ def import_records(store: SessionStore, records: list[tuple[str, Any, dict[str, 
                 added = value.id not in have_facts
                 if added:
                     facts.append(value)
+            elif kind == "file":
+                added = _import_file(conn, str(record.get("user_id")), value)
+            elif kind == "item":
+                added = _import_item(conn, value)
             else:
                 added = value.fact_id not in have_facts and value.fact_id in fact_ids
                 if added:
                     events.append(value)
-            plural = {"turn": "turns", "summary": "summaries", "fact": "facts", "event": "events"}[kind]
+            plural = {"turn": "turns", "summary": "summaries", "fact": "facts", "event": "events", "file": "files",
+                      "item": "items"}[kind]
             counts[plural if added else f"{plural}_skipped"] += 1
             if progress is not None and (done % 200 == 0 or done + 1 == len(records)):
                 progress(done + 1, len(records))
@@ -208,6 +296,26 @@ def _import_summary(conn: Any, summary: Summary) -> bool:
     if exists is not None:
         return False
     conn.execute(SUMMARIES.insert(), [{**summary.model_dump(), "created_at": as_utc(summary.created_at)}])
+    return True
+
+
+def _import_file(conn: Any, user_id: str, file: MemoryFile) -> bool:
+    exists = conn.execute(select(FILES.c.path).where(FILES.c.user_id == user_id, FILES.c.path == file.path)).first()
+    if exists is not None:
+        return False
+    conn.execute(FILES.insert(), [{"user_id": user_id, "path": file.path, "content": file.content, "fact_id": file.fact_id,
+                                   "version": file.version, "updated_at": as_utc(file.updated_at)}])
+    return True
+
+
+def _import_item(conn: Any, item: StoredItem) -> bool:
+    exists = conn.execute(select(ITEMS.c.key).where(ITEMS.c.namespace == item.namespace, ITEMS.c.key == item.key)).first()
+    if exists is not None:
+        return False
+    values = {**item.model_dump(), "embedded": not item.index_fields}  # its vectors are made again by its store
+    for key in ("created_at", "updated_at", "expires_at"):
+        values[key] = as_utc(values[key]) if values[key] is not None else None
+    conn.execute(ITEMS.insert(), [values])
     return True
 
 

@@ -204,3 +204,20 @@ def test_an_anthropic_llm_becomes_the_claude_extractor(tmp_path: Path, monkeypat
     server = {"vector_store": {"provider": "qdrant", "config": {"host": "db", "port": 6333, "collection_name": "m"}}}
     options, _ = tiermem_options(server)
     assert options["qdrant_url"] == "http://db:6333" and options["collection"] == "m_tiermem"
+
+
+def test_delete_and_delete_all_of_a_run_erase_the_messages_too(m: Memory, home: Path) -> None:
+    """R1: what mem0's delete calls erase leaves no file and no later context()."""
+    tm = m._memory
+    [passport] = m.add("My passport number is qzpassport77.", user_id="alice")["results"]
+    m.delete(passport["id"])
+    m.add([{"role": "user", "content": "Hi there"}, {"role": "user", "content": "My bank PIN is qzpin5521."}],
+          user_id="bob", run_id="r1")
+    m.add("I like sailing.", user_id="bob", run_id="r2")
+    m.delete_all(user_id="bob", run_id="r1")
+    for user, marker in (("alice", "qzpassport77"), ("bob", "qzpin5521")):
+        ctx = tm.context("what is my number?", user_id=user, session_id="r1")
+        assert marker not in str(ctx.system) + str(ctx.messages)
+    checked, leftovers = find_leftovers(["qzpassport77", "qzpin5521", "Hi there"], [home])
+    assert checked and not leftovers
+    assert [r["memory"] for r in m.get_all(filters={"user_id": "bob"})["results"]] == ["The user likes sailing."]  # r2 stays

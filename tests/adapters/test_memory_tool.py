@@ -94,3 +94,57 @@ def test_tool_runner_drives_the_tool_through_the_sdk(mem: Memory) -> None:
     assert "Likes tea." in run(tool, command="view", path="/memories/prefs.md")
     assert fake.requests[0]["tools"][0]["type"] == "memory_20250818"
     assert fake.requests[1]["messages"][-1]["content"][0]["type"] == "tool_result"
+
+
+def test_concurrent_edits_all_survive_and_one_create_wins(mem: Memory) -> None:
+    import threading
+
+    tool = TiermemMemoryTool(mem, user_id="alice")
+    run(tool, command="create", path="/memories/log", file_text="start\n")
+
+    def inserts(tag: str) -> None:
+        for i in range(40):
+            run(tool, command="insert", path="/memories/log", insert_line=1, insert_text=f"{tag}{i}")
+
+    threads = [threading.Thread(target=inserts, args=(tag,)) for tag in "AB"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = mem.files(user_id="alice", prefix="/memories/log")[0].content.split("\n")
+    assert sorted(x for x in lines if x and x[0] in "AB") == sorted(f"{t}{i}" for t in "AB" for i in range(40))
+
+    answers: list[str] = []
+
+    def create(tag: str) -> None:
+        try:
+            answers.append(run(tool, command="create", path="/memories/race", file_text=f"by {tag}"))
+        except ToolError as exc:
+            answers.append(str(exc))
+
+    racers = [threading.Thread(target=create, args=(tag,)) for tag in "ABCD"]
+    for t in racers:
+        t.start()
+    for t in racers:
+        t.join()
+    assert sum("created successfully" in a for a in answers) == 1
+    assert sum("already exists" in a for a in answers) == 3
+
+
+def test_line_endings_names_and_folders_follow_a_real_filesystem(mem: Memory) -> None:
+    tool = TiermemMemoryTool(mem, user_id="ana")
+    run(tool, command="create", path="/memories/mixed", file_text="a\rb\u2028c\nd\n")
+    run(tool, command="insert", path="/memories/mixed", insert_line=1, insert_text="NEW")
+    assert mem.files(user_id="ana", prefix="/memories/mixed")[0].content == "a\rb\u2028c\nNEW\nd\n"  # LF only
+    for name in ("/memories/x\n5B\t/memories/fake", "/memories/\x1b[31mred", "/memories/" + "a" * 2000):
+        with pytest.raises(ToolError):
+            run(tool, command="create", path=name, file_text="x")
+    run(tool, command="create", path="/memories/f", file_text="a file")
+    with pytest.raises(ToolError, match="is a file"):
+        run(tool, command="create", path="/memories/f/child", file_text="x")
+    run(tool, command="create", path="/memories/g/h.md", file_text="x")
+    with pytest.raises(ToolError, match="into itself"):
+        run(tool, command="rename", old_path="/memories/g", new_path="/memories/g/inner")
+    with pytest.raises(ToolError, match="NUL"):
+        run(tool, command="create", path="/memories/n", file_text="secret qzorphan\x00b")
+    assert not any("qzorphan" in h.fact.text for h in mem.search("qzorphan", user_id="ana"))  # refused before any write

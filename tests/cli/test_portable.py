@@ -51,7 +51,7 @@ def test_export_import_round_trip_is_lossless(source: Path, tmp_path: Path) -> N
     exported = tmp_path / "all.jsonl"
     assert cli("export", "-o", str(exported), home=source).exit_code == 0
     header = json.loads(exported.read_text().splitlines()[0])
-    assert header["format"] == "tiermem-export" and header["version"] == 1 and header["users"] == ["ana", "bob"]
+    assert header["format"] == "tiermem-export" and header["version"] == 2 and header["users"] == ["ana", "bob"]
     target = tmp_path / "target"
     out = cli("import", str(exported), "--json", *HASH, home=target)
     assert out.exit_code == 0, out.output
@@ -98,6 +98,42 @@ def test_a_bad_file_changes_nothing(source: Path, tmp_path: Path) -> None:
     assert out.exit_code == 1 and "not a tiermem export" in out.output
     assert cli("import", str(tmp_path / "missing.jsonl"), home=target).exit_code == 1
     assert cli("export", "--user", "zed", home=source).exit_code == 1
+
+
+def test_a_cut_export_is_refused_whole(source: Path, tmp_path: Path) -> None:
+    lines = cli("export", home=source).stdout.splitlines(keepends=True)
+    target = tmp_path / "target"
+    for cut in (len(lines) // 2, len(lines) - 1):  # a killed export stops at a line boundary
+        part = tmp_path / f"cut-{cut}.jsonl"
+        part.write_text("".join(lines[:cut]))
+        out = cli("import", str(part), home=target)
+        assert out.exit_code == 1 and "incomplete" in out.output and not target.exists()
+    spliced = tmp_path / "spliced.jsonl"  # a record dropped, the end record kept
+    spliced.write_text("".join(lines[:3] + lines[4:]))
+    out = cli("import", str(spliced), home=target)
+    assert out.exit_code == 1 and "does not match its end record" in out.output and not target.exists()
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text("".join(lines))
+    assert cli("import", str(whole), "--no-index", home=target).exit_code == 0
+
+
+def test_files_and_items_travel_with_their_user(tmp_path: Path) -> None:
+    from tiermem.items import GetItem, ItemIndexSpec, PutItem
+
+    source, target = tmp_path / "s", tmp_path / "t"
+    spec = ItemIndexSpec(dims=64)
+    with Memory.open(source, embedder=HashEmbedder()) as mem:
+        mem.write_file("/memories/notes.md", "Ana likes tea\n", user_id="ana")
+        mem.items([PutItem(namespace=["users", "ana"], key="diet", value={"text": "vegetarian"}),
+                   PutItem(namespace=["users", "bob"], key="diet", value={"text": "vegan"})], index=spec)
+    exported = tmp_path / "ana.jsonl"
+    exported.write_text(cli("export", "--user", "ana", home=source).stdout)
+    report = json.loads(cli("import", str(exported), "--json", *HASH, home=target).stdout)
+    assert report["files"] == 1 and report["items"] == 1  # bob's item is not ana's
+    with Memory.open(target, embedder=HashEmbedder()) as mem:
+        assert [f.content for f in mem.files(user_id="ana")] == ["Ana likes tea\n"]
+        ana, bob = mem.items([GetItem(namespace=["users", "ana"], key="diet"), GetItem(namespace=["users", "bob"], key="diet")])
+        assert ana.value == {"text": "vegetarian"} and bob is None
 
 
 def test_import_reads_stdin(source: Path, tmp_path: Path) -> None:

@@ -487,3 +487,17 @@ def test_reads_refresh_ttls_only_when_the_config_says_so(open_store):
     assert store.search(("t",))
     time.sleep(0.6)
     assert store.sweep_ttl() == 1
+
+
+def test_a_deleted_item_leaves_no_file(home, embeddings):
+    """Erasure through this door too: the item's text leaves the database and index files."""
+    from tiermem._erasure import find_leftovers
+
+    with TiermemStore.open(home, index={"dims": embeddings.dims, "embed": embeddings, "fields": ["text"]},
+                           embedder=HashEmbedder(64)) as store:
+        store.put(("users", "ana"), "secret", {"text": "my locker code is qzlocker81"})
+        store.put(("users", "ana"), "other", {"text": "green tea"})
+        store.delete(("users", "ana"), "secret")
+        checked, leftovers = find_leftovers(["qzlocker81"], [home])
+        assert checked and not leftovers
+        assert store.search(("users",), query="green tea")[0].key == "other"

@@ -74,6 +74,30 @@ def generated_calls(mem: Memory, fact_id: str, seed: int = 7) -> list[tuple[str,
     for bad in ["x", 5, {"k": object()}, {1: "a"}, {"k": float("nan")}]:
         calls += [("add metadata", lambda b=bad: mem.add("I like tea.", user_id="ana", metadata=b)),
                   ("remember metadata", lambda b=bad: mem.remember("Ana likes tea.", user_id="ana", metadata=b))]
+    # R14: numbers past any store's integers, shapes that are not lists, nesting past any parser,
+    # and texts past every limit: the same limits at every door.
+    deep: dict = {}
+    for _ in range(2000):
+        deep = {"k": deep}
+    calls += [
+        ("facts huge limit", lambda: mem.facts(user_id="ana", limit=10**30)),
+        ("facts huge offset", lambda: mem.facts(user_id="ana", offset=2**70)),
+        ("search huge limit", lambda: mem.search("tea", user_id="ana", limit=2**64)),
+        ("context huge budget", lambda: mem.context("tea?", user_id="ana", budget=10**30)),
+        ("context exclude_turns int", lambda: mem.context("tea?", user_id="ana", exclude_turns=-5)),
+        ("context exclude_turns str", lambda: mem.context("tea?", user_id="ana", exclude_turns="x")),
+        ("add deep metadata", lambda: mem.add("I like tea.", user_id="ana", metadata=deep)),
+        ("add huge metadata", lambda: mem.add("I like tea.", user_id="ana", metadata={"k": "x" * 70_000})),
+        ("flush text timeout", lambda: mem.flush(timeout="x")),
+        ("flush nan timeout", lambda: mem.flush(timeout=float("nan"))),
+        ("flush negative timeout", lambda: mem.flush(timeout=-1)),
+        ("remember huge text", lambda: mem.remember("Ana likes tea. " * 200_000, user_id="ana")),
+        ("update huge text", lambda: mem.update(fact_id, "Ana likes tea. " * 200_000)),
+        ("retract huge reason", lambda: mem.retract(fact_id, reason="x" * 5_000_000)),
+        ("write_file control name", lambda: mem.write_file("/memories/x\n5B\t/memories/fake", "x", user_id="ana")),
+        ("write_file long path", lambda: mem.write_file("/memories/" + "a" * 200_000, "x", user_id="ana")),
+        ("write_file NUL", lambda: mem.write_file("/memories/n", "secret\x00b", user_id="ana")),
+    ]
     rng.shuffle(calls)
     return calls
 

@@ -50,6 +50,25 @@ def test_a_rebuild_killed_midway_is_redone_on_the_next_open(home: Path) -> None:
         assert mem.index.count() == mem.session.count_facts(include_invalid=True)
 
 
+def test_an_older_copy_of_the_database_restored_beside_a_newer_index_never_serves_what_it_lacks(home: Path) -> None:
+    import shutil
+
+    with Memory.open(home, embedder=HashEmbedder(64)) as mem:
+        mem.add([say("My first pet was a hamster called Bubbles.")], user_id="vic", at=T0)
+    shutil.copy(home / "tiermem.db", home.parent / "backup.db")  # closed: the WAL is checkpointed
+    with Memory.open(home, embedder=HashEmbedder(64)) as mem:
+        mem.add([say("My secret code word is zebrafish42.")], user_id="vic", at=T0)
+        mem.add([say("I love the opera qzopera.")], user_id="wen", at=T0)
+    for suffix in ("-wal", "-shm"):
+        (home / f"tiermem.db{suffix}").unlink(missing_ok=True)
+    shutil.copy(home.parent / "backup.db", home / "tiermem.db")  # the restore
+    with Memory.open(home, embedder=HashEmbedder(64)) as mem:
+        assert [h.fact.text for h in mem.search("secret code word", user_id="vic")] == [
+            "Ana's first pet was a hamster called Bubbles."]  # say() speaks as Ana
+        assert mem.search("opera", user_id="wen") == []
+        assert mem.verify() == {"missing": set(), "extra": set()}
+
+
 def test_an_index_whose_database_is_gone_is_never_served(home: Path) -> None:
     filled(home, 20)
     for suffix in ("", "-wal", "-shm"):
