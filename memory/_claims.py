@@ -17,6 +17,7 @@ wrong invalidation loses a fact, a missed one leaves a stale fact that history, 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -253,6 +254,7 @@ def holder_key(holder: str, tenant: str = "") -> str:
 
 
 @lru_cache(maxsize=16384)  # reconcile compares each stored fact with many candidates
+@functools.lru_cache(maxsize=8192)  # a stored fact is parsed once per candidate it is compared with
 def parse(text: str, holder: str = "", tenant: str = "") -> Claim:
     """The claim a statement makes about its subject.
 

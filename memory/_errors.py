@@ -62,3 +62,13 @@ class ContextOverflow(TieredMemoryError, ValueError):
 class WriteConflict(TieredMemoryError, RuntimeError):
     """A conditional write found another version than it expected (someone wrote first);
     nothing was written: read again and retry."""
+
+
+class OutcomeUnknown(StoreUnavailable):
+    """A served write got no answer (a timeout, a dropped connection): it may or may not
+    have been stored. `key` is its idempotency key: `RemoteMemory.resend(key)` sends it
+    again, and the server answers with the first result instead of writing twice."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key

@@ -56,6 +56,7 @@ from ._models import (
     utcnow,
 )
 from ._open import check_embedder, default_embedder, stores
+from ._requests import request_key
 from ._retriever import Retriever
 from ._sync import IndexSync
 from ._tokens import TokenCounter, approx_tokens
@@ -75,7 +76,7 @@ from .summarize import ExtractiveSummarizer, Summarizer
 
 if TYPE_CHECKING:
     from ._reextract import ReextractPlan, ReextractReport
-    from .serve import RemoteMemory
+    from .serve import RemoteMemory, SharedMemory
 
 logger = logging.getLogger("tiermem")
 T = TypeVar("T")
@@ -163,6 +164,7 @@ class Memory(MemoryAPI):
         self._closed = False
         self._calls = threading.Condition()
         self._active = 0
+        self._on_close: list[tuple[bool, Callable[[], Any]]] = []
         changed_embedder = check_embedder(session, embedder, reembed)
         budget = budget or ContextBudget()
         summarizer = summarizer or ExtractiveSummarizer(count_tokens)
@@ -214,7 +216,12 @@ class Memory(MemoryAPI):
     @overload
     @classmethod
     def open(cls, home: str | os.PathLike[str] | None = None, database_url: str | None = None,
-             qdrant_url: str | None = None, *, url: None = None, **options: Any) -> Memory: ...
+             qdrant_url: str | None = None, *, url: None = None, share: Literal[False], **options: Any) -> Memory: ...
+
+    @overload
+    @classmethod
+    def open(cls, home: str | os.PathLike[str] | None = None, database_url: str | None = None,
+             qdrant_url: str | None = None, *, url: None = None, **options: Any) -> Memory | SharedMemory: ...
 
     @overload
     @classmethod
@@ -239,8 +246,9 @@ class Memory(MemoryAPI):
         claude_model: str | None = None,
         url: str | None = None,
         api_key: str | None = None,
+        share: bool = True,
         **options: Any,
-    ) -> Memory | RemoteMemory:
+    ) -> Memory | RemoteMemory | SharedMemory:
         """Open memory from configuration: the embedded default, or stores named by URL.
 
         Args:
@@ -263,6 +271,13 @@ class Memory(MemoryAPI):
                 ("http://127.0.0.1:PORT" or "unix:///path"): returns a `RemoteMemory`, the
                 same `MemoryAPI` with the same results and errors. `api_key` goes with it
                 (default $TIERMEM_API_KEY).
+            share: with the embedded index (one process may open it), join the process that
+                owns the home: when none does, this one becomes the owner (the Memory is
+                returned, and serves the home to other processes on 127.0.0.1 with a key in
+                `serve.json`); when one does (`tiermem serve`, `tiermem mcp`, another
+                program's Memory.open), a `SharedMemory` is returned: the same `MemoryAPI`,
+                its calls run by the owner, taken over by this process if the owner goes.
+                `share=False`: open the stores here or raise IndexLocked.
             options: passed to `Memory(...)` (budget, retrieval, count_tokens, ...).
 
         Raises:
@@ -284,7 +299,14 @@ class Memory(MemoryAPI):
         claude = names["extractor"] == "claude" or getattr(parts["extractor"], "name", None) == "claude"
         mode = extraction or os.environ.get("TIERMEM_EXTRACTION") or ("background" if claude else "inline")
         embedder = embedder or default_embedder()
-        with stores(resolve(home, database_url, qdrant_url, qdrant_api_key), embedder.dims, collection) as (session, index):
+        where = resolve(home, database_url, qdrant_url, qdrant_api_key)
+        if share and not where.qdrant_url:
+            from .serve._shared import open_home
+
+            return open_home(where.home, {"database_url": database_url, "embedder": embedder, "extraction": mode,
+                                          "collection": collection, **{k: v for k, v in parts.items() if v is not None},
+                                          **options})  # type: ignore[no-any-return]
+        with stores(where, embedder.dims, collection) as (session, index):
             return cls(session=session, index=index, embedder=embedder, extraction=mode,  # type: ignore[arg-type]
                        **parts, **options)
 
@@ -301,7 +323,12 @@ class Memory(MemoryAPI):
         session_id = check_id(session_id, "session_id")
         turns = to_turns(messages, user_id=user_id, session_id=session_id, at=self.clock() if at is None else at,
                          metadata=metadata, count_tokens=self.count_tokens)
-        stored = self.session.append_turns(turns)
+        key = request_key.get()
+        stored = self.session.append_turns(turns, request_key=key)
+        if stored is None:  # a served request resent after a lost answer: its turns are stored already
+            seen = self.session.seen_request(key)  # type: ignore[arg-type]
+            return AddResult(turns=self.session.get_turns(seen.turn_ids if seen else []), events=[],
+                             pending=bool(self.session.count_pending(user_id)))
         if self.extraction == "background":
             self.worker.submit(user_id, stored)
             return AddResult(turns=stored, events=[], pending=True)
@@ -554,6 +581,11 @@ class Memory(MemoryAPI):
 
         self._stats.submit(fn, *args).add_done_callback(report)
 
+    def on_close(self, callback: Callable[[], Any], *, before: bool = False) -> None:
+        """Run `callback` when this memory closes: after its stores are released, or with
+        `before`, before anything closes (how an owner stops serving the home)."""
+        self._on_close.append((before, callback))
+
     def close(self, timeout: float | None = 10.0) -> None:
         """Let calls already running in other threads finish, finish background extraction
         (up to `timeout` seconds each; what is left stays pending and is extracted by the
@@ -563,6 +595,10 @@ class Memory(MemoryAPI):
             if self._closed:
                 return
             self._closed = True
+        for before, callback in self._on_close:
+            if before:
+                callback()
+        with self._calls:
             if not self._calls.wait_for(lambda: self._active == 0, timeout):
                 logger.warning("tiermem: closing with %d calls still running after %s s", self._active, timeout)
         self.worker.close(timeout)
@@ -573,6 +609,9 @@ class Memory(MemoryAPI):
                 self.index.close()
             finally:
                 self.session.close()
+        for before, callback in self._on_close:
+            if not before:
+                callback()
 
     def __enter__(self) -> Memory:
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import threading
@@ -31,6 +32,7 @@ _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SPACE = re.compile(r"\s+")
 
 
+@functools.lru_cache(maxsize=16384)  # reconciliation normalizes the same stored texts again and again
 def normalize(text: str) -> str:
     """Lowercase, collapse whitespace and strip punctuation: the key for exact duplicates."""
     return " ".join(_WORD.findall(text.lower()))

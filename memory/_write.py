@@ -223,8 +223,10 @@ class WritePipeline:
             self.sync.apply(events, {})
             self.retriever.index.compact()  # the facts' text must leave the index's files too
         # Summaries of the redacted sessions are rebuilt from the turns that are left; then
-        # one scrub takes every deleted row (fact, journal, turns, old summaries) off disk.
+        # one scrub takes every deleted row (fact, journal, turns, old summaries, served
+        # answers that quoted them) off disk.
         for owner in {f.user_id for f in facts if f is not None}:
+            self.session.forget_requests(owner)
             self._upkeep(owner, {s for s in sessions if s[0] == owner})
         self.session.scrub()
         return events
@@ -238,6 +240,7 @@ class WritePipeline:
             self.forget_many(facts, user_id, redact_turns=False)
         with self.lock:
             self.session.redact_turns(user_id, sorted(refs))
+        self.session.forget_requests(user_id)
         self.session.scrub()
         return {"turns": len(refs), "facts": len(facts)}
 

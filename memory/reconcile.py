@@ -199,18 +199,22 @@ def reconcile(
 
 class _BatchFacts:
     """Facts added earlier in the same batch, findable by key, attribute or similarity
-    without comparing every pair in Python (a 500-message batch would be 125k dot products)."""
+    without comparing every pair in Python. Like stored neighbours, only the `nearest` most
+    similar are compared, so a batch of n candidates costs O(n) comparisons, not O(n²)."""
 
-    def __init__(self, dims: int):
+    def __init__(self, dims: int, nearest: int = 8):
         self.facts: list[Fact] = []
-        self.vectors = np.zeros((0, dims), dtype=np.float32)
+        self.nearest = nearest
+        self._vectors = np.zeros((64, dims), dtype=np.float32)  # grown by doubling, not copied per fact
         self.by_key: dict[str, list[int]] = {}
         self.by_attribute: dict[tuple[str, str], list[int]] = {}
 
     def add(self, fact: Fact, vector: Sequence[float]) -> None:
         i = len(self.facts)
+        if i == len(self._vectors):
+            self._vectors = np.concatenate([self._vectors, np.zeros_like(self._vectors)])
         self.facts.append(fact)
-        self.vectors = np.vstack([self.vectors, np.asarray(vector, dtype=np.float32)[None, :]])
+        self._vectors[i] = np.asarray(vector, dtype=np.float32)
         self.by_key.setdefault(normalize(fact.text), []).append(i)
         if fact.attribute:
             self.by_attribute.setdefault((fact.subject.lower(), fact.attribute), []).append(i)
@@ -218,11 +222,14 @@ class _BatchFacts:
     def related(self, candidate: Candidate, vector: Sequence[float], threshold: float) -> list[tuple[Fact, float]]:
         if not self.facts:
             return []
-        sims = self.vectors @ np.asarray(vector, dtype=np.float32)
+        sims = self._vectors[: len(self.facts)] @ np.asarray(vector, dtype=np.float32)
         hits = set(self.by_key.get(normalize(candidate.text), []))
         if candidate.attribute:
             hits.update(self.by_attribute.get((candidate.subject.lower(), candidate.attribute), []))
-        hits.update(int(i) for i in np.nonzero(sims >= threshold)[0])
+        above = np.nonzero(sims >= threshold)[0]
+        if len(above) > self.nearest:
+            above = above[np.argpartition(-sims[above], self.nearest - 1)[: self.nearest]]
+        hits.update(int(i) for i in above)
         return [(self.facts[i], float(sims[i])) for i in sorted(hits)]
 
 

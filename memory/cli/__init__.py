@@ -68,13 +68,21 @@ def _store(home: Path | None, database_url: str | None) -> SessionStore:
         _fail(str(exc))
 
 
-def _memory(home: Path | None, database_url: str | None, embedder: str, reembed: bool = False) -> Any:
+def _memory(home: Path | None, database_url: str | None, embedder: str, reembed: bool = False, *,
+            local: bool = False) -> Any:
+    """The home's memory: joined through its owner when a process owns it (`tiermem serve`,
+    `tiermem mcp`, an agent), else opened here. `local`: maintenance that needs the stores
+    themselves (reindex, optimize, reextract, doctor --repair) refuses to run beside an owner."""
     from .. import Memory
+    from ..serve._shared import live_owner
 
-    _where(home, database_url)
+    where = _where(home, database_url)
     chosen = _embedder_named(embedder)
+    if local and (owner := live_owner(where.home)) is not None:
+        _fail(f"{where.home} is owned by pid {owner.get('pid')} (serving it at {owner.get('url')}); this command needs "
+              "the stores themselves: stop that process first")
     try:
-        return Memory.open(home, database_url, embedder=chosen, reembed=reembed)
+        return Memory.open(home, database_url, embedder=chosen, reembed=reembed, share=not local)
     except TieredMemoryError as exc:
         _fail(str(exc))
 
@@ -248,7 +256,7 @@ def reindex(as_json: JsonOpt = False, home: HomeOpt = None, database_url: DbOpt 
     """Rebuild the long-term index from the journal (with --embedder: re-embed every fact with it)."""
     from rich.progress import Progress
 
-    with _memory(home, database_url, embedder, reembed=True) as mem, Progress(console=err_console, disable=as_json) as bar:
+    with _memory(home, database_url, embedder, reembed=True, local=True) as mem, Progress(console=err_console, disable=as_json) as bar:
         if mem.reembedded:  # opening with another embedder already rebuilt it
             count = mem.session.count_facts(include_invalid=True)
         else:
@@ -317,7 +325,7 @@ def reextract(
     from rich.progress import Progress
 
     user = _user_in(home, database_url, user)
-    with _memory(home, database_url, embedder) as mem:
+    with _memory(home, database_url, embedder, local=True) as mem:
         try:
             plan = mem.plan_reextract(user, extractor=extractor, batch=batch)
         except TieredMemoryError as exc:
@@ -348,7 +356,7 @@ def reextract(
 def optimize(as_json: JsonOpt = False, home: HomeOpt = None, database_url: DbOpt = None,
              embedder: EmbedderOpt = "minilm") -> None:
     """Build the embedded index's HNSW graphs (maintenance; pays off for tenants of 100k+ facts)."""
-    with _memory(home, database_url, embedder) as mem, err_console.status("optimizing the index"):
+    with _memory(home, database_url, embedder, local=True) as mem, err_console.status("optimizing the index"):
         changed = mem.optimize()
     if as_json:
         sys.stdout.write(json.dumps({"changed": changed}) + "\n")
@@ -374,7 +382,7 @@ def doctor(
     report = examine(where)
     if repair and report["problems"]:
         try:
-            report["repaired"] = repair_home(where, report, lambda: _memory(home, database_url, embedder))
+            report["repaired"] = repair_home(where, report, lambda: _memory(home, database_url, embedder, local=True))
         except TieredMemoryError as exc:
             _fail(str(exc))
         report = {**examine(where), "repaired": report["repaired"]}
@@ -443,8 +451,10 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="address to listen on (anything but loopback needs --api-key)")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port (0: any free one)")] = 8765,
     socket: Annotated[Path | None, typer.Option("--socket", help="listen on this Unix socket instead of TCP")] = None,
-    api_key: Annotated[str | None, typer.Option("--api-key", envvar="TIERMEM_API_KEY",
-                                                help="required as 'Authorization: Bearer KEY' (default $TIERMEM_API_KEY)")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="TIERMEM_API_KEY", show_envvar=False,
+                                                help="required as 'Authorization: Bearer KEY' (default "
+                                                     "$TIERMEM_API_KEY; on the command line it shows in `ps`)")] = None,
+    api_key_file: Annotated[Path | None, typer.Option("--api-key-file", help="read the key from this file's first line")] = None,
     max_body: Annotated[int, typer.Option("--max-body", help="largest request body in bytes")] = 4 * 1024 * 1024,
     embedder: EmbedderOpt = "minilm",
 ) -> None:
@@ -459,9 +469,15 @@ def serve(
     import threading
 
     from .._config import resolve as resolve_home
+    from ..serve._server import read_api_key
     from ..serve._shared import INFO_FILE, own_home, served_home
 
     where = resolve_home(home, None, None)
+    try:
+        api_key = read_api_key(api_key, api_key_file, warn=lambda text: err_console.print(f"warning: {text}", markup=False))
+    except TieredMemoryError as exc:
+        _fail(str(exc))
+        return
     where.home.mkdir(parents=True, exist_ok=True)
     try:
         owned = own_home(where.home, {"embedder": _embedder_named(embedder)}, host=host, port=port, api_key=api_key,
@@ -475,7 +491,7 @@ def serve(
               "call that one (Memory.open(url=...)), or stop it first")
         return
     handle, memory, server = owned
-    console.print(f"serving {where.home} at {server.url} (pid {os.getpid()}); Ctrl-C stops", markup=False)
+    console.print(f"serving {where.home} at {server.url} (pid {os.getpid()}); Ctrl-C stops", markup=False, soft_wrap=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -495,8 +511,11 @@ def mcp(
     home: HomeOpt = None,
     user: Annotated[str | None, typer.Option("--user", help="fix every call to this user (else each call names one)")] = None,
     http: Annotated[bool, typer.Option("--http", help="streamable HTTP instead of stdio")] = False,
-    host: Annotated[str, typer.Option("--host", help="with --http: address")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", help="with --http: address (anything but loopback needs a key)")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="with --http: port")] = 8766,
+    api_key_file: Annotated[Path | None, typer.Option("--api-key-file", help="with --http: require the key on this "
+                                                      "file's first line as 'Authorization: Bearer KEY' "
+                                                      "(default $TIERMEM_API_KEY)")] = None,
     embedder: EmbedderOpt = "minilm",
 ) -> None:
     """An MCP memory server (tools: remember, search, list_memories, forget, get_context).
@@ -507,7 +526,8 @@ def mcp(
     from ..serve.mcp_server import run
 
     try:
-        run(str(home) if home else None, user=user, http=http, host=host, port=port, embedder=embedder)
+        run(str(home) if home else None, user=user, http=http, host=host, port=port, embedder=embedder,
+            api_key_file=str(api_key_file) if api_key_file else None)
     except TieredMemoryError as exc:
         _fail(str(exc))
 

@@ -50,12 +50,30 @@ def examine(where: Locations) -> dict[str, Any]:
             "home": str(where.home),
             "database": make_url(where.database_url).render_as_string(hide_password=True),
             "index": where.qdrant_url or str(where.index_path),
+            "owner": owner_of(where.home),
         }
         versions = {"tiermem": _version("tiermem"), "schema": SCHEMA_VERSION, "qdrant-edge-py": _version("qdrant-edge-py"),
                     "onnxruntime": _version("onnxruntime")}
     finally:
         store.close()
     return {"config": config, "versions": versions, "journal": journal, "index": index, "problems": problems}
+
+
+def owner_of(home: Path) -> str:
+    """Who owns a home: the process serving it (its other users follow it), or nobody."""
+    from ..serve._shared import live_owner
+
+    owner = live_owner(home)
+    return f"pid {owner.get('pid')} serving at {owner.get('url')}" if owner else "none (the next opener becomes the owner)"
+
+
+def _identity(folder: Path) -> str:
+    from ..index._facts import IDENTITY_FILE
+
+    try:
+        return "embedded:" + json.loads((folder / IDENTITY_FILE).read_text())["index_id"]
+    except (OSError, ValueError, KeyError):
+        return str(folder.resolve())  # before index ids: the path was the key
 
 
 def _examine_index(where: Locations, store: SessionStore, journal_ids: set[str], problems: list[str]) -> dict[str, Any]:
@@ -66,7 +84,7 @@ def _examine_index(where: Locations, store: SessionStore, journal_ids: set[str],
     if not path.exists():
         out["status"] = "missing (rebuilt from the journal on the next open)"
         return out
-    if store.get_meta(rebuilding_key(str(path.resolve()))):
+    if store.get_meta(rebuilding_key(_identity(path))):
         problems.append("an index rebuild was interrupted (it is redone on the next open, or with --repair)")
     recorded = recorded_journal(path)
     if recorded is not None and recorded != store.get_meta("journal_id"):

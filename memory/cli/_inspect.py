@@ -112,8 +112,12 @@ def stats(
             for u, n in conn.execute(_only(counted, counted_table, user)):
                 entry(u)[key] = n
     usage = usage_report(store.usage_rows(user, None), user_id=user).total
+    from ..serve._shared import live_owner
+
+    owner = live_owner(where.home)
     report: dict[str, Any] = {
         "home": str(where.home), "database": store.url_for_humans,
+        "owner": {"pid": owner.get("pid"), "url": owner.get("url")} if owner else None,
         "users": users,
         "totals": {"users": len(users), "facts": sum(sum(u["facts"].values()) for u in users.values()),
                    "invalid_facts": sum(u["invalid_facts"] for u in users.values()),
@@ -133,6 +137,8 @@ def stats(
         table.add_row(literal(u), str(e["facts"]["semantic"]), str(e["facts"]["episodic"]), str(e["invalid_facts"]),
                       str(e["turns"]), str(e["sessions"]), str(e["summaries"]), str(e["pending_turns"]))
     console.print(table)
+    console.print(f"owner: pid {owner.get('pid')} serving at {owner.get('url')}" if owner else
+                  "owner: none (the next opener owns the home)", markup=False)
     disk = report["disk_bytes"]
     console.print("disk: " + ", ".join(f"{tier} {_size(n)}" for tier, n in disk.items()) if disk else
                   "disk: not local (database by URL)", markup=False)
@@ -201,15 +207,22 @@ def _only(query: Any, table: Any, user: str | None) -> Any:
 
 
 def _disk(where: Any) -> dict[str, int]:
-    """Bytes on disk per tier, for the stores that live in the home."""
+    """Bytes on disk per tier, for the stores that live in the home: blocks allocated, not
+    apparent sizes (the embedded index maps sparse files far larger than what they hold)."""
     out: dict[str, int] = {}
     if where.sqlite_file is not None:
         db = Path(where.sqlite_file)
-        out["session (SQLite)"] = sum(p.stat().st_size for p in (db, db.with_name(db.name + "-wal")) if p.exists())
+        out["session (SQLite)"] = sum(_allocated(p) for p in (db, db.with_name(db.name + "-wal")) if p.exists())
     facts = where.index_path
     if where.qdrant_url is None and facts.is_dir():
-        out["long-term (embedded Qdrant)"] = sum(p.stat().st_size for p in facts.rglob("*") if p.is_file())
+        out["long-term (embedded Qdrant)"] = sum(_allocated(p) for p in facts.rglob("*") if p.is_file())
     return out
+
+
+def _allocated(path: Path) -> int:
+    info = path.stat()
+    blocks = getattr(info, "st_blocks", None)  # POSIX; Windows has only the apparent size
+    return blocks * 512 if blocks is not None else info.st_size
 
 
 def _size(n: int) -> str:

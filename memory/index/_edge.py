@@ -70,11 +70,7 @@ class FolderLock:
             except OSError:  # Windows locks reads of a locked file too
                 holder = "unknown"
             self._file.close()
-            raise IndexLocked(
-                f"memory index at {folder} is open in another process (pid {holder}); stop it, "
-                "or point this process at a Qdrant server with TIERMEM_QDRANT_URL / qdrant_url=. "
-                "Read-only commands (tiermem facts list) work without the index."
-            ) from None
+            raise IndexLocked(_locked_message(folder, holder)) from None
         self._file.seek(0)
         self._file.truncate()
         self._file.write(str(os.getpid()))
@@ -87,6 +83,25 @@ class FolderLock:
             self._file = None
             with self._held_lock:
                 self._held.discard(self._key)
+
+
+def _locked_message(folder: Path, holder: str) -> str:
+    """Who holds an index folder, and how to reach the memory anyway."""
+    served = None
+    for candidate in (folder.parent, folder.parent.parent):  # the home: facts/ or store_index/<name>/
+        try:
+            served = json.loads((candidate / "serve.json").read_text()).get("url")
+            break
+        except (OSError, ValueError):
+            continue
+    if served:
+        how = (f"it serves this home at {served}: call it with Memory.open(url={served!r}) (plain Memory.open(home) "
+               "and the CLI do that on their own), or stop it")
+    else:
+        how = ("stop it, open the home with Memory.open(home) (share=True: it joins the process that owns the home), "
+               "or keep the index on a server (TIERMEM_INDEX_URL)")
+    return (f"memory index at {folder} is open in another process (pid {holder}); {how}. "
+            "Reading commands (tiermem facts list) work without the index.")
 
 
 def _remove_leftovers(path: Path) -> None:

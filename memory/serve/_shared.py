@@ -12,6 +12,7 @@ whichever process is killed.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -24,7 +25,8 @@ from typing import Any
 import portalocker
 
 from .._contract import MemoryAPI
-from .._errors import StoreUnavailable
+from .._errors import InvalidInput, OutcomeUnknown, StoreUnavailable
+from ._api import encode_args, load_result
 from ._client import RemoteMemory
 from ._server import MemoryServer
 
@@ -54,6 +56,7 @@ class SharedMemory(MemoryAPI):
         self._lock_file: Any = None
         self._owned: Any = None  # (memory, server) while this process owns the home
         self._remote: RemoteMemory | None = None
+        self._unanswered: dict[str, tuple[str, dict[str, Any]]] = {}  # OutcomeUnknown writes, for resend()
 
     @property
     def location(self) -> str:
@@ -115,7 +118,14 @@ class SharedMemory(MemoryAPI):
     def _call(self, name: str, arguments: dict[str, Any]) -> Any:
         backend = self._backend()
         if isinstance(backend, RemoteMemory):
-            result = backend.call(name, **arguments)
+            try:
+                result = backend.call(name, **arguments)
+            except OutcomeUnknown as exc:
+                if exc.key is not None:
+                    self._unanswered[exc.key] = (name, arguments)
+                while len(self._unanswered) > 100:
+                    self._unanswered.pop(next(iter(self._unanswered)))
+                raise
             if self._owned is not None:  # this process took over during the call
                 self._remote = None
             return result
@@ -127,6 +137,21 @@ class SharedMemory(MemoryAPI):
         """A contract method by name (what `tiermem mcp` and tests use)."""
         return self._call(name, kwargs)
 
+    def resend(self, key: str) -> Any:
+        """Send again the write that raised `OutcomeUnknown` with this key, to whichever
+        process owns the home now (this one, if it took over): answered with the first result
+        if the write was stored, stored now if it was not."""
+        if key not in self._unanswered:
+            raise InvalidInput(f"no unanswered request with key {key!r} in this process")
+        name, arguments = self._unanswered[key]
+        backend = self._backend()
+        if isinstance(backend, RemoteMemory):
+            result = backend.call_with_key(name, key, **arguments)
+        else:
+            result = load_result(name, self._owned[1].call(name, encode_args(arguments), key))
+        del self._unanswered[key]
+        return result
+
     def close(self, timeout: float | None = 10.0) -> None:
         """Stop serving (if this process owns the home) and let another process take over."""
         with self._lock:
@@ -136,22 +161,71 @@ class SharedMemory(MemoryAPI):
             if self._owned is not None:
                 memory, server = self._owned
                 self._owned = None
-                try:
-                    info = json.loads((self.home / INFO_FILE).read_text())
-                    if info.get("pid") == os.getpid():
-                        (self.home / INFO_FILE).unlink()
-                except (OSError, ValueError):
-                    pass
                 server.stop()
                 memory.close()
-                portalocker.unlock(self._lock_file)
-                self._lock_file.close()
+                release_home(self.home, self._lock_file, server)
 
     def __enter__(self) -> SharedMemory:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def live_owner(home: Path) -> dict[str, Any] | None:
+    """The process serving a home, if `serve.json` names one that answers."""
+    info = served_home(home)
+    if not info or "url" not in info:
+        return None
+    probe = RemoteMemory(info["url"], api_key=info.get("key"), timeout=5)
+    try:
+        probe.call("health")
+    except Exception:  # noqa: BLE001 - a stale file: the owner is gone
+        return None
+    finally:
+        probe.close()
+    return info
+
+
+def open_home(home: Path, memory_options: dict[str, Any], *, wait: float = 30.0) -> Any:
+    """`Memory.open(home)`: the home's Memory if this process can own it (and then it serves
+    it to the others on 127.0.0.1, with a key in `serve.json`), else a `SharedMemory` that
+    follows the process that does (and takes over if it goes)."""
+    from .._errors import IndexLocked
+
+    home.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
+    while True:
+        info = live_owner(home)
+        if info is not None:
+            if info.get("pid") == os.getpid():
+                raise IndexLocked(f"{home} is already open in this process; share that Memory (it is thread-safe) "
+                                  "or close it before opening the home again")
+            return SharedMemory(home, wait=wait, **memory_options)
+        owned = own_home(home, memory_options, generate_key=True)
+        if owned is not None:
+            handle, memory, server = owned
+            memory.on_close(server.stop, before=True)  # no request reaches a closing memory
+            memory.on_close(functools.partial(release_home, home, handle, server))  # the next owner can open the index now
+            return memory
+        if time.monotonic() > deadline:  # someone holds serve.lock but never answers
+            holder = served_home(home) or {}
+            raise IndexLocked(f"{home} is being opened by another process (pid {holder.get('pid', 'unknown')}) that "
+                              f"does not serve it after {wait:.0f} s; stop it, or call it with Memory.open(url=...)")
+        time.sleep(0.05)
+
+
+def release_home(home: Path, handle: Any, server: MemoryServer) -> None:
+    """Stop serving a home and let another process own it (after its Memory closed)."""
+    if not server.stopping:
+        server.stop()
+    try:
+        if (served_home(home) or {}).get("pid") == os.getpid():
+            (home / INFO_FILE).unlink()
+    except OSError:
+        pass
+    portalocker.unlock(handle)
+    handle.close()
 
 
 def own_home(home: Path, memory_options: dict[str, Any], *, host: str = "127.0.0.1", port: int = 0,
@@ -170,7 +244,7 @@ def own_home(home: Path, memory_options: dict[str, Any], *, host: str = "127.0.0
         handle.close()
         return None
     try:
-        memory = Memory.open(home, **memory_options)
+        memory = Memory.open(home, share=False, **memory_options)  # IndexLocked: a process that does not share holds it
         try:
             key = api_key or (secrets.token_urlsafe(24) if generate_key else None)
             server = MemoryServer(memory, host=host, port=port, api_key=key, socket=socket, **server_options).start()

@@ -158,24 +158,59 @@ class LazySharedMemory:
 
 
 def run(home: str | None = None, *, user: str | None = None, http: bool = False, host: str = "127.0.0.1",
-        port: int = 8766, embedder: str = "minilm") -> None:
-    """Serve MCP on stdio (or streamable HTTP) until the client goes away."""
+        port: int = 8766, embedder: str = "minilm", api_key_file: str | None = None) -> None:
+    """Serve MCP on stdio (or streamable HTTP) until the client goes away. Over HTTP a key
+    ($TIERMEM_API_KEY or `api_key_file`) is required of every request when set, and must be
+    set for any address but loopback."""
+    import os
+
     from .._messages import check_id
     from ..embed import EMBEDDER_NAMES
+    from ._server import is_loopback, read_api_key
 
     if embedder not in EMBEDDER_NAMES:  # now, not at the first tool call
         raise TieredMemoryError(f"--embedder must be one of {', '.join(EMBEDDER_NAMES)}, got {embedder!r}")
     if user is not None:
         user = check_id(user, "--user")
+    api_key = read_api_key(os.environ.get("TIERMEM_API_KEY") or None, api_key_file) if http else None
+    if http and not api_key and not is_loopback(host):
+        raise TieredMemoryError(f"serving MCP on {host} (not loopback) needs an API key: $TIERMEM_API_KEY or "
+                                "--api-key-file")
     memory = LazySharedMemory(home, embedder)
     server = build_server(memory, user=user)
     try:
         if http:
-            server.run("streamable-http", host=host, port=port)
+            import uvicorn
+
+            app = server.streamable_http_app(host=host)
+            uvicorn.run(BearerKey(app, api_key) if api_key else app, host=host, port=port, log_level="warning")
         else:
             server.run("stdio")
     finally:
         memory.close()
+
+
+class BearerKey:
+    """ASGI middleware: every HTTP request must carry `Authorization: Bearer <key>`, checked
+    before the MCP app reads a byte of its body."""
+
+    def __init__(self, app: Any, key: str):
+        self.app, self.key = app, key.encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        import hmac
+
+        if scope["type"] == "http":
+            header = dict(scope.get("headers") or []).get(b"authorization", b"")
+            scheme, _, given = header.partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self.key):
+                body = b'{"error": {"type": "Unauthorized", "message": "missing or wrong API key (Authorization: Bearer <key>)"}}'
+                await send({"type": "http.response.start", "status": 401,
+                            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                        (b"www-authenticate", b"Bearer")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -189,10 +224,13 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--api-key-file", default=None, help="with --http: require the key on this file's first line "
+                        "(default $TIERMEM_API_KEY); any --host but loopback needs one")
     parser.add_argument("--embedder", default="minilm", help="minilm (default), sentence-transformers, or hash (tests)")
     args = parser.parse_args(list(argv))
     try:
-        run(args.home, user=args.user, http=args.http, host=args.host, port=args.port, embedder=args.embedder)
+        run(args.home, user=args.user, http=args.http, host=args.host, port=args.port, embedder=args.embedder,
+            api_key_file=args.api_key_file)
     except TieredMemoryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -258,9 +258,25 @@ def _v10_fact_updated_at(conn: Connection) -> None:
         conn.execute(text("UPDATE tm_facts SET data = :data WHERE id = :id"), {"data": json.dumps(value), "id": fact_id})
 
 
+def _v11_requests(conn: Connection) -> None:
+    """Served writes by idempotency key (a resent request gets the first answer)."""
+    md = MetaData()
+    Table(
+        "tm_requests", md,
+        Column("key", String(128), primary_key=True),
+        Column("method", String(64), nullable=False),
+        Column("user_id", String(256), index=True),
+        Column("turn_ids", Text),
+        Column("result", Text),
+        Column("created_at", DateTime, nullable=False),
+        Index("ix_requests_at", "created_at"),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial, _v2_two_phase_add, _v3_turn_kinds, _v4_turn_utc_offset, _v5_model_usage, _v6_memory_files,
-    _v7_store_items, _v8_forgotten_spans, _v9_file_versions, _v10_fact_updated_at,
+    _v7_store_items, _v8_forgotten_spans, _v9_file_versions, _v10_fact_updated_at, _v11_requests,
 ]
 LATEST = len(MIGRATIONS)
 

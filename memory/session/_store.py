@@ -28,6 +28,7 @@ from ._files import MemoryFileLog
 from ._items import StoreItemLog
 from ._migrations import LATEST as SCHEMA_LATEST
 from ._migrations import current_version, migrate
+from ._requests import RequestLog
 from ._tables import (
     EventRow,
     ExtractionFailureRow,
@@ -35,6 +36,7 @@ from ._tables import (
     MemoryFileRow,
     MetaRow,
     ProfileRow,
+    RequestRow,
     SessionSeqRow,
     SummaryRow,
     TurnRow,
@@ -46,7 +48,7 @@ from ._usage import UsageLog
 CRITICAL_IMPORTANCE = 0.95  # allergies, conditions, dietary and accessibility needs (RuleExtractor)
 
 
-class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog):
+class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
     """Turns, summaries, profiles and the fact journal, in SQLite or PostgreSQL.
 
     Args:
@@ -303,7 +305,7 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog):
         removed: dict[str, int] = {}
         with self._write_gate, Session(self.engine) as s:
             for table in (FactRow, EventRow, TurnRow, SummaryRow, ProfileRow, SessionSeqRow, ExtractionFailureRow, UsageRow,
-                          MemoryFileRow):
+                          RequestRow, MemoryFileRow):
                 result = s.exec(delete(table).where(col(table.user_id) == user_id))  # type: ignore[call-overload,attr-defined]
                 removed[table.__tablename__] = result.rowcount  # type: ignore[attr-defined]
             tombstone = FactEvent(op="forget_user", fact_id="*", user_id=erased_id(user_id), at=at)

@@ -184,3 +184,19 @@ class StoreItemRow(SQLModel, table=True):
     ttl_minutes: float | None = None
     index_fields: str | None = Field(default=None, sa_column=Column(Text))
     embedded: bool = True
+
+
+class RequestRow(SQLModel, table=True):
+    """A served write by its idempotency key: a resent request (a client that lost the
+    answer, a new owner after failover) gets the first answer instead of a second write.
+    `result` is the answer as JSON (None while the write is under way, or if its owner died
+    before answering: the turns it stored are found by `turn_ids`)."""
+
+    __tablename__ = "tm_requests"
+    __table_args__ = (Index("ix_requests_at", "created_at"),)
+    key: str = Field(primary_key=True, max_length=128)
+    method: str = Field(max_length=64)
+    user_id: str | None = Field(default=None, index=True, max_length=256)  # erased with the user's data
+    turn_ids: str | None = Field(default=None, sa_column=Column(Text))
+    result: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime

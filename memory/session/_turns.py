@@ -33,6 +33,10 @@ class AlreadyExtracted(Exception):
     """Internal: another worker committed phase 2 for some of these turns first."""
 
 
+class _AlreadyRun(Exception):
+    """Internal: a served request's key was recorded before: its write rolls back."""
+
+
 class TurnLog:
     engine: Engine
     # Writers of this process (callers, the background worker) queue on a lock of their own
@@ -49,10 +53,28 @@ class TurnLog:
         raise NotImplementedError
 
     # -- phase 1 ----------------------------------------------------------------------------
-    def append_turns(self, turns: Sequence[Turn]) -> list[Turn]:
-        """Commit turns, numbered in their session, waiting for phase 2. Returns them numbered."""
-        with self.writing() as conn:
-            return self._insert_turns(conn, turns, extracted=False)
+    def append_turns(self, turns: Sequence[Turn], *, request_key: str | None = None) -> list[Turn] | None:
+        """Commit turns, numbered in their session, waiting for phase 2. Returns them numbered.
+        With `request_key` the key is recorded in the same transaction; None when it was
+        there already (the request was run before: nothing is stored twice)."""
+        try:
+            with self.writing() as conn:
+                stored = self._insert_turns(conn, turns, extracted=False)
+                if request_key is not None and not self.claim_request(  # type: ignore[attr-defined]
+                        conn, request_key, "add", stored[0].created_at, user_id=stored[0].user_id,
+                        turn_ids=[t.id for t in stored]):
+                    raise _AlreadyRun  # rolls the turns back: the request was run before
+                return stored
+        except _AlreadyRun:
+            return None
+
+    def get_turns(self, turn_ids: Sequence[str]) -> list[Turn]:
+        if not turn_ids:
+            return []
+        with Session(self.engine) as s:
+            rows = s.exec(select(TurnRow).where(col(TurnRow.id).in_(list(turn_ids)))).all()
+        order = {turn_id: i for i, turn_id in enumerate(turn_ids)}
+        return sorted((_turn(r) for r in rows), key=lambda t: order[t.id])
 
     def _insert_turns(self, conn: Any, turns: Sequence[Turn], *, extracted: bool) -> list[Turn]:
         if not turns:

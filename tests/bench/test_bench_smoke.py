@@ -134,3 +134,12 @@ def test_reconcile_bench_prints_one_json_document_per_class(capsys) -> None:
     assert set(result["classes"]) == {"coexist", "supersede", "merge", "refine"}
     assert sum(row["cases"] for row in result["classes"].values()) == len(reconcile.CASES)
     assert result["facts_lost"] == 0  # the subject rules do not depend on the embedder
+
+
+def test_fairness_smoke(capsys) -> None:
+    from bench import fairness
+
+    assert fairness.main(["--smoke"]) == 0
+    row = json.loads(capsys.readouterr().out)["rows"][0]
+    assert row["sentences"] == 200 and row["facts"] == 200  # one fact per distinct sentence, none merged
+    assert row["reads"] >= 1 and row["read_max_s"] >= row["read_p95_s"] > 0

@@ -36,10 +36,10 @@ def test_clients_inherit_every_method_so_they_cannot_drift(client: type) -> None
         assert getattr(client, name) is getattr(MemoryAPI, name), f"{client.__name__}.{name} redefines the contract"
 
 
-def test_memory_open_is_typed_for_both_kinds() -> None:
+def test_memory_open_is_typed_for_each_kind() -> None:
     overloads = typing.get_overloads(Memory.open.__func__)  # type: ignore[attr-defined]
     returns = {inspect.signature(o.__func__).return_annotation for o in overloads}
-    assert returns == {"Memory", "RemoteMemory"}
+    assert returns == {"Memory", "Memory | SharedMemory", "RemoteMemory"}  # share=False, a home, a url
 
 
 def test_each_mcp_tool_wraps_a_contract_method_that_takes_its_arguments() -> None:

@@ -202,12 +202,18 @@ def test_bad_arguments_are_rejected(mem: Memory) -> None:
     assert mem.facts(user_id="small-talker") == []  # known (has turns), no facts yet
 
 
-def test_a_second_opener_gets_a_clear_error(mem: Memory, home: Path, embedder: HashEmbedder) -> None:
+def test_another_process_joins_the_owner_and_a_non_sharing_opener_gets_a_clear_error(
+        mem: Memory, home: Path, embedder: HashEmbedder) -> None:
+    mem.add([say("I live in Lisbon.")], user_id="ana", at=T0)
     with pytest.raises(IndexLocked, match=r"already open in this process"):
         Memory.open(home, embedder=embedder)
-    code = (f"from tiermem import Memory, HashEmbedder\nMemory.open({str(home)!r}, embedder=HashEmbedder(64))")
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert re.search(r"open in another process \(pid \d+\).*TIERMEM_QDRANT_URL", other.stderr)
+    joins = (f"from tiermem import Memory, HashEmbedder\nm = Memory.open({str(home)!r}, embedder=HashEmbedder(64))\n"
+             "print(type(m).__name__, [h.fact.text for h in m.search('where does Ana live', user_id='ana')])")
+    other = subprocess.run([sys.executable, "-c", joins], capture_output=True, text=True, timeout=120)
+    assert other.stdout.strip() == "SharedMemory ['Ana lives in Lisbon.']", other.stderr
+    alone = (f"from tiermem import Memory, HashEmbedder\nMemory.open({str(home)!r}, embedder=HashEmbedder(64), share=False)")
+    other = subprocess.run([sys.executable, "-c", alone], capture_output=True, text=True, timeout=120)
+    assert re.search(r"open in another process \(pid \d+\).*Memory.open\(url='http://127.0.0.1:\d+'\)", other.stderr)
 
 
 def test_closing_releases_the_folder(home: Path, embedder: HashEmbedder) -> None:

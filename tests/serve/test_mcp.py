@@ -130,3 +130,49 @@ async def test_two_servers_on_one_home_share_memory_and_survive_a_killed_owner(t
         assert len(alive) == 1
         assert served_home(tmp_path)["pid"] != owner
         assert not (await call(alive[0], "remember", text="Ana likes jazz", user_id="ana"))[0]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_http_needs_the_key_when_one_is_set_and_off_loopback_always(tmp_path):
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    key_file = tmp_path / "key"
+    key_file.write_text("k" * 24 + "\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TIERMEM_API_KEY": ""}
+    refused = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tiermem", "mcp", "--http", "--host", "0.0.0.0", "--home", str(tmp_path / "h"),
+        "--embedder", "hash", env=env, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(refused.communicate(), 60)
+    assert refused.returncode == 1 and b"needs an API key" in err
+
+    port = _free_port()
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tiermem", "mcp", "--http", "--port", str(port), "--home", str(tmp_path / "h"),
+        "--embedder", "hash", "--api-key-file", str(key_file), env=env)
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        async with httpx2.AsyncClient() as raw:
+            for _ in range(300):
+                try:
+                    answer = await raw.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+                    break
+                except httpx2.TransportError:
+                    await asyncio.sleep(0.1)
+            assert answer.status_code == 401 and answer.json()["error"]["type"] == "Unauthorized"
+        http = create_mcp_http_client(headers={"Authorization": "Bearer " + "k" * 24})
+        async with http, Client(streamable_http_client(url, http_client=http), read_timeout_seconds=60) as client:
+            assert not (await call(client, "remember", text="Ana likes tea", user_id="ana"))[0]
+            hits = unwrap((await call(client, "search", query="tea", user_id="ana"))[1])
+            assert [h["text"] for h in hits] == ["Ana likes tea"]
+    finally:
+        server.terminate()
+        await asyncio.wait_for(server.wait(), 30)

@@ -141,9 +141,9 @@ def test_shared_home_in_one_process_owner_and_follower(tmp_path):
     first = SharedMemory(tmp_path, embedder=HashEmbedder(64))
     second = SharedMemory(tmp_path, embedder=HashEmbedder(64))
     try:
-        first.remember(text="Ana likes tea", user_id="ana")
+        first.remember("Ana likes tea", user_id="ana")  # positional, as in-process (R16)
         assert first.owner and not second.owner
-        assert [h.fact.text for h in second.search(query="tea", user_id="ana")] == ["Ana likes tea"]
+        assert [h.fact.text for h in second.search("tea", user_id="ana")] == ["Ana likes tea"]
         first.close()  # the owner leaves: the follower takes over on its next call
         second.remember(text="Ana plays chess", user_id="ana")
         assert second.owner
@@ -222,3 +222,92 @@ async def test_async_twins_served(tmp_path):
             assert ctx.messages[-1]["content"][-1]["text"] == "tea?"
         finally:
             server.stop()
+
+
+def _tiermem(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tiermem", *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", "TIERMEM_API_KEY": "", **(env or {})})
+
+
+def test_the_cli_and_a_plain_open_work_beside_tiermem_serve(tmp_path):
+    home = tmp_path / "home"
+    key_file = tmp_path / "key"
+    key_file.write_text("a-key-of-enough-length\n")
+    served = subprocess.Popen([sys.executable, "-m", "tiermem", "serve", "--home", str(home), "--port", "0", "--embedder",
+                               "hash", "--api-key-file", str(key_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "TIERMEM_API_KEY": ""})
+    try:
+        assert served.stdout is not None
+        line = served.stdout.readline()
+        url = line.split(" at ")[1].split()[0]
+        RemoteMemory(url, api_key="a-key-of-enough-length").remember("Ana likes green tea", user_id="ana")
+
+        found = _tiermem("search", "tea", "--user", "ana", "--home", str(home), "--embedder", "hash", "--json")
+        assert found.returncode == 0, found.stderr
+        assert [json.loads(line)["text"] for line in found.stdout.splitlines()] == ["Ana likes green tea"]
+        listed = _tiermem("facts", "list", "--user", "ana", "--home", str(home), "--json")
+        assert listed.returncode == 0 and "Ana likes green tea" in listed.stdout, listed.stderr
+        stats = _tiermem("stats", "--home", str(home), "--json")
+        assert json.loads(stats.stdout)["owner"]["pid"] == served.pid
+        refused = _tiermem("reindex", "--home", str(home), "--embedder", "hash")
+        assert refused.returncode == 1 and f"owned by pid {served.pid}" in refused.stderr
+
+        plain = (f"from tiermem import Memory, HashEmbedder\nm = Memory.open({str(home)!r}, embedder=HashEmbedder(64))\n"
+                 "m.remember('Ana plays chess', user_id='ana')\nprint(type(m).__name__, len(m.facts(user_id='ana')))")
+        joined = subprocess.run([sys.executable, "-c", plain], capture_output=True, text=True, timeout=120)
+        assert joined.stdout.split() == ["SharedMemory", "2"], joined.stderr
+    finally:
+        served.terminate()
+        served.wait(30)
+
+
+def test_serve_takes_its_key_from_a_file_or_the_environment_and_refuses_weak_or_missing_ones(tmp_path):
+    exposed = _tiermem("serve", "--home", str(tmp_path), "--host", "0.0.0.0", "--port", "0", "--embedder", "hash")
+    assert exposed.returncode == 1 and "--api-key-file" in exposed.stderr
+    short = tmp_path / "short"
+    short.write_text("abc\n")
+    weak = _tiermem("serve", "--home", str(tmp_path), "--api-key-file", str(short), "--embedder", "hash")
+    assert weak.returncode == 1 and "at least 16 characters" in weak.stderr
+    missing = _tiermem("serve", "--home", str(tmp_path), "--api-key-file", str(tmp_path / "nope"), "--embedder", "hash")
+    assert missing.returncode == 1 and "cannot read it" in missing.stderr
+    typed = subprocess.Popen([sys.executable, "-m", "tiermem", "serve", "--home", str(tmp_path / "h"), "--port", "0",
+                              "--embedder", "hash", "--api-key", "typed-on-the-command-line"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "TIERMEM_API_KEY": ""})
+    try:
+        assert typed.stderr is not None and "visible to other local users" in typed.stderr.readline()
+    finally:
+        typed.terminate()
+        typed.wait(30)
+
+
+OPENER = """
+import json, sys, time
+from tiermem import HashEmbedder, Memory
+me = sys.argv[2]
+mem = Memory.open(sys.argv[1], embedder=HashEmbedder(64))
+mem.remember(f"Ana's friend {me} plays the cello", user_id="ana")
+deadline = time.monotonic() + 90
+while len(mem.facts(user_id="ana")) < 3 and time.monotonic() < deadline:
+    time.sleep(0.1)
+print(json.dumps({"type": type(mem).__name__, "facts": len(mem.facts(user_id="ana"))}), flush=True)
+sys.stdin.readline()  # stay until every opener has answered
+mem.close()
+"""
+
+
+def test_three_processes_open_one_home_at_once_and_all_work(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(tmp_path), name], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for name in ("Kofi", "Lena", "Mirko")]
+    try:
+        answers = [json.loads(p.stdout.readline() or "{}") for p in procs if p.stdout]
+        assert [a.get("facts") for a in answers] == [3, 3, 3], [p.stderr.read() for p in procs if p.poll() is not None]
+        assert sorted(a["type"] for a in answers) == ["Memory", "SharedMemory", "SharedMemory"]
+    finally:
+        for p in procs:
+            if p.stdin:
+                p.stdin.close()
+        for p in procs:
+            p.wait(60)
+    assert all(p.returncode == 0 for p in procs)
