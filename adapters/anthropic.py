@@ -38,6 +38,7 @@ from tiermem import (
     check_id,
 )
 from tiermem.claude import ModelCaller, PromptTooLong, RetryPolicy, model_info, request_tokens
+from tiermem.claude._config import require_credentials
 
 from ._memory_tool import TiermemMemoryTool
 
@@ -383,6 +384,7 @@ class MemoryClient:
     """
 
     def __init__(self, client: Any, memory: MemoryAPI, *, budget: int | None = None, caller: ModelCaller | None = None):
+        require_credentials(client, type(self).__name__)
         self.client = client.with_options(max_retries=0)
         self.memory = memory
         # A chat reply may take minutes to generate: the SDK's own 600 s, not the write path's 120 s.
@@ -476,6 +478,7 @@ class AsyncMemoryClient:
     """`MemoryClient` for `anthropic.AsyncAnthropic`: the same planning, awaited I/O."""
 
     def __init__(self, client: Any, memory: MemoryAPI, *, budget: int | None = None, caller: ModelCaller | None = None):
+        require_credentials(client, type(self).__name__)
         self.client = client.with_options(max_retries=0)
         self.memory = memory
         self.caller = caller or ModelCaller(async_client=self.client, policy=RetryPolicy(timeout=600.0))

@@ -422,8 +422,11 @@ def _caller_metadata(metadata: Any) -> dict[str, Any]:
 
 def _event_item(event: FactEvent) -> dict[str, Any]:
     fact = event.fact
-    item = {"id": public_id(event.fact_id), "memory": fact.text if fact else "", "event": EVENTS[event.op]}
-    if event.op == "update" and event.previous is not None and fact is not None and event.previous.text != fact.text:
+    op = EVENTS[event.op]
+    if event.op == "update" and event.previous is not None and fact is not None and event.previous.text == fact.text:
+        op = "NONE"  # a repeat: only its sources were merged; to mem0 nothing changed
+    item = {"id": public_id(event.fact_id), "memory": fact.text if fact else "", "event": op}
+    if op == "UPDATE" and event.previous is not None and fact is not None and event.previous.text != fact.text:
         item["previous_memory"] = event.previous.text
     return item
 

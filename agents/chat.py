@@ -23,7 +23,9 @@ SYSTEM = ("You are a friendly assistant with long-term memory. Use what you reme
 
 def show(report: Any, facts: list[Any], cache_share: float | None) -> None:
     tiers = ", ".join(f"{k} {v}" for k, v in report.tokens.items() if v)
-    print(f"  [memory] paged in {len(facts)} facts" + "".join(f"\n    - {h.fact.text}" for h in facts[:5]))
+    profile = report.tokens.get("profile", 0)
+    print((f"  [memory] the profile ({profile} tokens, in the cached prefix) and " if profile else "  [memory] ")
+          + f"{len(facts)} facts paged in" + "".join(f"\n    - {h.fact.text}" for h in facts[:5]))
     print(f"  [tokens] {tiers} (total {report.total})")
     if cache_share is not None:
         print(f"  [cache]  {cache_share:.0%} of the request's input read from cache")

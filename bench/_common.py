@@ -8,7 +8,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
@@ -39,12 +39,26 @@ def timer(into: list[float]) -> Iterator[None]:
 
 
 def progress(items: Iterable[T], total: int | None = None, desc: str = "") -> Iterable[T]:
-    """A tqdm bar on a terminal, plain iteration in CI logs."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return items
-    return tqdm(items, total=total, desc=desc, disable=os.environ.get("CI") == "true" or not sys.stderr.isatty())
+    """A tqdm bar on a terminal; elsewhere (no tqdm, a log, CI) a line on stderr per item, so
+    a long run is never silent."""
+    if sys.stderr.isatty() and os.environ.get("CI") != "true":
+        try:
+            from tqdm import tqdm
+
+            return tqdm(items, total=total, desc=desc)  # type: ignore[no-any-return]
+        except ImportError:
+            pass
+    return _lines(items, total if total is not None else len(items) if isinstance(items, Sized) else None, desc)
+
+
+def _lines(items: Iterable[T], total: int | None, desc: str, every: float = 5.0) -> Iterator[T]:
+    started = last = time.perf_counter()
+    for n, item in enumerate(items, 1):
+        yield item
+        now = time.perf_counter()
+        if n == 1 or n == total or now - last >= every:
+            print(f"{desc}: {n}{f'/{total}' if total else ''} done ({now - started:.0f} s)", file=sys.stderr, flush=True)
+            last = now
 
 
 def environment() -> dict[str, Any]:

@@ -6,8 +6,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import URL
-
 from ._errors import ConfigError
 
 DEFAULT_HOME = ".tiermem"
@@ -60,6 +58,8 @@ def resolve(
                 raise ConfigError(f"cannot create the memory home {home_path}: {exc.strerror}") from None
         # Built as a URL, not pasted into one: '?', '#' or '%' in a folder name must not
         # turn into a query string and move the database elsewhere.
+        from sqlalchemy.engine import URL
+
         db = URL.create("sqlite", database=str(home_path / "tiermem.db")).render_as_string()
         if str(home_path) == ":memory:":
             raise ConfigError("home must be a folder")
@@ -69,3 +69,11 @@ def resolve(
         qdrant_url=qdrant_url or os.environ.get("TIERMEM_QDRANT_URL") or None,
         qdrant_api_key=qdrant_api_key or os.environ.get("TIERMEM_QDRANT_API_KEY") or None,
     )
+
+
+def home_sqlite_file(home: str | os.PathLike[str] | None = None, database_url: str | None = None) -> Path | None:
+    """The home's own SQLite file when no database URL is configured (argument or
+    $TIERMEM_DATABASE_URL), else None; what `resolve` would pick, without importing SQLAlchemy."""
+    if database_url or os.environ.get("TIERMEM_DATABASE_URL"):
+        return None
+    return Path(home or os.environ.get("TIERMEM_HOME") or DEFAULT_HOME).expanduser() / "tiermem.db"

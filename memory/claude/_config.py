@@ -36,6 +36,16 @@ def shared_limiter(rpm: float | None, itpm: float | None) -> RateLimiter:
         return _limiters.setdefault((rpm, itpm), RateLimiter(rpm, itpm))
 
 
+def require_credentials(client: Any, purpose: str) -> None:
+    """Refuse, now, a client that could not authenticate: the SDK builds one without a key and
+    fails only at the first request, which the write path would turn into a silent fallback to
+    the rules on every batch."""
+    if getattr(client, "api_key", "") is None and getattr(client, "auth_token", "") is None:
+        raise ConfigError(f"{purpose}: the Anthropic client has no API key; set ANTHROPIC_API_KEY (or pass "
+                          "anthropic.Anthropic(api_key=...)). To try the Claude paths offline, use "
+                          "tiermem.testing.FakeAnthropic().client()")
+
+
 def claude_caller(anthropic_client: Any = None, *, model: str | None = None, async_client: Any = None,
                   policy: RetryPolicy | None = None, breaker: CircuitBreaker | None = None,
                   purpose: str = "extractor='claude'") -> ModelCaller:
@@ -57,6 +67,7 @@ def claude_caller(anthropic_client: Any = None, *, model: str | None = None, asy
         async_client = async_client or anthropic.AsyncAnthropic()
     elif isinstance(anthropic_client, anthropic.AsyncAnthropic):
         raise ConfigError("anthropic_client must be a synchronous anthropic.Anthropic (the write path runs in threads)")
+    require_credentials(anthropic_client, purpose)
     return ModelCaller(anthropic_client, async_client=async_client,
                        model=model or os.environ.get("TIERMEM_CLAUDE_MODEL") or DEFAULT_MODEL, policy=policy,
                        limiter=shared_limiter(_rate("TIERMEM_CLAUDE_RPM"), _rate("TIERMEM_CLAUDE_ITPM")), breaker=breaker)

@@ -1,5 +1,5 @@
 """`tiermem export` and `tiermem import`: the portable JSON-lines format, and migration from
-a mem0 store (registered on the app by `tiermem.cli`)."""
+a mem0 store (registered on the app by `tiermem.cli._app`)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,14 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from .._config import resolve
 from .._errors import TieredMemoryError
-from ..session import SessionStore
-from ..session._portable import export_lines, import_records, read_export
-from . import DbOpt, EmbedderOpt, HomeOpt, JsonOpt, _fail, _known_user, _store, app, console
+from ._app import DbOpt, EmbedderOpt, HomeOpt, JsonOpt, _fail, _known_user, _store, app, console
 
 # Progress goes to stderr: stdout carries the export itself, or the --json report.
 progress_console = Console(stderr=True, highlight=False)
 
 
-@app.command("export")
+@app.command("export", short_help="Write users' data as portable JSON lines.")
 def export(
     user: Annotated[list[str] | None, typer.Option("--user", "-u", help="only this user (repeatable; default: every user)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of stdout")] = None,
@@ -34,6 +31,7 @@ def export(
     (format version 2, documented in the README: it ends with a record that lets an import
     tell a complete file from a cut one). Reads the database only."""
     from .. import __version__
+    from ..session._portable import export_lines
 
     store = _store(home, database_url)
     users = [_known_user(store, u) for u in user] if user else [u for u, _, _ in store.users()]
@@ -54,7 +52,7 @@ def export(
         console.print(f"exported {len(users)} users ({lines - 2} records) to {output}", markup=False)
 
 
-@app.command("import")
+@app.command("import", short_help='Import an export, or a mem0 store.')
 def import_(
     source: Annotated[str, typer.Argument(help="an export file (.jsonl; - for stdin), or the word mem0")],
     config: Annotated[Path | None, typer.Option("--config", help="mem0: its config as a JSON file")] = None,
@@ -76,6 +74,9 @@ def import_(
         if config is not None or path is not None:
             _fail("--config and --path are for `tiermem import mem0`")
         records, scanned = _file_records(source), None
+    from ..session import SessionStore
+    from ..session._portable import import_records
+
     where = _target(home, database_url)
     try:
         store = SessionStore(where.database_url)
@@ -99,6 +100,8 @@ def import_(
 
 
 def _target(home: Path | None, database_url: str | None) -> Any:
+    from .._config import resolve
+
     try:
         where = resolve(home, database_url, create=True)
     except TieredMemoryError as exc:
@@ -107,6 +110,8 @@ def _target(home: Path | None, database_url: str | None) -> Any:
 
 
 def _file_records(source: str) -> list[tuple[str, Any, dict[str, Any]]]:
+    from ..session._portable import read_export
+
     try:
         if source == "-":
             return read_export(sys.stdin)
@@ -146,7 +151,7 @@ def _mem0_records(config: Path | None, path: Path | None, collection: str,
 def _catch_up(home: Path | None, database_url: str | None, embedder: str, facts: int, quiet: bool) -> bool:
     """Embed what was imported now, by opening the memory (which replays the journal)."""
     from .. import Memory
-    from . import _embedder_named
+    from ._app import _embedder_named
 
     with progress_console.status(f"indexing {facts} imported facts") if not quiet else nullcontext():
         try:

@@ -1,5 +1,5 @@
 """`tiermem turns`, `tiermem stats` and `tiermem context`: what is stored, how big it is, and
-what would be paged in for a message (registered on the app by `tiermem.cli`)."""
+what would be paged in for a message (registered on the app by `tiermem.cli._app`)."""
 
 from __future__ import annotations
 
@@ -9,25 +9,24 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
-from sqlalchemy import func, select
 
 from .._errors import TieredMemoryError
-from ..session import SessionStore
-from ..session._tables import FactRow, SessionSeqRow, SummaryRow, TurnRow
-from . import (
+from ._app import (
     DbOpt,
     EmbedderOpt,
     HomeOpt,
+    JsonlOpt,
     JsonOpt,
     LimitOpt,
     UserOpt,
     _checked,
+    _emit,
     _fail,
     _known_user,
     _memory,
     _store,
+    _table,
     _user_in,
     _where,
     app,
@@ -35,12 +34,18 @@ from . import (
 )
 from ._literal import literal, visible
 
-FACTS: Any = FactRow.__table__  # type: ignore[attr-defined]
-TURNS: Any = TurnRow.__table__  # type: ignore[attr-defined]
-SEQS: Any = SessionSeqRow.__table__  # type: ignore[attr-defined]
-SUMMARIES: Any = SummaryRow.__table__  # type: ignore[attr-defined]
 
-turns_app = typer.Typer(help="The stored conversation turns.", no_args_is_help=True)
+def _tables() -> Any:
+    """The session tier's tables (imported when a command needs them: SQLAlchemy is slow to load)."""
+    from types import SimpleNamespace
+
+    from ..session._tables import FactRow, SessionSeqRow, SummaryRow, TurnRow
+
+    return SimpleNamespace(facts=FactRow.__table__, turns=TurnRow.__table__,  # type: ignore[attr-defined]
+                           seqs=SessionSeqRow.__table__, summaries=SummaryRow.__table__)  # type: ignore[attr-defined]
+
+
+turns_app = typer.Typer(help="The stored conversation turns.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(turns_app, name="turns")
 
 @turns_app.command("list")
@@ -49,6 +54,7 @@ def turns_list(
     session: Annotated[str | None, typer.Option("--session", "-s", help="only this session (in turn order)")] = None,
     limit: LimitOpt = 100,
     as_json: JsonOpt = False,
+    as_jsonl: JsonlOpt = False,
     home: HomeOpt = None,
     database_url: DbOpt = None,
 ) -> None:
@@ -62,18 +68,17 @@ def turns_list(
     if limit < 1:
         _fail(f"--limit must be at least 1, got {limit}")
     turns = store.turns(user, session, limit=limit)
-    if as_json:
-        for turn in turns:
-            sys.stdout.write(visible(turn.model_dump_json()) + "\n")
+    if as_json or as_jsonl:
+        _emit([visible(turn.model_dump_json()) for turn in turns], as_jsonl)
         return
-    table = Table("session", "seq", "at", "speaker", "text")
+    table = _table("session", "seq", "at", "speaker", "text", wide=4)
     for t in turns:
         table.add_row(literal(t.session_id), str(t.seq), f"{t.created_at:%Y-%m-%d %H:%M}", literal(t.speaker), literal(t.content))
     console.print(table)
     console.print(f"{len(turns)} turns")
 
 
-@app.command()
+@app.command(short_help='Counts per user, disk per tier, owner, backlog, usage.')
 def stats(
     user: Annotated[str | None, typer.Option("--user", "-u", help="only this user")] = None,
     as_json: JsonOpt = False,
@@ -82,8 +87,12 @@ def stats(
 ) -> None:
     """Facts per user and kind, turns, summaries, disk per tier, extraction backlog and model
     usage (reads SQLite only)."""
+    from sqlalchemy import func, select
+
     from ..claude._report import usage_report
 
+    t = _tables()
+    FACTS, TURNS, SEQS, SUMMARIES = t.facts, t.turns, t.seqs, t.summaries  # noqa: N806 - table handles
     where = _where(home, database_url)
     store = _store(home, database_url)
     if user is not None:
@@ -132,7 +141,7 @@ def stats(
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")
         return
-    table = Table("user", "semantic", "episodic", "invalidated", "turns", "sessions", "summaries", "pending")
+    table = _table("user", "semantic", "episodic", "invalidated", "turns", "sessions", "summaries", "pending")
     for u, e in sorted(users.items()):
         table.add_row(literal(u), str(e["facts"]["semantic"]), str(e["facts"]["episodic"]), str(e["invalid_facts"]),
                       str(e["turns"]), str(e["sessions"]), str(e["summaries"]), str(e["pending_turns"]))
@@ -149,7 +158,7 @@ def stats(
                   f"{usage.output_tokens:,} output tokens, ${usage.cost_usd:.4f}", markup=False)
 
 
-@app.command()
+@app.command(short_help='What would be paged in for a message, and why.')
 def context(
     message: Annotated[str, typer.Argument(help="the next user message")],
     user: UserOpt,
@@ -183,7 +192,7 @@ def context(
         return
     if baked and baked["text"]:
         console.print(Text.assemble(("profile (cached prefix, always sent): ", "bold"), literal(baked["text"])))
-    table = Table("score", "paged-in fact", "why")
+    table = _table("score", "paged-in fact", "why", wide=1)
     for f in facts:
         why = ", ".join(f"{k} {v:.3g}" for k, v in f["explain"].items() if k != "score")
         table.add_row(f"{f['score']:.4f}", literal(f["text"]), literal(why))
@@ -196,9 +205,12 @@ def context(
         console.print("nothing dropped", markup=False)
 
 
-def _sessions(store: SessionStore, user: str) -> list[str]:
+def _sessions(store: Any, user: str) -> list[str]:
+    from sqlalchemy import select
+
+    seqs = _tables().seqs
     with store.engine.connect() as conn:
-        rows = conn.execute(select(SEQS.c.session_id).where(SEQS.c.user_id == user)).scalars().all()
+        rows = conn.execute(select(seqs.c.session_id).where(seqs.c.user_id == user)).scalars().all()
     return sorted(rows)
 
 

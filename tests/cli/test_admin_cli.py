@@ -78,18 +78,19 @@ def test_an_unknown_user_is_an_error_naming_the_known_ones(args: list[str], fill
 def test_json_output_is_json(args: list[str], filled: dict[str, str], home: Path) -> None:
     out = runner.invoke(app, [*_args(args, home, fact=filled["lisbon"]), "--json"])
     assert out.exit_code in (0, 1), out.output  # doctor exits 1 when it finds something to repair
-    lines = out.stdout.strip().splitlines()
-    assert lines, out.output
-    for line in lines:
-        json.loads(line)
+    assert out.stdout.strip(), out.output
+    document = json.loads(out.stdout)  # one JSON document, whatever the command
+    if isinstance(document, list):  # a listing: --jsonl streams the same objects, one per line
+        streamed = runner.invoke(app, [*_args(args, home, fact=filled["lisbon"]), "--jsonl"]).stdout
+        assert [json.loads(line) for line in streamed.splitlines()] == document
 
 
 def test_turns_list_by_time_or_one_session(filled: dict[str, str], home: Path) -> None:
     out = runner.invoke(app, ["turns", "list", "--user", "ana", "--json"])
-    turns = [json.loads(line) for line in out.stdout.splitlines()]
+    turns = json.loads(out.stdout)
     assert [t["content"] for t in turns] == ["I live in Lisbon.", "Lovely city!", "I moved to Berlin."]
     out = runner.invoke(app, ["turns", "list", "--user", "ana", "--session", "s-2", "--json"])
-    assert [json.loads(line)["content"] for line in out.stdout.splitlines()] == ["I moved to Berlin."]
+    assert [t["content"] for t in json.loads(out.stdout)] == ["I moved to Berlin."]
     out = runner.invoke(app, ["turns", "list", "--user", "ana", "--session", "s-9"])
     assert out.exit_code == 1 and "sessions: s-1, s-2" in out.output
     out = runner.invoke(app, ["turns", "list", "--user", "ana"])
@@ -100,7 +101,7 @@ def test_stats_counts_every_tier(filled: dict[str, str], home: Path) -> None:
     report = json.loads(runner.invoke(app, ["stats", "--json"]).stdout)
     ana = report["users"]["ana"]
     assert ana["turns"] == 3 and ana["sessions"] == 2 and ana["invalid_facts"] == 1
-    listed = {u["user_id"]: u for u in map(json.loads, runner.invoke(app, ["users", "--json"]).stdout.splitlines())}
+    listed = {u["user_id"]: u for u in json.loads(runner.invoke(app, ["users", "--json"]).stdout)}
     assert sum(ana["facts"].values()) == listed["ana"]["facts"] >= 1 and report["users"]["bob"]["turns"] == 1
     assert report["totals"]["users"] == 2 and report["backlog"] == {"pending_turns": 0, "failed_batches": 0}
     assert report["disk_bytes"]["session (SQLite)"] > 0 and report["disk_bytes"]["long-term (embedded Qdrant)"] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +32,7 @@ def test_users_and_facts_list(filled: dict[str, str], home: Path) -> None:
     out = runner.invoke(app, ["facts", "list", "--user", "ana"])
     assert out.exit_code == 0 and "Berlin" in out.output and "Lisbon" not in out.output
     out = runner.invoke(app, ["facts", "list", "--user", "ana", "--all", "--json"])
-    assert out.exit_code == 0 and len(out.output.strip().splitlines()) == 2
+    assert out.exit_code == 0 and len(json.loads(out.output)) == 2
 
 
 def test_show_and_history_accept_an_id_prefix(filled: dict[str, str]) -> None:
@@ -85,9 +86,7 @@ def test_forget_sticks_and_redact_turns_deletes_the_messages(home: Path) -> None
 
 
 def _fact_id(listing: str, words: str) -> str:
-    import json
-
-    return next(json.loads(line)["id"] for line in listing.splitlines() if words in line)
+    return next(f["id"] for f in json.loads(listing) if words in f["text"])
 
 
 def test_listing_does_not_import_torch(filled: dict[str, str], home: Path) -> None:

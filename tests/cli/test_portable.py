@@ -41,8 +41,8 @@ def source(tmp_path: Path) -> Path:
 
 
 def dump(home: Path, user: str) -> list[str]:
-    facts = cli("facts", "list", "--user", user, "--all", "--json", "--limit", "1000", home=home).stdout.splitlines()
-    turns = cli("turns", "list", "--user", user, "--json", home=home).stdout.splitlines()
+    facts = cli("facts", "list", "--user", user, "--all", "--jsonl", "--limit", "1000", home=home).stdout.splitlines()
+    turns = cli("turns", "list", "--user", user, "--jsonl", home=home).stdout.splitlines()
     histories = [cli("facts", "history", json.loads(f)["id"], "--json", home=home).stdout for f in facts]
     return facts + turns + histories
 
@@ -78,7 +78,7 @@ def test_import_is_idempotent_and_merges(source: Path, tmp_path: Path) -> None:
     again = json.loads(cli("import", str(exported), "--json", *HASH, home=target).stdout)
     assert again["turns"] == again["facts"] == again["events"] == again["summaries"] == 0
     assert again["facts_skipped"] > 0 and dump(target, "ana") == before
-    users = [json.loads(line)["user_id"] for line in cli("users", "--json", home=target).stdout.splitlines()]
+    users = [u["user_id"] for u in json.loads(cli("users", "--json", home=target).stdout)]
     assert users == ["ana", "carla"]
 
 

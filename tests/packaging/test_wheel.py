@@ -27,3 +27,7 @@ def test_the_wheel_has_tiermem_as_its_only_top_level_import_name(tmp_path: Path)
     info = next(n for n in names if n.endswith(".dist-info/top_level.txt"))
     assert zipfile.ZipFile(wheel).read(info).decode().split() == ["tiermem"]
     assert not any(n.startswith(("agents/", "tests/", "bench/", "memory/", "adapters/")) for n in names)
+    # every subpackage of the source tree, and the data the embedder checks its model against
+    for init in (ROOT / "memory").rglob("__init__.py"):
+        assert "tiermem/" + init.relative_to(ROOT / "memory").as_posix() in names, init
+    assert "tiermem/embed/minilm_reference.json" in names

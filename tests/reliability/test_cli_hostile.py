@@ -49,6 +49,7 @@ def test_every_command_shows_hostile_text_literally(hostile_home: dict[str, str]
     from tiermem import cli
 
     monkeypatch.setattr(cli.console, "width", 400)  # a wide terminal: table cells are not wrapped
+    monkeypatch.setenv("COLUMNS", "400")  # (listings make their console when they print)
     for args in commands(hostile_home):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output)
@@ -57,8 +58,9 @@ def test_every_command_shows_hostile_text_literally(hostile_home: dict[str, str]
     assert "[/bold]" in listing and "[red]pink[/red]" in listing and "[link=http://evil.example]" in listing
     assert "\\x1b[2J" in listing  # the escape is shown, not executed
     assert "[/x]" in runner.invoke(app, ["users"]).output and "[bold]boss[/bold]" in runner.invoke(app, ["users"]).output
-    for line in runner.invoke(app, ["facts", "list", "--user", "ana", "--json"]).output.splitlines():
-        json.loads(line)  # still valid JSON
+    json.loads(runner.invoke(app, ["facts", "list", "--user", "ana", "--json"]).output)  # still valid JSON
+    for line in runner.invoke(app, ["facts", "list", "--user", "ana", "--jsonl"]).output.splitlines():
+        json.loads(line)
 
 
 def test_errors_about_hostile_ids_are_literal_too(hostile_home: dict[str, str]) -> None:

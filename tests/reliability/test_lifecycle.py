@@ -140,3 +140,27 @@ def test_the_cli_lists_a_read_only_home(home: Path) -> None:
         assert "chess" in runner.invoke(app, ["facts", "list", "--user", "ana", "--home", str(home)]).output
     finally:
         _make_read_only(files, undo=True)
+
+
+def test_a_moved_or_copied_home_opens_without_re_embedding(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import shutil
+
+    class Counting(HashEmbedder):
+        calls = 0
+
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            Counting.calls += len(texts)
+            return super().embed(texts)
+
+    with Memory.open(tmp_path / "a", embedder=HashEmbedder(64), share=False) as mem:
+        for i in range(20):
+            mem.remember(f"Ana keeps notebook number {i} on the shelf", user_id="ana")
+    shutil.copytree(tmp_path / "a", tmp_path / "copy")
+    (tmp_path / "a").rename(tmp_path / "moved")
+    for home in ("copy", "moved"):
+        Counting.calls = 0
+        with caplog.at_level("WARNING", logger="tiermem"), Memory.open(tmp_path / home, embedder=Counting(64),
+                                                                          share=False) as mem:
+            assert len(mem.search("notebook", user_id="ana", limit=50)) == 20
+        assert Counting.calls == 0  # the query is embed_query: nothing was embedded again
+        assert "rebuild" not in caplog.text

@@ -244,7 +244,7 @@ def test_the_cli_and_a_plain_open_work_beside_tiermem_serve(tmp_path):
 
         found = _tiermem("search", "tea", "--user", "ana", "--home", str(home), "--embedder", "hash", "--json")
         assert found.returncode == 0, found.stderr
-        assert [json.loads(line)["text"] for line in found.stdout.splitlines()] == ["Ana likes green tea"]
+        assert [h["text"] for h in json.loads(found.stdout)] == ["Ana likes green tea"]
         listed = _tiermem("facts", "list", "--user", "ana", "--home", str(home), "--json")
         assert listed.returncode == 0 and "Ana likes green tea" in listed.stdout, listed.stderr
         stats = _tiermem("stats", "--home", str(home), "--json")
