@@ -83,8 +83,21 @@ def _pieces(text: str, start: int, end: int, separator: re.Pattern[str]) -> list
     return out
 
 
+# A question, however it ends: a '?' before closing quotes or an aside ("near me? (again)"),
+# or a wh-word and an auxiliary with the '?' left off ("what are good places near me").
+_QUESTION = re.compile(
+    r"\?[\s\"')\]]*(?:\([^()]*\)[\s.!]*)?$"
+    r"|^(?:what|which|where|when|who|whom|whose|why|how)(?:\s+(?!(?:i|we|he|she|they|it|my|our|his|her|their)\b)\w+){0,2}"
+    r"\s+(?:is|are|was|were|do|does|did|can|could|should|would|will|have|has)\b",
+    re.IGNORECASE)
+
+
+def is_question(sentence: str) -> bool:
+    return bool(_QUESTION.search(sentence.strip()))
+
+
 def is_small_talk(sentence: str) -> bool:
-    if sentence.rstrip().endswith("?"):
+    if is_question(sentence):
         return True  # a question states nothing
     meaningful = [t for t in content_tokens(sentence) if t not in SMALL_TALK_STEMS]
     if len(meaningful) == 1 and re.search(r"\b(?:I|my|My)\b", sentence):

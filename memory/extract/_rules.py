@@ -15,7 +15,7 @@ from datetime import UTC, datetime, time
 
 from .._claims import parse
 from .._models import Candidate, Fact, Turn
-from .._sentences import is_small_talk, split_sentences
+from .._sentences import is_question, is_small_talk, split_sentences
 from .._text import STOPWORDS, clean_spaces, normalize
 from ._dates import resolve_dates
 
@@ -145,7 +145,7 @@ def _fragment(sentence: str, name: str) -> bool:
 def _last_question(turn: Turn) -> str | None:
     """The question a turn ends with, if it ends with one."""
     sentences = split_sentences(turn.content)
-    return sentences[-1] if sentences and sentences[-1].rstrip().endswith("?") else None
+    return sentences[-1] if sentences and is_question(sentences[-1]) else None
 
 
 def _third_person(verb: str) -> str:
