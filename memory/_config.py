@@ -15,8 +15,18 @@ DEFAULT_HOME = ".tiermem"
 class Locations:
     home: Path
     database_url: str
-    qdrant_url: str | None
-    qdrant_api_key: str | None
+    index_url: str | None  # None: the embedded index in the home; http(s)://: a Qdrant server; postgresql://: pgvector
+    index_api_key: str | None
+
+    @property
+    def qdrant_url(self) -> str | None:
+        """The Qdrant server, when the index is one."""
+        return self.index_url if self.index_kind == "qdrant" else None
+
+    @property
+    def index_kind(self) -> str:
+        """"embedded", "qdrant" or "pgvector"."""
+        return index_kind(self.index_url)
 
     @property
     def index_path(self) -> Path:
@@ -33,18 +43,19 @@ class Locations:
 def resolve(
     home: str | os.PathLike[str] | None = None,
     database_url: str | None = None,
-    qdrant_url: str | None = None,
-    qdrant_api_key: str | None = None,
+    index_url: str | None = None,
+    index_api_key: str | None = None,
     *,
     create: bool = True,
 ) -> Locations:
     """Resolve locations: argument, else TIERMEM_HOME / TIERMEM_DATABASE_URL /
-    TIERMEM_QDRANT_URL / TIERMEM_QDRANT_API_KEY, else an embedded store in ./.tiermem.
+    TIERMEM_INDEX_URL (or TIERMEM_QDRANT_URL) / TIERMEM_QDRANT_API_KEY, else an embedded
+    store in ./.tiermem.
 
     `create=False` (the CLI's inspection commands) leaves a missing home missing.
 
     Raises:
-        ConfigError: the home is a file, or under one.
+        ConfigError: the home is a file, or under one; the index URL is not one tiermem can use.
     """
     home_path = Path(home or os.environ.get("TIERMEM_HOME") or DEFAULT_HOME).expanduser()
     if home_path.exists() and not home_path.is_dir() or any(p.is_file() for p in home_path.parents):
@@ -66,9 +77,27 @@ def resolve(
     return Locations(
         home=home_path,
         database_url=db,
-        qdrant_url=qdrant_url or os.environ.get("TIERMEM_QDRANT_URL") or None,
-        qdrant_api_key=qdrant_api_key or os.environ.get("TIERMEM_QDRANT_API_KEY") or None,
+        index_url=index_url or os.environ.get("TIERMEM_INDEX_URL") or os.environ.get("TIERMEM_QDRANT_URL") or None,
+        index_api_key=index_api_key or os.environ.get("TIERMEM_QDRANT_API_KEY") or None,
     )
+
+
+def index_kind(url: str | None) -> str:
+    """Which long-term backend a URL names: "embedded" (none), "qdrant" (http:// or
+    https://) or "pgvector" (postgresql://).
+
+    Raises:
+        ConfigError: anything else.
+    """
+    if not url:
+        return "embedded"
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("http", "https"):
+        return "qdrant"
+    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
+        return "pgvector"
+    raise ConfigError(f"index_url {url!r}: use http(s)://host:6333 for a Qdrant server or postgresql://... for pgvector "
+                      "(e.g. http://localhost:6333); leave it unset for the embedded index")
 
 
 def home_sqlite_file(home: str | os.PathLike[str] | None = None, database_url: str | None = None) -> Path | None:

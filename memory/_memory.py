@@ -24,7 +24,7 @@ from ._context import ContextBuilder
 from ._contract import MemoryAPI, MessagesIn
 from ._documents import to_documents
 from ._erasure import ErasureReceipt
-from ._errors import EmbeddingMismatch, FactNotFound, InvalidInput, MemoryClosed, UnknownUser
+from ._errors import ConfigError, EmbeddingMismatch, FactNotFound, InvalidInput, MemoryClosed, UnknownUser
 from ._files import FileWrites, check_path
 from ._messages import (
     MAX_BUDGET,
@@ -235,6 +235,7 @@ class Memory(MemoryAPI):
         database_url: str | None = None,
         qdrant_url: str | None = None,
         *,
+        index_url: str | None = None,
         qdrant_api_key: str | None = None,
         collection: str = "tiermem_facts",
         embedder: Embedder | None = None,
@@ -255,8 +256,11 @@ class Memory(MemoryAPI):
             home: folder of the embedded stores (default $TIERMEM_HOME, else ./.tiermem).
             database_url: SQLite or PostgreSQL URL (default $TIERMEM_DATABASE_URL, else
                 SQLite in `home`).
-            qdrant_url: a Qdrant server (default $TIERMEM_QDRANT_URL, else qdrant-edge in
-                `home`/facts).
+            index_url: the long-term tier: "postgresql://..." (pgvector: one PostgreSQL can
+                hold every tier, shared by any number of processes), "http(s)://..." (a
+                Qdrant server), or nothing (default $TIERMEM_INDEX_URL, else qdrant-edge in
+                `home`/facts, one process at a time).
+            qdrant_url: the same as `index_url` (its name before pgvector; $TIERMEM_QDRANT_URL).
             embedder: default MiniLM (needs the `embed` extra).
             extractor / reconciler / summarizer: an object, or a name: "claude", or the
                 offline "rules" / "rules" / "extractive" (default $TIERMEM_EXTRACTOR,
@@ -299,8 +303,10 @@ class Memory(MemoryAPI):
         claude = names["extractor"] == "claude" or getattr(parts["extractor"], "name", None) == "claude"
         mode = extraction or os.environ.get("TIERMEM_EXTRACTION") or ("background" if claude else "inline")
         embedder = embedder or default_embedder()
-        where = resolve(home, database_url, qdrant_url, qdrant_api_key)
-        if share and not where.qdrant_url:
+        if index_url and qdrant_url and index_url != qdrant_url:
+            raise ConfigError("give index_url or its older name qdrant_url, not both")
+        where = resolve(home, database_url, index_url or qdrant_url, qdrant_api_key)
+        if share and where.index_kind == "embedded":
             from .serve._shared import open_home
 
             return open_home(where.home, {"database_url": database_url, "embedder": embedder, "extraction": mode,

@@ -24,13 +24,18 @@ def stores(where: Locations, dims: int, collection: str) -> Iterator[tuple[Sessi
     Whatever can fail without leaving anything on disk goes first: a bad URL must not
     leave a fresh database or index folder behind.
     """
-    from .index import EdgeFactIndex, QdrantFactIndex
+    from .index import EdgeFactIndex, PgVectorFactIndex, QdrantFactIndex
 
     index: FactIndex | None = None
     session: SessionStore | None = None
     try:
-        if where.qdrant_url:
-            index = QdrantFactIndex.from_url(where.qdrant_url, dims, api_key=where.qdrant_api_key, collection=collection)
+        kind = where.index_kind
+        if kind == "qdrant":
+            index = QdrantFactIndex.from_url(where.index_url, dims, api_key=where.index_api_key,  # type: ignore[arg-type]
+                                             collection=collection)
+            session = SessionStore(where.database_url)
+        elif kind == "pgvector":
+            index = PgVectorFactIndex(where.index_url, dims, collection)  # type: ignore[arg-type]
             session = SessionStore(where.database_url)
         else:
             session = SessionStore(where.database_url)

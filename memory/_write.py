@@ -264,11 +264,14 @@ class WritePipeline:
                               event=event)
 
     def local_files(self) -> list[Path]:
-        """The files of the stores that live on this machine (SQLite's, the embedded index's)."""
+        """The files of the stores that live on this machine and this process can read:
+        SQLite's, the embedded index's, a local PostgreSQL's table and index files."""
         roots: list[Path] = []
         db = sqlite_file(self.session.url)
         if db is not None:
             roots += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+        elif (pg_files := self.session.data_files()) is not None:
+            roots.append(pg_files)
         location = Path(self.retriever.index.location)
         if location.is_dir():
             roots.append(location)

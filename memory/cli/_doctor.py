@@ -49,7 +49,7 @@ def examine(where: Locations) -> dict[str, Any]:
         config = {
             "home": str(where.home),
             "database": make_url(where.database_url).render_as_string(hide_password=True),
-            "index": where.qdrant_url or str(where.index_path),
+            "index": where.index_url or str(where.index_path),
             "owner": owner_of(where.home),
         }
         versions = {"tiermem": _version("tiermem"), "schema": SCHEMA_VERSION, "qdrant-edge-py": _version("qdrant-edge-py"),
@@ -77,8 +77,9 @@ def _identity(folder: Path) -> str:
 
 
 def _examine_index(where: Locations, store: SessionStore, journal_ids: set[str], problems: list[str]) -> dict[str, Any]:
-    if where.qdrant_url:
-        return {"backend": "qdrant server", "checked": "no (a server: open memory and run verify())"}
+    if where.index_kind != "embedded":
+        backend = "qdrant server" if where.index_kind == "qdrant" else "pgvector"
+        return {"backend": backend, "checked": "no (a server: open memory and run verify())"}
     path = where.index_path
     out: dict[str, Any] = {"backend": "qdrant-edge", "path": str(path)}
     if not path.exists():

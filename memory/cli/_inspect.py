@@ -226,7 +226,7 @@ def _disk(where: Any) -> dict[str, int]:
         db = Path(where.sqlite_file)
         out["session (SQLite)"] = sum(_allocated(p) for p in (db, db.with_name(db.name + "-wal")) if p.exists())
     facts = where.index_path
-    if where.qdrant_url is None and facts.is_dir():
+    if where.index_url is None and facts.is_dir():
         out["long-term (embedded Qdrant)"] = sum(_allocated(p) for p in facts.rglob("*") if p.is_file())
     return out
 

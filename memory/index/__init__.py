@@ -1,5 +1,6 @@
 """The long-term tier: `FactIndex` (facts as points) over one `PointStore` interface with a
-backend per engine: qdrant-edge (embedded, the default) and qdrant-client (a server)."""
+backend per engine: qdrant-edge (embedded, the default), qdrant-client (a server) and
+PostgreSQL with pgvector."""
 
 from ._base import (
     Delete,
@@ -12,7 +13,7 @@ from ._base import (
     SetPayload,
     Upsert,
 )
-from ._facts import EdgeFactIndex, FactIndex, QdrantFactIndex
+from ._facts import EdgeFactIndex, FactIndex, PgVectorFactIndex, QdrantFactIndex
 from ._points import Condition, Point, PointHit, PointStore, Schema, Search
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "IndexOp",
     "IndexQuery",
     "IndexedFact",
+    "PgVectorFactIndex",
     "Point",
     "PointHit",
     "PointStore",

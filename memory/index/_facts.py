@@ -163,3 +163,33 @@ class QdrantFactIndex(FactIndex):
         index.identity = f"qdrant:{url.rstrip('/')}/{collection}"
         return index
 
+
+
+class PgVectorFactIndex(FactIndex):
+    """Facts in a PostgreSQL table with pgvector (`index_url="postgresql://..."`): one
+    database can hold every tier, shared by any number of processes with no owner.
+
+    Args:
+        url: the PostgreSQL URL (the extension is created if missing and allowed).
+        dims: the embedder's vector size; checked against an existing table.
+        collection: the table name.
+    """
+
+    def __init__(self, url: str, dims: int, collection: str = "tiermem_facts"):
+        from ._pgvector import PgVectorPoints, pg_engine
+
+        self.engine = pg_engine(url)
+        self.collection = collection
+        try:
+            points = PgVectorPoints(self.engine, collection, dims, FACTS)
+        except BaseException:
+            self.engine.dispose()
+            raise
+        where = self.engine.url.render_as_string(hide_password=True).split("@")[-1]
+        super().__init__(points, f"pgvector:{where}/{collection}")
+
+    def sibling(self, name: str, dims: int, schema: Schema) -> PointStore:
+        from ._pgvector import PgVectorPoints
+
+        return PgVectorPoints(self.engine, f"{self.collection}_store_{name.replace('-', '_')}", dims, schema,
+                              owns_engine=False)

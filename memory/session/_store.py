@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, insert, update
+from sqlalchemy import delete, func, insert, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
@@ -23,7 +25,7 @@ from sqlmodel import Session, col, select
 from .._errors import StoreUnavailable
 from .._models import Fact, FactEvent, Profile, Turn, as_utc
 from .._text import norm_hash
-from ._engine import engine_for, insert_for, upsert
+from ._engine import engine_for, insert_for, sqlite_file, upsert
 from ._files import MemoryFileLog
 from ._items import StoreItemLog
 from ._migrations import LATEST as SCHEMA_LATEST
@@ -333,9 +335,10 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
     def scrub(self) -> None:
         """Leave no deleted text in SQLite's files: deleted cells are zeroed (secure_delete
         is on for every connection) and the WAL, which still holds the pages as they were
-        written, is checkpointed into the database and truncated. PostgreSQL: VACUUM makes
-        the dead rows' space reusable (the text stays in the table files until overwritten
-        or VACUUM FULL; see the README)."""
+        written, is checkpointed into the database and truncated. PostgreSQL: VACUUM FULL
+        writes every tiermem table anew without its deleted rows and removes the old files
+        (an exclusive lock on each table while it is rewritten; the server's write-ahead log
+        and backups are outside its reach: see the guide)."""
         if self.engine.dialect.name == "sqlite":
             with self._write_gate, self.engine.connect() as conn:
                 for _ in range(20):
@@ -345,8 +348,25 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
                     time.sleep(0.05)  # a reader still holds the WAL: wait for it
         elif self.engine.dialect.name == "postgresql":
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                for table in ("tm_turns", "tm_facts", "tm_fact_events", "tm_summaries", "tm_profiles"):
-                    conn.exec_driver_sql(f"VACUUM {table}")
+                tables = conn.execute(text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND starts_with(tablename, 'tm_') "
+                    "ORDER BY tablename")).scalars().all()
+                for table in tables:
+                    conn.exec_driver_sql(f'VACUUM FULL "{table}"')
+
+    def data_files(self) -> Path | None:
+        """Where the database keeps its table and index files, when this process can read
+        them (SQLite: its file; PostgreSQL on this machine, to a role allowed to ask: the
+        data directory's base/), so an erasure can check them for leftovers."""
+        file = sqlite_file(self.url)
+        if file is not None:
+            return file
+        try:
+            with self.engine.connect() as conn:
+                folder = Path(conn.exec_driver_sql("SHOW data_directory").scalar() or "") / "base"
+        except Exception:  # noqa: BLE001 - not allowed to know: nothing local to check
+            return None
+        return folder if folder.is_dir() and os.access(folder, os.R_OK | os.X_OK) else None
 
     def _drop_from_profile(self, s: Session, user_id: str, fact_id: str) -> None:
         profile = s.get(ProfileRow, user_id)

@@ -1,5 +1,6 @@
-"""One contract, every backend: the embedded qdrant-edge shard and qdrant-client (in its
-own local mode, the same client API as a server) must behave the same."""
+"""One contract, every backend: the embedded qdrant-edge shard, qdrant-client (in its own
+local mode, the same client API as a server) and PostgreSQL with pgvector must behave the
+same."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tiermem.index import (
     FactIndex,
     IndexedFact,
     IndexQuery,
+    PgVectorFactIndex,
     QdrantFactIndex,
     SetPayload,
     Upsert,
@@ -27,17 +29,21 @@ from tiermem.index import (
 EMB = HashEmbedder(32)
 
 
-def make_index(kind: str, path: Path, dims: int = 32) -> FactIndex:
+def make_index(kind: str, path: Path, dims: int = 32, postgres: str | None = None) -> FactIndex:
     if kind == "edge":
         return EdgeFactIndex(path / "edge", dims)
+    if kind == "pgvector":
+        assert postgres is not None
+        return PgVectorFactIndex(postgres, dims, collection=f"tiermem_t_{abs(hash(str(path))) % 10**9}")
     from qdrant_client import QdrantClient
 
     return QdrantFactIndex(QdrantClient(path=str(path / "local")), dims)
 
 
-@pytest.fixture(params=["edge", "qdrant-local"])
+@pytest.fixture(params=["edge", "qdrant-local", "pgvector"])
 def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FactIndex]:
-    idx = make_index(request.param, tmp_path)
+    postgres = request.getfixturevalue("clean_postgres") if request.param == "pgvector" else None
+    idx = make_index(request.param, tmp_path, postgres=postgres)
     yield idx
     idx.close()
 
@@ -113,13 +119,14 @@ def test_upsert_is_idempotent(index: FactIndex) -> None:
     assert index.count("ana") == 1
 
 
-@pytest.mark.parametrize("kind", ["edge", "qdrant-local"])
-def test_embedding_size_is_checked_on_open(kind: str, tmp_path: Path) -> None:
-    idx = make_index(kind, tmp_path, dims=32)
+@pytest.mark.parametrize("kind", ["edge", "qdrant-local", "pgvector"])
+def test_embedding_size_is_checked_on_open(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    postgres = request.getfixturevalue("clean_postgres") if kind == "pgvector" else None
+    idx = make_index(kind, tmp_path, dims=32, postgres=postgres)
     put(idx, fact("ana", "Ana loves hiking"))
     idx.close()
     with pytest.raises(EmbeddingMismatch, match="32-dimensional"):
-        make_index(kind, tmp_path, dims=64)
-    reopened = make_index(kind, tmp_path, dims=32)
+        make_index(kind, tmp_path, dims=64, postgres=postgres)
+    reopened = make_index(kind, tmp_path, dims=32, postgres=postgres)
     assert reopened.count() == 1  # the failed open changed nothing
     reopened.close()

@@ -1,4 +1,4 @@
-"""The same calls through Memory against both index backends give the same answers."""
+"""The same calls through Memory against every index backend give the same answers."""
 
 from __future__ import annotations
 
@@ -41,3 +41,14 @@ def test_edge_and_qdrant_client_agree(tmp_path: Path) -> None:
     assert edge_result[0] == server_result[0]  # the same add/update/invalidate decisions
     assert [[t for t, _ in q] for q in edge_result[1]] == [[t for t, _ in q] for q in server_result[1]]
     assert edge_result[2:] == server_result[2:]
+
+
+def test_edge_and_pgvector_agree(tmp_path: Path, clean_postgres: str) -> None:
+    embedder = HashEmbedder(64)
+    with Memory.open(tmp_path / "edge", embedder=embedder, share=False) as edge:
+        edge_result = run(edge)
+    with Memory.open(database_url=clean_postgres, index_url=clean_postgres, embedder=embedder) as pg:
+        pg_result = run(pg)
+    assert edge_result[0] == pg_result[0]
+    assert [[t for t, _ in q] for q in edge_result[1]] == [[t for t, _ in q] for q in pg_result[1]]
+    assert edge_result[2:] == pg_result[2:]

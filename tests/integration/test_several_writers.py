@@ -10,12 +10,11 @@ import textwrap
 import uuid
 from pathlib import Path
 
-import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from tiermem import HashEmbedder, Memory, SessionStore
+from tiermem.session._engine import engine_for
 
-POSTGRES = os.environ.get("TIERMEM_TEST_POSTGRES_URL")
 ROOT = Path(__file__).parents[2]
 
 WRITER = textwrap.dedent(
@@ -79,9 +78,8 @@ def test_two_processes_append_to_one_session_on_one_sqlite_file(tmp_path: Path) 
         assert len({s for f in trees for s in f.sources}) == 2 * n
 
 
-@pytest.mark.skipif(not POSTGRES, reason="set TIERMEM_TEST_POSTGRES_URL to run against PostgreSQL (.ci/run does)")
-def test_two_processes_append_to_one_session_on_postgresql(tmp_path: Path) -> None:
-    url = fresh_postgres_database()
+def test_two_processes_append_to_one_session_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    url = fresh_postgres_database(postgres_url)
     n = 40
     run_together(WRITER, [[str(tmp_path / tag), url, tag, str(n)] for tag in ("A", "B")])
     check_turn_order(url, ["A", "B"], n)
@@ -93,9 +91,8 @@ def test_processes_opening_a_fresh_sqlite_file_at_once_migrate_it_once(tmp_path:
     assert_migrated_once(url)
 
 
-@pytest.mark.skipif(not POSTGRES, reason="set TIERMEM_TEST_POSTGRES_URL to run against PostgreSQL (.ci/run does)")
-def test_processes_opening_a_fresh_postgresql_database_at_once_migrate_it_once() -> None:
-    url = fresh_postgres_database()
+def test_processes_opening_a_fresh_postgresql_database_at_once_migrate_it_once(postgres_url: str) -> None:
+    url = fresh_postgres_database(postgres_url)
     run_together(OPENER, [[url]] * 4)
     assert_migrated_once(url)
 
@@ -103,19 +100,20 @@ def test_processes_opening_a_fresh_postgresql_database_at_once_migrate_it_once()
 def assert_migrated_once(url: str) -> None:
     from tiermem.session import SCHEMA_VERSION
 
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = engine_for(url)
     with engine.connect() as conn:
         versions = conn.execute(text("SELECT version FROM tm_schema_version ORDER BY version")).scalars().all()
     engine.dispose()
     assert versions == list(range(1, SCHEMA_VERSION + 1))
 
 
-def fresh_postgres_database() -> str:
+def fresh_postgres_database(server: str) -> str:
     """A new, empty database on the test server (its role may create databases)."""
-    assert POSTGRES
+    from sqlalchemy.engine import make_url
+
     name = f"tiermem_t_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    admin = engine_for(server).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return POSTGRES.rsplit("/", 1)[0] + "/" + name
+    return make_url(server).set(database=name).render_as_string(hide_password=False)

@@ -428,16 +428,8 @@ def test_store_on_a_qdrant_client_collection(tmp_path, embeddings):
         memory.close()
 
 
-def test_store_on_postgresql(tmp_path, embeddings):
-    import os
-
-    url = os.environ.get("TIERMEM_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set TIERMEM_TEST_POSTGRES_URL to run against PostgreSQL (.ci/run does)")
-    from sqlalchemy import create_engine, text
-
-    with create_engine(url).begin() as conn:
-        conn.execute(text("DELETE FROM tm_store_items")) if conn.dialect.has_table(conn, "tm_store_items") else None
+def test_store_on_postgresql(tmp_path, embeddings, clean_postgres):
+    url = clean_postgres
     with TiermemStore.open(tmp_path / "h", database_url=url, embedder=HashEmbedder(64),
                            index={"dims": embeddings.dims, "embed": embeddings, "fields": ["text"]},
                            ttl={"default_ttl": 0.3 / 60, "refresh_on_read": True}) as store:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import T0
 from tiermem import ConfigError, Fact, FactEvent, StoreUnavailable, Turn
 from tiermem.session import SCHEMA_VERSION, SessionStore
-
-POSTGRES = os.environ.get("TIERMEM_TEST_POSTGRES_URL")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -22,13 +18,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path):
     if request.param == "sqlite":
         s = SessionStore(f"sqlite:///{tmp_path / 'tm.db'}")
     else:
-        if not POSTGRES:
-            pytest.skip("set TIERMEM_TEST_POSTGRES_URL to run against PostgreSQL (.ci/run does)")
-        s = SessionStore(POSTGRES)
-        with s.engine.begin() as conn:  # a clean slate per test
-            for table in ("tm_fact_events", "tm_facts", "tm_turns", "tm_summaries", "tm_profiles", "tm_meta",
-                          "tm_session_seq", "tm_extraction_failures"):
-                conn.execute(text(f"DELETE FROM {table}"))
+        s = SessionStore(request.getfixturevalue("clean_postgres"))  # a clean slate per test
     yield s
     s.close()
 

@@ -1,0 +1,93 @@
+"""One PostgreSQL with pgvector holds every tier (`database_url` and `index_url` on one URL):
+the public API gives what the embedded default gives, nothing is created in the home
+folder, processes share it with no owner, and an erased user's text is in no table or
+index file afterwards."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import T0
+from tests.serve.test_serve import program
+from tiermem import HashEmbedder, Memory
+from tiermem.session._engine import engine_for
+
+
+@pytest.fixture
+def pg_env(clean_postgres: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("TIERMEM_DATABASE_URL", clean_postgres)
+    monkeypatch.setenv("TIERMEM_INDEX_URL", clean_postgres)
+    return clean_postgres
+
+
+def test_the_public_api_on_one_postgresql_gives_what_the_embedded_default_gives(tmp_path: Path, pg_env: str,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    with Memory.open(tmp_path / "pg", embedder=HashEmbedder(64), clock=lambda: T0) as mem:
+        assert type(mem) is Memory and "pgvector" in mem.location  # no owner to elect: the database is shared
+        on_postgres = program(mem)
+    assert not (tmp_path / "pg").exists()  # no SQLite file, no embedded index: nothing local
+    monkeypatch.delenv("TIERMEM_DATABASE_URL")
+    monkeypatch.delenv("TIERMEM_INDEX_URL")
+    with Memory.open(tmp_path / "embedded", embedder=HashEmbedder(64), clock=lambda: T0, share=False) as mem:
+        embedded = program(mem)
+    assert on_postgres == embedded
+
+
+WRITER = """
+import sys
+from tiermem import HashEmbedder, Memory
+name = sys.argv[1]
+with Memory.open(embedder=HashEmbedder(64)) as mem:
+    for i in range(15):
+        mem.remember(f"{name} planted tree number {i} in the orchard", user_id="shared")
+        mem.remember(f"{name} keeps notebook {i}", user_id=name)
+        assert mem.search(f"notebook {i}", user_id=name, limit=3)
+    print(type(mem).__name__)
+"""
+
+
+def test_two_processes_add_and_search_at_once_with_no_owner(tmp_path: Path, pg_env: str) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TIERMEM_HOME": str(tmp_path / "unused")}
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for name in ("kofi", "lena")]
+    outputs = [p.communicate(timeout=240) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert [out.strip() for out, _ in outputs] == ["Memory", "Memory"]
+    with Memory.open(embedder=HashEmbedder(64)) as mem:
+        trees = [f.text for f in mem.facts(user_id="shared", limit=None)]
+        assert len(trees) == 30 and len(set(trees)) == 30  # every write of both, none twice
+        assert len(mem.search("orchard tree", user_id="shared", limit=50)) == 30
+    assert not (tmp_path / "unused").exists()
+
+
+def _data_files(url: str) -> Path:
+    engine = engine_for(url).execution_options(isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("CHECKPOINT"))  # what the server holds in memory goes to the files now
+        folder = Path(conn.execute(text("SHOW data_directory")).scalar()) / "base"
+    engine.dispose()
+    return folder
+
+
+def _files_holding(folder: Path, needle: bytes) -> list[str]:
+    return [str(p) for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_an_erased_users_text_is_in_no_table_or_index_file(tmp_path: Path, pg_env: str) -> None:
+    secret = "Ana's locker code is zebra-quartz-7731"
+    with Memory.open(embedder=HashEmbedder(64)) as mem:
+        mem.add([{"role": "user", "name": "Ana", "content": f"My locker code is zebra-quartz-7731. {secret}."}],
+                user_id="ana")
+        mem.remember(secret, user_id="ana")
+        mem.remember("Bo's bike is green", user_id="bo")
+        assert _files_holding(_data_files(pg_env), b"zebra-quartz-7731")  # the check can see it
+        receipt = mem.forget_user("ana")
+        assert receipt.verified is True and receipt.checked_files > 0 and receipt.index == "compacted"
+        assert not _files_holding(_data_files(pg_env), b"zebra-quartz-7731")
+        assert [f.text for f in mem.facts(user_id="bo")] == ["Bo's bike is green"]  # the other tenant is intact
