@@ -114,10 +114,14 @@ class ContextBuilder:
         b = self.budget
         profile = self.profile(user_id)
         reserve = min(b.reply_reserve, budget // 8)
-        # The system prompt, the profile and the new message are never dropped; everything
-        # else shares what they leave. Each part first takes what it wants within its share;
-        # if the total is still over, parts give back in the documented degrade order:
-        # lowest-priority documents, then the memory block, then older turns, then the summary.
+        # The system prompt, the profile and the new message are never dropped; the other
+        # tiers share what they leave, each with a budget of its own: documents and the
+        # memory block their shares, the summary its stored size, the recent turns the rest.
+        # A tier that needs less hands the difference on (documents and memory to the turns,
+        # the turns back to memory, then documents), so no tier overruns its budget while
+        # another is cut. Only when the fixed parts and the summary leave too little do the
+        # tiers give back in the documented degrade order: lowest-priority documents, the
+        # memory block, older turns, the summary.
         fixed = count(system or "") + count(profile.text) + count(message)
         available = budget - reserve - fixed
         room = max(available, 0)
@@ -130,36 +134,54 @@ class ContextBuilder:
         history, stubbed = self._elide_old_tool_results(window)  # all of the window: older turns go after memory
         hidden: list[Turn] = []
         cost = {t.id: self._shown(t) for t in history}  # each turn counted once, as the request shows it
-        placed, doc_notes = fit_documents(documents, min(int(budget * b.documents_share), room), count)
-        memory_cap = min(int(budget * b.memory_share), b.memory_max_tokens, room)
-        hits, paging_notes = self.page_in(message, user_id, set(profile.fact_ids), {t.ref for t in history}, memory_cap)
+        documents_cap = min(int(budget * b.documents_share), room)
+        memory_cap = min(int(budget * b.memory_share), b.memory_max_tokens, room - documents_cap)
+        history_cap = max(0, room - documents_cap - memory_cap - summary_tokens)
+        placed, doc_notes = fit_documents(documents, documents_cap, count, message)
+        hits, paging_notes = self.page_in(message, user_id, set(profile.fact_ids), {t.ref for t in history},
+                                          min(b.memory_max_tokens, room))
         dropped += paging_notes
         block, paged, over = memory_block([s.fact for s in hits], memory_cap, count)
-        dropped += over
+
+        def history_tokens_() -> int:
+            return sum(cost[t.id] for t in history)
 
         def excess() -> int:
-            return summary_tokens + sum(cost[t.id] for t in history) + count(block) + sum(p.tokens for p in placed) - room
+            return summary_tokens + history_tokens_() + count(block) + sum(p.tokens for p in placed) - room
 
-        if excess() > 0 and placed:
-            placed, given_back = shrink_documents(placed, excess(), count)
-            doc_notes += given_back
-        if excess() > 0 and block:
-            block, paged, over = memory_block([s.fact for s in hits], max(0, count(block) - excess()), count)
-            dropped += [d.model_copy(update={"why": "memory block shrunk: the request was over budget"}) for d in over]
-        if excess() > 0 and history:
-            # A recent tool result too big for what is left becomes a stub before any older
+        # The turns take their own budget and what documents and memory left unused.
+        history_room = room - summary_tokens - count(block) - sum(p.tokens for p in placed)
+        if history_tokens_() > history_room and history:
+            # A recent tool result too big for its room becomes a stub before any older
             # turn goes: otherwise one 40k-token result would push the whole conversation out.
             big = [i for i, t in enumerate(history) if t.kind == "tool_result" and cost[t.id] > b.tool_result_stub_over]
             for i in sorted(big, key=lambda i: -cost[history[i].id]):
-                if excess() <= 0:
+                if history_tokens_() <= history_room:
                     break
                 turn, stub = self._stub(history[i], "over this request's budget")
                 stubbed.append(stub)
                 history[i] = turn
                 cost[turn.id] = self._shown(turn)
+        if history_tokens_() > max(history_room, 0) and history:
+            history, hidden = plan_window(history, max(history_room, 0), 1.0, lambda t: cost[t.id])
+        # What the turns left unused flows back: to the memory block, then to documents.
+        spare = -excess()
+        if spare > 0 and over:
+            block, paged, over = memory_block([s.fact for s in hits], min(b.memory_max_tokens, count(block) + spare), count)
+            spare = -excess()
+        if spare > 0 and doc_notes:
+            placed, doc_notes = fit_documents(documents, sum(p.tokens for p in placed) + spare, count, message)
+        dropped += over
+        # Over even so (the fixed parts and the summary leave too little): the degrade order.
+        if excess() > 0 and placed:
+            placed, given_back = shrink_documents(placed, excess(), count, message)
+            doc_notes = given_back
+        if excess() > 0 and block:
+            block, paged, over = memory_block([s.fact for s in hits], max(0, count(block) - excess()), count)
+            dropped += [d.model_copy(update={"why": "memory block shrunk: the request was over budget"}) for d in over]
         if excess() > 0 and history:
-            history, hidden = plan_window(history, max(0, sum(cost[t.id] for t in history) - excess()), 1.0,
-                                          lambda t: cost[t.id])
+            history, more_hidden = plan_window(history, max(0, history_tokens_() - excess()), 1.0, lambda t: cost[t.id])
+            hidden = more_hidden + hidden
         if excess() > 0 and summary_text:
             dropped.append(Dropped(what="session summary", why="over this request's budget (dropped last)", tokens=summary_tokens))
             summary_text, summary_tokens = "", 0
@@ -203,8 +225,7 @@ class ContextBuilder:
         report = ContextReport(
             tokens=tokens,
             budget={"total": budget, "reply_reserve": reserve, "memory": memory_cap,
-                    "documents": min(int(budget * b.documents_share), room), "summary": summary_tokens,
-                    "history": max(0, room - summary_tokens - memory_cap)},
+                    "documents": documents_cap, "summary": summary_tokens, "history": history_cap},
             dropped=dropped,
             prefix_tokens=prefix,
             cache_min_tokens=minimum,

@@ -10,10 +10,10 @@ from typing import Any
 
 from ._errors import InvalidInput
 from ._messages import check_text
+from ._text import content_tokens
 from ._tokens import TokenCounter
 
 TRIM_MARKER = "[… trimmed: {shown:,} of {total:,} tokens shown]"
-_BOUNDARY = re.compile(r"\n\s*\n|(?<=[.!?])[\"')\]]?\s+")  # paragraph, then sentence ends
 
 
 @dataclass(frozen=True)
@@ -86,23 +86,76 @@ def to_documents(documents: Sequence[Any] | None) -> list[Document]:
     return [d for d in out if d.text.strip()]
 
 
-def trim(text: str, max_tokens: int, count: TokenCounter) -> str | None:
-    """The longest prefix ending at a paragraph or sentence boundary that fits, with a marker
-    saying how much is shown; None when not even the first sentence fits."""
+def trim(text: str, max_tokens: int, count: TokenCounter, message: str = "") -> str | None:
+    """What matters of a document that does not fit, with a marker saying how much is shown;
+    None when not even one line or sentence fits.
+
+    The document is cut into lines and sentences, and they are kept in this order of need:
+    those that share words with the message (most first), the last one (a log's final
+    `error:` line, a text's conclusion), the first one (its title), then the rest from both
+    ends inwards. They are shown in their own order, a `[…]` line where some were left out.
+    """
     total = count(text)
     if total <= max_tokens:
         return text
-    cuts = [m.start() for m in _BOUNDARY.finditer(text)]
-    best = None
-    lo, hi = 0, len(cuts) - 1
-    while lo <= hi:  # the longest prefix that fits, by bisection over the boundaries
-        mid = (lo + hi) // 2
-        candidate = _with_marker(text[:cuts[mid]].rstrip(), total, count)
-        if count(candidate) <= max_tokens:
-            best, lo = candidate, mid + 1
-        else:
-            hi = mid - 1
-    return best
+    spans = _units(text)
+    if not spans:
+        return None
+    wanted = set(content_tokens(message))
+    overlap = [len(wanted & set(content_tokens(text[a:b]))) if wanted else 0 for a, b in spans]
+    last = len(spans) - 1
+    ends = [i for pair in zip(range(last - 1, -1, -1), range(1, last), strict=False) for i in pair]
+    preference = [*sorted((i for i in range(len(spans)) if overlap[i]), key=lambda i: (-overlap[i], i)), last, 0, *ends]
+    # Sizes are estimated per unit (each may need a `[…]` line), then the result is checked.
+    unit_cost = [count(text[a:b]) + 2 for a, b in spans]
+    used = count(TRIM_MARKER.format(shown=total, total=total)) + 1
+    kept: list[int] = []
+    for i in preference:
+        if i not in kept and used + unit_cost[i] <= max_tokens:
+            kept.append(i)
+            used += unit_cost[i]
+    while kept:
+        shown = _shown(text, spans, sorted(kept), total, count)
+        if count(shown) <= max_tokens:
+            return shown
+        kept.pop()
+    return None
+
+
+_UNIT = re.compile(r"\n+|(?<=[.!?])[\"')\]]?[ \t]+")  # line breaks, then sentence ends
+
+
+def _units(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each line or sentence with any text."""
+    spans, at = [], 0
+    for m in _UNIT.finditer(text):
+        if text[at:m.start()].strip():
+            spans.append((at, m.start()))
+        at = m.end()
+    if text[at:].strip():
+        spans.append((at, len(text)))
+    return spans
+
+
+def _shown(text: str, spans: Sequence[tuple[int, int]], chosen: Sequence[int], total: int, count: TokenCounter) -> str:
+    """The chosen units in document order: adjacent ones as the text has them, a `[…]` line
+    between runs, then the trim marker."""
+    parts: list[str] = []
+    run_start = previous = None
+    for i in chosen:
+        if previous is not None and i == previous + 1:
+            previous = i
+            continue
+        if run_start is not None and previous is not None:
+            parts.append(text[spans[run_start][0]:spans[previous][1]])
+        if parts or i > 0:
+            parts.append("[…]")
+        run_start = previous = i
+    if run_start is not None and previous is not None:
+        parts.append(text[spans[run_start][0]:spans[previous][1]])
+    if previous is not None and previous < len(spans) - 1:
+        parts.append("[…]")
+    return _with_marker("\n".join(parts), total, count)
 
 
 def _with_marker(prefix: str, total: int, count: TokenCounter) -> str:
@@ -142,40 +195,65 @@ class Placed:
     trimmed: bool
 
 
-def fit(docs: Sequence[Document], budget: int, count: TokenCounter) -> tuple[list[Placed], list[tuple[Document, str, int]]]:
-    """Documents by priority into `budget` tokens: whole while they fit, the first that does
-    not fit trimmed at a boundary (a stable one is never trimmed), the rest dropped.
+def fit(docs: Sequence[Document], budget: int, count: TokenCounter, message: str = ""
+        ) -> tuple[list[Placed], list[tuple[Document, str, int]]]:
+    """Documents into `budget` tokens: higher priority first, documents of one priority
+    sharing fairly, and small documents never pushed out by a large one.
 
-    Returns the placed documents (in priority order) and (document, why, tokens) for those
-    trimmed or dropped.
+    Before a priority group is placed, the whole cost of every later document no larger than
+    an even share of the budget is set aside for it. Within a group, documents that fit in
+    an even share of what is left go in whole (the smallest first, repeatedly); the others
+    split the rest, trimmed to what matters for `message` (see `trim`), or dropped when a
+    stable one (never trimmed: its bytes are cached) or not even a line fits.
+
+    Returns the placed documents (highest priority first) and (document, why, tokens) for
+    those trimmed or dropped.
     """
+    ordered = sorted(docs, key=lambda d: (-d.priority, d.position))
+    if not ordered:
+        return [], []
+    whole = {id(d): render(d) for d in ordered}
+    cost = {id(d): block_tokens(whole[id(d)], count) for d in ordered}
+    fair = budget / len(ordered)
     placed: list[Placed] = []
     notes: list[tuple[Document, str, int]] = []
-    used = 0
-    for doc in sorted(docs, key=lambda d: (-d.priority, d.position)):
-        whole = render(doc)
-        cost = block_tokens(whole, count)
-        room = budget - used
-        if cost <= room:
-            placed.append(Placed(doc, whole, cost, False))
-            used += cost
-            continue
-        if not doc.stable and room > 0:
-            overhead = cost - count(doc.text)
-            text = trim(doc.text, room - overhead, count)
-            if text is not None:
-                block = render(doc, text)
-                tokens = block_tokens(block, count)
-                placed.append(Placed(doc, block, tokens, True))
-                used += tokens
-                notes.append((doc, f"trimmed at a sentence boundary to fit the documents budget ({tokens} of {cost} tokens)",
-                              cost - tokens))
+    left = budget
+    groups = [[d for d in ordered if d.priority == p] for p in sorted({d.priority for d in ordered}, reverse=True)]
+    for g, group in enumerate(groups):
+        later = [d for rest in groups[g + 1:] for d in rest]
+        set_aside = sum(cost[id(d)] for d in later if cost[id(d)] <= fair)
+        room = max(0, left - set_aside)
+        pending = sorted(group, key=lambda d: cost[id(d)])
+        while pending and cost[id(pending[0])] <= room / len(pending):
+            doc = pending.pop(0)
+            placed.append(Placed(doc, whole[id(doc)], cost[id(doc)], False))
+            room -= cost[id(doc)]
+        for n, doc in enumerate(sorted(pending, key=lambda d: d.position)):
+            share = room // (len(pending) - n)
+            block = None if doc.stable else _trimmed(doc, share, cost[id(doc)], count, message)
+            if block is None:
+                why = "stable documents are dropped whole, never trimmed" if doc.stable else "over the documents budget"
+                notes.append((doc, f"dropped: {why} (lowest priority first)", cost[id(doc)]))
                 continue
-        why = "stable documents are dropped whole, never trimmed" if doc.stable else "over the documents budget"
-        notes.append((doc, f"dropped: {why} (lowest priority first)", cost))
-    return placed, notes
+            tokens = block_tokens(block, count)
+            placed.append(Placed(doc, block, tokens, True))
+            room -= tokens
+            notes.append((doc, f"trimmed to what matters for the message, to fit the documents budget "
+                               f"({tokens} of {cost[id(doc)]} tokens)", cost[id(doc)] - tokens))
+        left = room + set_aside
+    rank = {id(d): i for i, d in enumerate(ordered)}
+    return sorted(placed, key=lambda p: rank[id(p.doc)]), notes
 
 
-def without(placed: Sequence[Placed], excess: int, count: TokenCounter) -> tuple[list[Placed], list[tuple[Document, str, int]]]:
+def _trimmed(doc: Document, room: int, cost: int, count: TokenCounter, message: str) -> dict[str, Any] | None:
+    if room <= 0:
+        return None
+    overhead = cost - count(doc.text)
+    text = trim(doc.text, room - overhead, count, message)
+    return render(doc, text) if text is not None else None
+
+
+def without(placed: Sequence[Placed], excess: int, count: TokenCounter, message: str = ""
+            ) -> tuple[list[Placed], list[tuple[Document, str, int]]]:
     """Give back `excess` tokens, the lowest-priority documents first (the degrade order)."""
-    return fit([p.doc for p in placed], max(0, sum(p.tokens for p in placed) - excess), count)
+    return fit([p.doc for p in placed], max(0, sum(p.tokens for p in placed) - excess), count, message)

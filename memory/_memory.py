@@ -171,7 +171,7 @@ class Memory(MemoryAPI):
         reconciler = reconciler or RuleReconciler(reconcile_policy)
         for part in (self.extractor, reconciler, summarizer):
             self._bind_usage(part)
-        self.retriever = Retriever(embedder, index, retrieval or RetrievalPolicy(), clock)
+        self.retriever = Retriever(embedder, index, retrieval or RetrievalPolicy(), clock, passages=session.source_passages)
         self.sync = IndexSync(session, self.retriever, self._lock)
         upkeep = SessionUpkeep(session, budget, count_tokens, summarizer, clock)
         self.item_tier = ItemTier(session, embedder, index.sibling, self._lock)

@@ -3,14 +3,20 @@ path (search, context) and the write path (neighbours for dedup, vectors for the
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
+
+import numpy as np
 
 from ._models import Fact, as_utc
 from ._text import sparse_document, sparse_query
 from .embed import Embedder
 from .index import FactIndex, IndexedFact, IndexHit, IndexQuery
 from .retrieve import RetrievalPolicy, Scored, fuse
+
+TURN_VECTORS = 4096  # recent turns' vectors kept for the contextual vectors of later facts
 
 
 class Retriever:
@@ -21,16 +27,25 @@ class Retriever:
         index: the long-term tier.
         policy: fusion weights and thresholds.
         clock: "now" for recency and validity.
+        passages: for each fact, the texts of the turns it came from and of the turn before
+            each (the session tier's `source_passages`); its contextual vector is the
+            normalized sum of its own vector and theirs. None: a fact's context is itself.
 
     Reads take no lock of the memory's: the index guards itself, call by call, so a write
     in progress (a model call included) never holds up a search.
     """
 
-    def __init__(self, embedder: Embedder, index: FactIndex, policy: RetrievalPolicy, clock: Callable[[], datetime]):
+    def __init__(self, embedder: Embedder, index: FactIndex, policy: RetrievalPolicy, clock: Callable[[], datetime],
+                 passages: Callable[[Sequence[Fact]], list[list[str]]] | None = None):
         self.embedder = embedder
         self.index = index
         self.policy = policy
         self.clock = clock
+        self.passages = passages
+        # Turn vectors by text: a turn is the source of several facts, and the turn before
+        # the next add's; each is embedded once while it is recent.
+        self._turn_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._turn_lock = threading.Lock()
 
     def scored(
         self, query: str, user_id: str, limit: int, as_of: datetime | None = None, kinds: Sequence[str] | None = None,
@@ -56,7 +71,45 @@ class Retriever:
         return self.embedder.embed(list(texts)) if texts else []
 
     def indexed(self, facts: Sequence[Fact], vectors: Sequence[Sequence[float]] | None = None) -> list[IndexedFact]:
-        """Index points for facts: dense vectors (embedded here unless given) and BM25 weights."""
+        """Index points for facts: dense vectors (embedded here unless given), contextual
+        vectors and BM25 weights."""
         if vectors is None:
             vectors = self.embed([f.index_text for f in facts])
-        return [IndexedFact(f, v, sparse_document(f.index_text)) for f, v in zip(facts, vectors, strict=True)]
+        contexts = self.contexts(facts, vectors)
+        return [IndexedFact(f, v, sparse_document(f.index_text), c)
+                for f, v, c in zip(facts, vectors, contexts, strict=True)]
+
+    def contexts(self, facts: Sequence[Fact], vectors: Sequence[Sequence[float]]) -> list[list[float] | None]:
+        """Each fact's contextual vector: normalize(its vector + its passages' vectors)."""
+        if self.passages is None or not facts:
+            return [None] * len(facts)
+        passages = self.passages(facts)
+        turn_vectors = self._embed_turns({text for texts in passages for text in texts})
+        out: list[list[float] | None] = []
+        for vector, texts in zip(vectors, passages, strict=True):
+            if not texts:
+                out.append(None)
+                continue
+            total = np.asarray(vector, dtype=np.float32) + sum(turn_vectors[t] for t in texts)
+            norm = float(np.linalg.norm(total))
+            out.append((total / norm).tolist() if norm > 0 else None)
+        return out
+
+    def forget_turn_vectors(self) -> None:
+        """Drop the cached turn vectors (a turn was redacted or had a statement forgotten)."""
+        with self._turn_lock:
+            self._turn_vectors.clear()
+
+    def _embed_turns(self, texts: set[str]) -> dict[str, np.ndarray]:
+        with self._turn_lock:
+            found = {t: self._turn_vectors[t] for t in texts if t in self._turn_vectors}
+            for text in found:
+                self._turn_vectors.move_to_end(text)
+        missing = sorted(texts - found.keys())
+        for text, vector in zip(missing, self.embed(missing), strict=True):
+            found[text] = np.asarray(vector, dtype=np.float32)
+        with self._turn_lock:
+            self._turn_vectors.update((t, found[t]) for t in missing)
+            while len(self._turn_vectors) > TURN_VECTORS:
+                self._turn_vectors.popitem(last=False)
+        return found

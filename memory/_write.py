@@ -25,6 +25,7 @@ from ._sync import IndexSync, Vectors
 from ._text import norm_hash
 from ._upkeep import SessionUpkeep
 from .extract import Extractor
+from .index import Upsert
 from .reconcile import Neighbour, Reconciler, Verdicts
 from .session import SessionStore
 from .session._engine import sqlite_file
@@ -210,8 +211,10 @@ class WritePipeline:
                 if fact is None or (user_id is not None and fact.user_id != user_id):
                     raise FactNotFound(f"no fact {fact_id!r} to forget")
             events, sessions = [], set()
+            read_by: dict[str, set[str]] = {}  # per user: turns whose facts' contextual vectors read these
             for fact in facts:
                 assert fact is not None
+                read_by.setdefault(fact.user_id, set()).update(self.session.passage_refs(fact.user_id, fact.sources))
                 event = self.session.forget_fact(fact.id, self.clock())
                 if event is None:
                     raise FactNotFound(f"no fact {fact.id!r} to forget")
@@ -221,6 +224,7 @@ class WritePipeline:
                 else:  # the turns stay, but what the fact came from is never extracted again
                     self.session.forget_in_turns(fact.user_id, fact.sources, fact.text)
             self.sync.apply(events, {})
+            self._reread_passages(read_by)
             self.retriever.index.compact()  # the facts' text must leave the index's files too
         # Summaries of the redacted sessions are rebuilt from the turns that are left; then
         # one scrub takes every deleted row (fact, journal, turns, old summaries, served
@@ -230,6 +234,16 @@ class WritePipeline:
             self._upkeep(owner, {s for s in sessions if s[0] == owner})
         self.session.scrub()
         return events
+
+    def _reread_passages(self, read_by: dict[str, set[str]]) -> None:
+        """The other facts whose contextual vectors read a turn that was just redacted or
+        marked are embedded again from what the turns say now: no vector keeps a trace of
+        the forgotten statement."""
+        self.retriever.forget_turn_vectors()
+        for user_id, refs in read_by.items():
+            stale = [f for f in self.session.list_facts(user_id, include_invalid=True) if refs & set(f.sources)]
+            if stale:
+                self.retriever.index.apply([Upsert(self.retriever.indexed(stale))])
 
     def forget_session(self, user_id: str, session_id: str) -> dict[str, int]:
         """Erase a conversation: its turns, its summaries, and every fact that came from one
@@ -253,6 +267,7 @@ class WritePipeline:
             item_texts = self.erase_items(user_id)
             texts += item_texts[:200]
             event, removed = self.session.forget_user(user_id, self.clock())
+            self.retriever.forget_turn_vectors()
             removed["items"] = len(item_texts)
             self.session.scrub()
             self.sync.apply([event], {})

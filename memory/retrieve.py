@@ -20,14 +20,18 @@ from .index import IndexHit, QueryResult
 class RetrievalPolicy:
     """Weights of the hybrid score. Defaults were tuned on LoCoMo (see BENCHMARKS.md).
 
-    Ranking is weighted reciprocal-rank fusion of the dense and BM25 lists (robust to
-    their different score scales) plus small priors for importance and, for episodic
-    facts, recency. `min_relevance` is the page-in threshold `context()` applies to the
+    Ranking is weighted reciprocal-rank fusion of three lists (robust to their different
+    score scales): the facts nearest the query, the facts whose *contextual* vector (the
+    fact with the turns it came from) is nearest, and BM25; plus small priors for
+    importance and, for episodic facts, recency. The contextual list finds a fact whose
+    own words lost its topic ("It taught her self-acceptance", where "it" is a book the
+    turn before names). `min_relevance` is the page-in threshold `context()` applies to the
     dense cosine, so that a 'thanks!' pages in nothing.
     """
 
     candidates: int = 60
-    dense_weight: float = 1.0
+    dense_weight: float = 0.5
+    context_weight: float = 0.5
     sparse_weight: float = 1.0
     rrf_k: int = 10
     dense_score_weight: float = 0.005
@@ -87,7 +91,7 @@ def fuse(
     """Combine dense and sparse candidates into one ranking with an explanation per fact."""
     entries: dict[str, dict[str, float]] = {}
     hits: dict[str, IndexHit] = {}
-    for channel, channel_hits in (("dense", result.dense), ("sparse", result.sparse)):
+    for channel, channel_hits in (("dense", result.dense), ("context", result.context), ("sparse", result.sparse)):
         for rank, hit in zip(_tied_ranks([h.score for h in channel_hits]), channel_hits, strict=True):
             fact_id = hit.fact_id
             entry = entries.setdefault(fact_id, {})
@@ -109,6 +113,8 @@ def fuse(
         fusion = 0.0
         if "dense_rank" in entry:
             fusion += policy.dense_weight / (policy.rrf_k + entry["dense_rank"])
+        if "context_rank" in entry:
+            fusion += policy.context_weight / (policy.rrf_k + entry["context_rank"])
         if "sparse_rank" in entry and entry["sparse"] >= policy.min_sparse_score:
             fusion += policy.sparse_weight / (policy.rrf_k + entry["sparse_rank"])
         importance = float(payload.get("importance", 0.5))
@@ -131,7 +137,9 @@ def fuse(
         }
         if cos is not None:
             explain["dense"] = round(cos, 4)
-        for key in ("dense_rank", "sparse_rank"):
+        if "context" in entry:
+            explain["context"] = round(entry["context"], 4)
+        for key in ("dense_rank", "context_rank", "sparse_rank"):
             if key in entry:
                 explain[key] = entry[key]
         scored.append(Scored(hit, score, explain, vector))
@@ -140,8 +148,9 @@ def fuse(
 
 
 def is_relevant(s: Scored, policy: RetrievalPolicy) -> bool:
-    """The page-in threshold: semantically close, or among the strongest keyword matches."""
-    if s.explain.get("dense", 0.0) >= policy.min_relevance:
+    """The page-in threshold: semantically close (the fact, or the fact in its context), or
+    among the strongest keyword matches."""
+    if max(s.explain.get("dense", 0.0), s.explain.get("context", 0.0)) >= policy.min_relevance:
         return True
     return s.explain.get("sparse_norm", 0.0) >= policy.min_lexical_relevance
 

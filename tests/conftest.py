@@ -31,7 +31,7 @@ def embedder() -> HashEmbedder:
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # Isolate every test from the caller's environment, the way simonw/llm does.
-    for var in ("TIERMEM_HOME", "TIERMEM_DATABASE_URL", "TIERMEM_QDRANT_URL", "TIERMEM_QDRANT_API_KEY"):
+    for var in ("TIERMEM_HOME", "TIERMEM_DATABASE_URL", "TIERMEM_INDEX_URL", "TIERMEM_QDRANT_URL", "TIERMEM_QDRANT_API_KEY"):
         monkeypatch.delenv(var, raising=False)
     path = tmp_path / "home"
     monkeypatch.setenv("TIERMEM_HOME", str(path))

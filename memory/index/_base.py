@@ -16,9 +16,11 @@ TENANT_KEY = "user_id"
 # 9000). Format 1 used the year 3000, which facts dated later ran into; indexes of that
 # format are rebuilt once on open (IndexSync). Format 3: keyword tokens are Snowball stems
 # (format 2's hand-written stemmer made other token ids), so the sparse vectors are rebuilt.
+# Format 4: a second dense vector per fact, its text with its source turns (contextual).
 FAR_FUTURE = 253402300799.0  # 9999-12-31T23:59:59Z
-INDEX_FORMAT = "3"
-INDEX_FORMATS = {"2": "validity dates after 3000", "3": "Snowball stemming for keywords"}  # what each format brought
+INDEX_FORMAT = "4"
+INDEX_FORMATS = {"2": "validity dates after 3000", "3": "Snowball stemming for keywords",
+                 "4": "contextual vectors: each fact read with the turns it came from"}  # what each format brought
 DERIVED_KEYS = frozenset({"valid_from_ts", "invalid_at_ts", "event_ts"})
 
 
@@ -26,6 +28,7 @@ class IndexedFact(NamedTuple):
     fact: Fact
     vector: Sequence[float]
     sparse: SparseVec
+    context: Sequence[float] | None = None  # the fact read with its source turns (None: the vector)
 
 
 class Upsert(NamedTuple):
@@ -79,6 +82,7 @@ class IndexHit(PointHit):
 class QueryResult(NamedTuple):
     dense: list[IndexHit]
     sparse: list[IndexHit]
+    context: list[IndexHit] = []  # nearest by contextual vector  # noqa: RUF012 - never mutated
 
 
 # -- pure helpers shared by the backends ----------------------------------------------------

@@ -13,6 +13,7 @@ object's own lock, for the length of that call only.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import threading
@@ -23,8 +24,22 @@ from typing import Any
 import portalocker
 
 from .._errors import EmbeddingMismatch, IndexCorrupted, IndexLocked
-from ._points import DENSE, PLAIN, SPARSE, Condition, Point, PointHit, Schema, Search, similarity
+from ._points import (
+    CONTEXT,
+    DENSE,
+    PLAIN,
+    SPARSE,
+    Condition,
+    Point,
+    PointHit,
+    Schema,
+    Search,
+    context_of,
+    similarity,
+    vector_name,
+)
 
+logger = logging.getLogger("tiermem")
 LOCK_NAME = ".tiermem.lock"
 OUR_FILES = (".tiermem", "tiermem-")  # files tiermem keeps in the folder beside the shard's
 COMPACTING = ".compacting"  # sibling folder suffixes of an erasure's rewrite
@@ -155,21 +170,31 @@ class EdgePoints:
     def _open(self) -> Any:
         config_file = self.path / "edge_config.json"
         if config_file.exists():
-            stored = json.loads(config_file.read_text())["vectors"][DENSE]["size"]
+            vectors = json.loads(config_file.read_text())["vectors"]
+            stored = vectors[DENSE]["size"]
             if stored != self.dims:
                 raise EmbeddingMismatch(
                     f"memory index at {self.path} holds {stored}-dimensional vectors but the embedder "
                     f"makes {self.dims}; open it with the embedder it was built with, or rebuild it "
                     "with `tiermem reindex` after changing embedders"
                 )
-            return self._qe.EdgeShard.load(str(self.path))
+            if not self.schema.context or CONTEXT in vectors:
+                return self._qe.EdgeShard.load(str(self.path))
+            # Made before contextual vectors: its points are derived from the journal, which
+            # rebuilds them (an empty index with facts in the journal is rebuilt on open).
+            logger.warning("tiermem: the index at %s predates contextual vectors; it is made anew and rebuilt "
+                           "from the journal", self.path)
+            for entry in list(self.path.iterdir()):
+                if not entry.name.startswith(OUR_FILES):
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         return self._create(self.path)
 
     def _create(self, path: Path) -> Any:
         qe = self._qe
         metric = {"cosine": qe.Distance.Cosine, "l2": qe.Distance.Euclid, "inner_product": qe.Distance.Dot}
         shard = qe.EdgeShard.create(str(path), qe.EdgeConfig(
-            vectors={DENSE: qe.EdgeVectorParams(size=self.dims, distance=metric[self.schema.distance])},
+            vectors={name: qe.EdgeVectorParams(size=self.dims, distance=metric[self.schema.distance])
+                     for name in ((DENSE, CONTEXT) if self.schema.context else (DENSE,))},
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
         ))
         if self.schema.tenant:
@@ -183,8 +208,10 @@ class EdgePoints:
     # -- writes -----------------------------------------------------------------------------
     def _point(self, p: Point) -> Any:
         qe = self._qe
-        return qe.Point(id=p.id, vector={DENSE: list(p.dense), SPARSE: qe.SparseVector(indices=p.sparse[0], values=p.sparse[1])},
-                        payload=p.payload)
+        vectors: dict[str, Any] = {DENSE: list(p.dense), SPARSE: qe.SparseVector(indices=p.sparse[0], values=p.sparse[1])}
+        if self.schema.context:
+            vectors[CONTEXT] = list(context_of(p))
+        return qe.Point(id=p.id, vector=vectors, payload=p.payload)
 
     def upsert(self, points: Sequence[Point]) -> None:
         if points:
@@ -231,7 +258,7 @@ class EdgePoints:
                 vector = s.vector
                 query = qe.Query.Nearest(qe.SparseVector(indices=vector[0], values=vector[1]), using=SPARSE)  # type: ignore[index]
             else:
-                query = qe.Query.Nearest(list(s.vector), using=DENSE)  # type: ignore[arg-type]
+                query = qe.Query.Nearest(list(s.vector), using=vector_name(s))  # type: ignore[arg-type]
             requests.append(qe.QueryRequest(limit=s.limit, query=query, filter=self._filter(s.where), with_payload=True,
                                             with_vector=[DENSE] if s.with_vectors else False))
         with self._guard:

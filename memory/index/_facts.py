@@ -25,7 +25,7 @@ from ._base import (
 )
 from ._points import Condition, Point, PointHit, PointStore, Schema, Search, point_id
 
-FACTS = Schema(tenant=TENANT_KEY, keywords=("kind",), floats=("valid_from_ts", "invalid_at_ts"))
+FACTS = Schema(tenant=TENANT_KEY, keywords=("kind",), floats=("valid_from_ts", "invalid_at_ts"), context=True)
 IDENTITY_FILE = "tiermem-index.json"  # an embedded index's own id: its watermark survives a move
 
 
@@ -52,7 +52,8 @@ class FactIndex:
     def apply(self, ops: Sequence[IndexOp]) -> None:
         for op in ops:
             if isinstance(op, Upsert):
-                self.points.upsert([Point(point_id(p.fact.id), p.vector, p.sparse, to_payload(p.fact)) for p in op.points])
+                self.points.upsert([Point(point_id(p.fact.id), p.vector, p.sparse, to_payload(p.fact), p.context)
+                                    for p in op.points])
             elif isinstance(op, SetPayload):
                 for fact in op.facts:
                     self.points.set_payload(point_id(fact.id), to_payload(fact))
@@ -66,11 +67,13 @@ class FactIndex:
     # -- reads ------------------------------------------------------------------------------
     def query(self, query: IndexQuery) -> QueryResult:
         where = conditions(query.user_id, query.as_of, query.kinds)
-        searches = [Search(query.dense, where, query.limit, with_vectors=query.with_vectors)]
+        searches = [Search(query.dense, where, query.limit, with_vectors=query.with_vectors),
+                    Search(query.dense, where, query.limit, with_vectors=query.with_vectors, context=True)]
         if query.sparse and query.sparse[0]:
             searches.append(Search(query.sparse, where, query.limit, sparse=True, with_vectors=query.with_vectors))
         results = self.points.search(searches)
-        return QueryResult(_fact_hits(results[0]), _fact_hits(results[1]) if len(results) > 1 else [])
+        return QueryResult(_fact_hits(results[0]), _fact_hits(results[2]) if len(results) > 2 else [],
+                           _fact_hits(results[1]))
 
     def nearest(self, user_id: str, vectors: Sequence[Sequence[float]], limit: int) -> list[list[IndexHit]]:
         """Nearest valid facts of one user for each vector (the dedup step)."""

@@ -4,6 +4,7 @@ can hold every tier and any number of processes and machines share it with no ow
 Two tables per collection:
 
     <name>        id uuid, tenant text, payload jsonb, dense vector(dims)
+                  (+ context vector(dims): the contextual vector, for a schema with one)
     <name>_terms  point uuid, tenant text, term int, weight real   (the BM25 postings)
 
 Dense search is exact within the tenant (a b-tree on `tenant`, then pgvector's distance
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import ConfigError, EmbeddingMismatch, MissingDependency, StoreUnavailable
-from ._points import PLAIN, Condition, Point, PointHit, Schema, Search
+from ._points import PLAIN, Condition, Point, PointHit, Schema, Search, context_of
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
 _DISTANCE = {"cosine": ("<=>", "vector_cosine_ops"), "l2": ("<->", "vector_l2_ops"), "inner_product": ("<#>", "vector_ip_ops")}
@@ -107,10 +108,13 @@ class PgVectorPoints:
                     raise EmbeddingMismatch(
                         f"{self.location} holds {stored}-dimensional vectors but the embedder makes {self.dims}; "
                         "use the embedder it was built with, or another collection")
+                if self.schema.context:  # a table made before contextual vectors: the rebuild fills it
+                    conn.execute(text(f"ALTER TABLE {self.name} ADD COLUMN IF NOT EXISTS context vector({self.dims})"))
                 return
+            context = f", context vector({self.dims})" if self.schema.context else ""
             conn.execute(text(
                 f"CREATE TABLE {self.name} (id uuid PRIMARY KEY, tenant text NOT NULL, payload jsonb NOT NULL, "
-                f"dense vector({self.dims}) NOT NULL)"))
+                f"dense vector({self.dims}) NOT NULL{context})"))
             conn.execute(text(f"CREATE INDEX {self.name}_tenant ON {self.name} (tenant)"))
             conn.execute(text(
                 f"CREATE TABLE {self.terms} (point uuid NOT NULL REFERENCES {self.name} (id) ON DELETE CASCADE, "
@@ -127,14 +131,17 @@ class PgVectorPoints:
         from sqlalchemy import text
 
         rows = [{"id": p.id, "tenant": self._tenant(p.payload), "payload": json.dumps(p.payload),
-                 "dense": np.asarray(p.dense, dtype=np.float32)} for p in points]
+                 "dense": np.asarray(p.dense, dtype=np.float32), "context": np.asarray(context_of(p), dtype=np.float32)}
+                for p in points]
+        context, set_context = (", context", ", :context") if self.schema.context else ("", "")
         postings = [{"point": p.id, "tenant": self._tenant(p.payload), "term": int(t), "weight": float(w)}
                     for p in points for t, w in zip(p.sparse[0], p.sparse[1], strict=True)]
         with self.engine.begin() as conn:
             conn.execute(text(
-                f"INSERT INTO {self.name} (id, tenant, payload, dense) VALUES (:id, :tenant, CAST(:payload AS jsonb), :dense) "
+                f"INSERT INTO {self.name} (id, tenant, payload, dense{context}) "
+                f"VALUES (:id, :tenant, CAST(:payload AS jsonb), :dense{set_context}) "
                 "ON CONFLICT (id) DO UPDATE SET tenant = excluded.tenant, payload = excluded.payload, "
-                "dense = excluded.dense"), rows)
+                f"dense = excluded.dense{', context = excluded.context' if context else ''}"), rows)
             conn.execute(text(f"DELETE FROM {self.terms} WHERE point = ANY(CAST(:ids AS uuid[]))"),
                          {"ids": [p.id for p in points]})
             if postings:
@@ -204,10 +211,11 @@ class PgVectorPoints:
                                         {**params, **self._sparse_params(s)}).all()
                     hits = [(row[0], float(row[-1]), row[1] if s.with_vectors else None) for row in rows]
                 else:
-                    distance = f"dense {self._operator} :query"
+                    vector = "context" if s.context else "dense"
+                    distance = f"{vector} {self._operator} :query"
                     rows = conn.execute(text(
                         f"SELECT {columns}, {distance} AS distance FROM {self.name} WHERE {clause} "
-                        f"ORDER BY {distance} LIMIT :limit"),
+                        f"AND {vector} IS NOT NULL ORDER BY {distance} LIMIT :limit"),
                         {**params, "query": np.asarray(s.vector, dtype=np.float32), "limit": s.limit}).all()
                     hits = [(row[0], self._similarity(float(row[-1])), row[1] if s.with_vectors else None) for row in rows]
                 out.append([PointHit(payload, score, _floats(vector) if vector is not None else None)

@@ -17,6 +17,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 from .._text import SparseVec
 
 DENSE = "dense"
+CONTEXT = "context"  # a second dense vector: the point's text with the passage it came from
 SPARSE = "bm25"
 Distance = Literal["cosine", "l2", "inner_product"]
 DISTANCES: tuple[str, ...] = ("cosine", "l2", "inner_product")
@@ -27,6 +28,7 @@ class Point(NamedTuple):
     dense: Sequence[float]
     sparse: SparseVec
     payload: dict[str, Any]
+    context: Sequence[float] | None = None  # collections with `Schema.context`; None: the dense vector
 
 
 class Condition(NamedTuple):
@@ -38,14 +40,16 @@ class Condition(NamedTuple):
 
 
 class Search(NamedTuple):
-    """The nearest points to `vector` (dense, or sparse with `sparse=True`) among those
-    matching every condition."""
+    """The nearest points to `vector` (dense, sparse with `sparse=True`, or the contextual
+    vectors with `context=True`) among those matching every condition. `with_vectors`
+    returns each hit's dense vector."""
 
     vector: Sequence[float] | SparseVec
     where: Sequence[Condition]
     limit: int
     sparse: bool = False
     with_vectors: bool = False
+    context: bool = False
 
 
 class PointHit:
@@ -67,6 +71,7 @@ class Schema(NamedTuple):
     floats: tuple[str, ...] = ()
     tenant: str | None = None  # a keyword every read filters on (stored together by the engine)
     distance: str = "cosine"
+    context: bool = False  # a second dense vector per point (`Point.context`, `Search(context=True)`)
 
 
 PLAIN = Schema()
@@ -115,6 +120,16 @@ def point_id(key: str) -> str:
         return str(uuid.UUID(hex=key))
     except ValueError:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"tiermem:{key}"))
+
+
+def vector_name(search: Search) -> str:
+    """Which of a point's vectors a search compares with."""
+    return SPARSE if search.sparse else CONTEXT if search.context else DENSE
+
+
+def context_of(point: Point) -> Sequence[float]:
+    """The contextual vector a point is stored with: its own, or its dense vector."""
+    return point.context if point.context is not None else point.dense
 
 
 def similarity(raw: float, distance: str) -> float:

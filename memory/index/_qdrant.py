@@ -6,12 +6,28 @@ The same client also runs in its own local mode (`QdrantClient(path=...)` or
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .._errors import ConfigError, EmbeddingMismatch, StoreUnavailable
-from ._points import DENSE, PLAIN, SPARSE, Condition, Point, PointHit, Schema, Search, similarity
+from ._points import (
+    CONTEXT,
+    DENSE,
+    PLAIN,
+    SPARSE,
+    Condition,
+    Point,
+    PointHit,
+    Schema,
+    Search,
+    context_of,
+    similarity,
+    vector_name,
+)
+
+logger = logging.getLogger("tiermem")
 
 
 def client_for(url: str, api_key: str | None = None) -> Any:
@@ -65,11 +81,18 @@ class QdrantPoints:
                     f"{self.location} holds {stored}-dimensional vectors but the embedder makes {self.dims}; "
                     "use the embedder it was built with, or another collection"
                 )
-            return
+            if not self.schema.context or (isinstance(vectors, dict) and CONTEXT in vectors):
+                return
+            # Made before contextual vectors: the points are derived from the journal, which
+            # rebuilds them into the new layout (Qdrant cannot add a named vector in place).
+            logger.warning("tiermem: %s predates contextual vectors; it is made anew and rebuilt from the journal",
+                           self.location)
+            self.client.delete_collection(self.collection)
         metric = {"cosine": m.Distance.COSINE, "l2": m.Distance.EUCLID, "inner_product": m.Distance.DOT}[self.schema.distance]
         self.client.create_collection(
             self.collection,
-            vectors_config={DENSE: m.VectorParams(size=self.dims, distance=metric)},
+            vectors_config={name: m.VectorParams(size=self.dims, distance=metric)
+                            for name in ((DENSE, CONTEXT) if self.schema.context else (DENSE,))},
             sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
         )
         if self.schema.tenant:
@@ -86,11 +109,14 @@ class QdrantPoints:
             return
         m = self._m
         with self._guard:
-            self.client.upsert(self.collection, [
-                m.PointStruct(id=p.id, payload=p.payload,
-                              vector={DENSE: list(p.dense), SPARSE: m.SparseVector(indices=p.sparse[0], values=p.sparse[1])})
-                for p in points
-            ], wait=True)
+            self.client.upsert(self.collection, [m.PointStruct(id=p.id, payload=p.payload, vector=self._vectors(p))
+                                                 for p in points], wait=True)
+
+    def _vectors(self, p: Point) -> dict[str, Any]:
+        vectors: dict[str, Any] = {DENSE: list(p.dense), SPARSE: self._m.SparseVector(indices=p.sparse[0], values=p.sparse[1])}
+        if self.schema.context:
+            vectors[CONTEXT] = list(context_of(p))
+        return vectors
 
     def set_payload(self, point_id: str, payload: dict[str, Any]) -> None:
         with self._guard:
@@ -129,7 +155,7 @@ class QdrantPoints:
         requests = []
         for s in searches:
             vector = m.SparseVector(indices=s.vector[0], values=s.vector[1]) if s.sparse else list(s.vector)  # type: ignore[index,arg-type]
-            requests.append(m.QueryRequest(query=vector, using=SPARSE if s.sparse else DENSE, filter=self._filter(s.where),
+            requests.append(m.QueryRequest(query=vector, using=vector_name(s), filter=self._filter(s.where),
                                            limit=s.limit, with_payload=True,
                                            with_vector=[DENSE] if s.with_vectors else False))
         with self._guard:

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 
+PASSAGE_SOURCES = 3  # the source turns of a fact its contextual vector reads (a repeated fact has many)
+
+
 class AlreadyExtracted(Exception):
     """Internal: another worker committed phase 2 for some of these turns first."""
 
@@ -230,6 +233,55 @@ class TurnLog:
                 marked += 1
         return marked
 
+    def source_passages(self, facts: Sequence[Any]) -> list[list[str]]:
+        """What each fact's contextual vector reads besides the fact: the text of each of
+        its first source turns and of the turn before it in its session ("speaker: text",
+        forgotten statements left out). A fact with no stored source turn gets []."""
+        table = TurnRow.__table__  # type: ignore[attr-defined]
+        wanted: dict[str, set[str]] = {}
+        for fact in facts:
+            wanted.setdefault(fact.user_id, set()).update(fact.sources[:PASSAGE_SOURCES])
+        by_ref: dict[tuple[str, str], list[str]] = {}
+        with Session(self.engine) as s:
+            for user_id, all_refs in wanted.items():
+                ordered = sorted(all_refs)
+                for start in range(0, len(ordered), 400):
+                    refs = ordered[start:start + 400]
+                    hit = (table.c.external_id.in_(refs)) | (table.c.external_id.is_(None) & table.c.id.in_(refs))
+                    rows = s.exec(select(TurnRow).where(TurnRow.user_id == user_id, hit)).all()
+                    before = {(r.session_id, r.seq - 1) for r in rows}
+                    earlier = {} if not before else {
+                        (r.session_id, r.seq): r for r in s.exec(select(TurnRow).where(
+                            TurnRow.user_id == user_id, col(TurnRow.session_id).in_({k[0] for k in before}),
+                            col(TurnRow.seq).in_({k[1] for k in before}))).all()}
+                    for row in rows:
+                        texts = [_passage(row)]
+                        previous = earlier.get((row.session_id, row.seq - 1))
+                        if previous is not None:
+                            texts.insert(0, _passage(previous))
+                        by_ref[(user_id, row.external_id or row.id)] = [t for t in texts if t]
+        return [list(dict.fromkeys(text for ref in fact.sources[:PASSAGE_SOURCES]
+                                   for text in by_ref.get((fact.user_id, ref), [])))
+                for fact in facts]
+
+    def passage_refs(self, user_id: str, refs: Sequence[str]) -> set[str]:
+        """The refs of the turns whose facts' contextual vectors read these turns: the turns
+        themselves and the turn after each in its session."""
+        table = TurnRow.__table__  # type: ignore[attr-defined]
+        refs = list(refs)
+        if not refs:
+            return set()
+        with self.engine.connect() as conn:
+            hit = (table.c.external_id.in_(refs)) | (table.c.external_id.is_(None) & table.c.id.in_(refs))
+            rows = conn.execute(select(table.c.session_id, table.c.seq, table.c.id, table.c.external_id)
+                                .where(table.c.user_id == user_id, hit)).all()
+            after = {(r[0], r[1] + 1) for r in rows}
+            following = [] if not after else conn.execute(
+                select(table.c.session_id, table.c.seq, table.c.id, table.c.external_id).where(
+                    table.c.user_id == user_id, table.c.session_id.in_({k[0] for k in after}),
+                    table.c.seq.in_({k[1] for k in after}))).all()
+        return {r[3] or r[2] for r in rows} | {r[3] or r[2] for r in following if (r[0], r[1]) in after}
+
     def window_tokens(self, user_id: str, session_id: str, after_seq: int) -> int:
         """The stored token counts of a session's turns after a seq, summed in SQL: enough to
         tell that a window has not reached its size without loading a turn."""
@@ -272,6 +324,11 @@ def _turn_values(turn: Turn, extracted: bool) -> dict[str, Any]:
     values["forgotten"] = json.dumps(turn.forgotten) if turn.forgotten else None
     values["extracted"] = extracted
     return values
+
+
+def _passage(row: TurnRow) -> str:
+    turn = _turn(row).extractable
+    return f"{turn.speaker}: {turn.content}" if turn.content.strip() else ""
 
 
 def _turn(row: TurnRow) -> Turn:

@@ -58,13 +58,14 @@ def test_trimming_happens_at_a_sentence_boundary_with_a_marker(mem: Memory) -> N
     ctx = mem.context("gate?", user_id="ana", budget=2000, documents=[{"text": LONG, "id": "guide"}])
     [doc] = [c["text"] for c in ctx.messages[-1]["content"] if c["text"].startswith("<document")]
     body = doc.split("\n", 1)[1].rsplit("\n", 2)[0]
-    assert body.endswith("am.")  # the last kept sentence is whole
+    kept = [line for line in body.split("\n") if line != "[…]"]
+    assert kept and all(line.startswith("Sentence number") and line.endswith("am.") for line in kept)  # whole sentences
     assert "[… trimmed:" in doc
     assert any(d.what == "document guide" and "trimmed" in d.why for d in ctx.report.dropped)
 
 
 def test_the_lowest_priority_document_goes_first(mem: Memory) -> None:
-    docs = [{"text": LONG[:4000], "id": "low", "priority": 0}, {"text": LONG[:4000], "id": "high", "priority": 9}]
+    docs = [{"text": LONG[:12000], "id": "low", "priority": 0}, {"text": LONG[:12000], "id": "high", "priority": 9}]
     ctx = mem.context("gate?", user_id="ana", budget=5000, documents=docs)  # room for one and a half
     texts = " ".join(c["text"] for c in ctx.messages[-1]["content"])
     assert 'id="high"' in texts
@@ -72,25 +73,54 @@ def test_the_lowest_priority_document_goes_first(mem: Memory) -> None:
     assert "document low" in notes and "document high" not in notes
 
 
-def test_degrade_order_documents_then_memory_then_older_turns_then_summary(mem: Memory) -> None:
+BUILD_LOG = "\n".join(f"[{i:04d}] compiling module_{i}.c ... ok" for i in range(300)) + \
+    "\nerror: undefined reference to `frobnicate` in module_299.o\nbuild failed"
+
+
+def test_a_trimmed_document_keeps_what_matters_a_logs_tail_and_what_the_message_asks(mem: Memory) -> None:
+    manual = "\n\n".join(f"Chapter {i}. The pump model {i} is serviced every {i + 2} months by the crew." for i in range(200))
+    manual += "\n\nChapter 200. The valve on the north tank leaks when the pressure passes 9 bar."
+    ctx = mem.context("why does the build fail and what leaks on the north tank?", user_id="ana", budget=3000,
+                      documents=[{"text": BUILD_LOG, "id": "ci-log"}, {"text": manual, "id": "manual"}])
+    sent = " ".join(c["text"] for c in ctx.messages[-1]["content"])
+    assert "error: undefined reference to `frobnicate`" in sent  # the log's last lines
+    assert "north tank leaks" in sent  # the part that matches the message
+    assert "[0000] compiling" in sent  # and the head, where there is room
+    assert sent.count("[… trimmed:") == 2
+
+
+def test_each_tier_holds_its_budget_and_what_one_leaves_flows_on(mem: Memory) -> None:
     filled(mem)
     mem.add([say(f"I ate grilled sardines at the harbour of Porto on my trip number {i}.") for i in range(6)],
             user_id="ana", session_id="old", at=T0)  # facts from another session: the memory block's
-    kwargs = dict(user_id="ana", session_id="s", system="You plan trips.", documents=[{"text": LONG[:6000], "id": "guide"}])
-    order = ["documents", "memory", "history", "summary"]
-    reports = [mem.context("what did I eat at the harbour?", budget=b, **kwargs).report for b in range(3000, 300, -100)]
-    assert reports[0].tokens["documents"] > 0 and reports[0].tokens["memory"] > 0 and reports[0].tokens["history"] > 0
-    full = reports[0].tokens
+    docs = [{"text": BUILD_LOG, "id": "ci-log", "priority": 2},
+            {"text": "The staging cluster runs on three nodes in Frankfurt. " * 20, "id": "ops", "priority": 1},
+            {"text": "Deploys happen every Tuesday.", "id": "tiny"}]
+    tiers = ("documents", "memory", "history", "summary")
+    for budget in range(4000, 700, -100):
+        r = mem.context("what did I eat at the harbour and why does the build fail?", user_id="ana", session_id="s",
+                        system="You plan trips.", budget=budget, documents=docs).report
+        caps, used = r.budget, r.tokens
+        unused = {t: max(0, caps[t] - used[t]) for t in tiers}
+        for tier in tiers:  # over its own budget only by what the others left unused
+            assert used[tier] <= caps[tier] + sum(unused[o] for o in tiers if o != tier), (budget, tier, caps, used)
+        assert used["documents"] > 0 and used["history"] > 0, (budget, used)  # none emptied for another
+        names = " ".join(d.what for d in r.dropped)
+        assert "document tiny" not in names, (budget, r.dropped)  # a 12-token document is never pushed out
+        assert r.total <= budget - r.budget["reply_reserve"]
+
+
+def test_when_the_fixed_parts_leave_too_little_tiers_give_back_in_the_degrade_order(mem: Memory) -> None:
+    filled(mem)
+    system = "You plan trips. " * 120  # ~480 tokens that are never dropped
+    reports = [mem.context("what did I eat at the harbour?", user_id="ana", session_id="s", system=system, budget=b,
+                           documents=[{"text": LONG[:6000], "id": "guide"}]).report for b in (900, 700, 600)]
     for r in reports:
-        cut = [part for part in order if r.tokens[part] < full[part]]
-        # a part is cut only once every part before it in the order is gone entirely
-        for part in cut:
-            for earlier in order[: order.index(part)]:
-                assert r.tokens[earlier] == 0, (r.budget, r.tokens)
-        assert r.tokens["system"] == full["system"] and r.tokens["message"] == full["message"]
-    # the sweep reaches past documents and memory into the history, or it proves nothing
-    assert any(r.tokens["memory"] < full["memory"] for r in reports)
-    assert any(r.tokens["history"] < full["history"] for r in reports)
+        assert r.total <= r.budget["total"] - r.budget["reply_reserve"]
+        assert r.tokens["system"] == reports[0].tokens["system"] and r.tokens["message"] == reports[0].tokens["message"]
+    smallest = reports[-1]
+    if smallest.tokens["history"] < reports[0].tokens["history"]:  # older turns went only after documents and memory
+        assert smallest.tokens["documents"] == 0 and smallest.tokens["memory"] == 0
 
 
 def test_a_stable_document_is_cached_and_byte_identical_across_turns(mem: Memory) -> None:
