@@ -22,8 +22,12 @@ class ErasureReceipt(_Model):
     """What `forget_user()` did.
 
     removed: rows per session-tier table, and "index_points".
-    index: "compacted" (the embedded index rewritten without the user), or "deleted" (a
-        server: its points are deleted; its files are the server's to rewrite).
+    index: "sealed" (the embedded index: the user's points deleted and the key their
+        payloads were sealed with destroyed, at the cost of the user's data; see
+        `tiermem.index._sealing`), "compacted" (storage rewritten without the user: a
+        pgvector table, or an embedded index opened without the session tier's keys), or
+        "deleted" (a Qdrant server: its points are deleted; its files are the server's to
+        rewrite).
     verified: True when none of the removed texts is found in any local store file; None
         when nothing local could be checked.
     leftovers: files where a removed text was still found (should be empty).

@@ -171,6 +171,7 @@ class Memory(MemoryAPI):
         reconciler = reconciler or RuleReconciler(reconcile_policy)
         for part in (self.extractor, reconciler, summarizer):
             self._bind_usage(part)
+        index.attach_keys(session.user_key)  # the embedded index seals payloads with per-user keys
         self.retriever = Retriever(embedder, index, retrieval or RetrievalPolicy(), clock, passages=session.source_passages)
         self.sync = IndexSync(session, self.retriever, self._lock)
         upkeep = SessionUpkeep(session, budget, count_tokens, summarizer, clock)

@@ -271,10 +271,10 @@ class WritePipeline:
             removed["items"] = len(item_texts)
             self.session.scrub()
             self.sync.apply([event], {})
-            compacted = self.retriever.index.compact()
+            how = self.retriever.index.user_erased(user_id)
             checked, leftovers = find_leftovers([*texts, user_id], self.local_files())
         removed["index_points"] = points
-        return ErasureReceipt(user_id=user_id, removed=removed, index="compacted" if compacted else "deleted",
+        return ErasureReceipt(user_id=user_id, removed=removed, index=how,
                               verified=(not leftovers) if checked else None, checked_files=checked, leftovers=leftovers,
                               event=event)
 

@@ -238,6 +238,10 @@ def _decide(
 ) -> list[FactEvent]:
     key = normalize(candidate.text)
     subject = candidate.subject.lower()
+    # What the assistant said and what the user said are never one claim: neither updates,
+    # merges into or replaces the other.
+    said_by = candidate.metadata.get("said_by")
+    pool = [n for n in pool if n.fact.metadata.get("said_by") == said_by]
 
     def changed(existing: Fact, reason: str) -> list[FactEvent]:
         if set(candidate.sources) <= set(existing.sources) and candidate.metadata.items() <= existing.metadata.items():
@@ -250,6 +254,9 @@ def _decide(
     for n in pool:
         if normalize(n.fact.text) == key and _same_event_day(candidate, n.fact):
             return changed(n.fact, "exact duplicate")
+    if said_by is not None:  # the assistant's words are kept as said: no claim of theirs is updated
+        fact = _new_fact(candidate, user_id, now)
+        return [FactEvent(op="add", fact_id=fact.id, user_id=user_id, fact=fact, at=now, reason="new")]
 
     if candidate.attribute:
         for n in pool:

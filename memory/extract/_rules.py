@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time
 from .._claims import parse
 from .._models import Candidate, Fact, Turn
 from .._sentences import is_question, is_small_talk, split_sentences
-from .._text import STOPWORDS, clean_spaces, normalize
+from .._text import STOPWORDS, clean_spaces, content_tokens, normalize
 from ._dates import resolve_dates
 
 logger = logging.getLogger("tiermem")
@@ -299,13 +299,19 @@ class RuleExtractor:
         roles: which roles' turns yield facts. An unnamed assistant's words are advice,
             not facts about the user; named speakers of either role (a chat between two
             people) always count.
+        assistant_said: also keep what an unnamed assistant said, sentence by sentence,
+            as low-importance episodic facts ('The assistant said: "..."'), so "what was
+            the restaurant you recommended?" finds its answer. They are never compared
+            with the user's facts (see `reconcile`): what the assistant said does not
+            update what the user said.
     """
 
     name = "rules"
     uses_known = False  # rules phrase nothing against stored facts: skip fetching them
 
-    def __init__(self, roles: Sequence[str] = ("user",)):
+    def __init__(self, roles: Sequence[str] = ("user",), *, assistant_said: bool = True):
         self.roles = tuple(roles)
+        self.assistant_said = assistant_said
 
     def extract(self, turns: Sequence[Turn], *, known: Sequence[Fact] = ()) -> list[Candidate]:
         out: list[Candidate] = []
@@ -316,6 +322,8 @@ class RuleExtractor:
             asked = _last_question(previous) if previous is not None and previous.speaker != turn.speaker else None
             previous = turn
             if turn.role not in self.roles and turn.name is None:
+                if turn.role == "assistant" and self.assistant_said:
+                    out += _assistant_said(turn)
                 continue
             name = turn.name or ("The user" if turn.role == "user" else "The assistant")
             for i, sentence in enumerate(split_sentences(turn.content)):
@@ -371,6 +379,26 @@ class RuleExtractor:
             valid_from=turn.created_at,
             event_at=event_at,
         )
+
+
+ASSISTANT_SAID = "assistant"  # Candidate.metadata["said_by"] of what an unnamed assistant said
+_SAID_MIN_WORDS = 4  # content words a sentence needs to be worth keeping ("Noted!", "Sure, happy to help" are not)
+_SAID_MAX_CHARS = 400  # a run-on list is kept in pieces of this size
+
+
+def _assistant_said(turn: Turn) -> list[Candidate]:
+    """What an unnamed assistant said that may be asked about later: its statements (no
+    questions, no pleasantries), word for word."""
+    out = []
+    for sentence in split_sentences(turn.content):
+        for start in range(0, len(sentence), _SAID_MAX_CHARS):
+            piece = sentence[start:start + _SAID_MAX_CHARS].strip()
+            if is_question(piece) or is_small_talk(piece) or len(content_tokens(piece)) < _SAID_MIN_WORDS:
+                continue
+            out.append(Candidate(kind="episodic", text=f'The assistant said: "{piece}"', subject="the assistant",
+                                 importance=0.2, sources=[turn.ref], valid_from=turn.created_at,
+                                 metadata={"said_by": ASSISTANT_SAID}))
+    return out
 
 
 def _mid_sentence(text: str) -> str:

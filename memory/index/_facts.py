@@ -8,7 +8,7 @@ import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._base import (
     TENANT_KEY,
@@ -24,6 +24,10 @@ from ._base import (
     to_payload,
 )
 from ._points import Condition, Point, PointHit, PointStore, Schema, Search, point_id
+
+if TYPE_CHECKING:
+    from .._models import Fact
+    from ._sealing import KeyStore, PayloadSeal
 
 FACTS = Schema(tenant=TENANT_KEY, keywords=("kind",), floats=("valid_from_ts", "invalid_at_ts"), context=True)
 IDENTITY_FILE = "tiermem-index.json"  # an embedded index's own id: its watermark survives a move
@@ -42,49 +46,68 @@ class FactIndex:
             (what the journal watermark is keyed by).
     """
 
+    seal: PayloadSeal | None = None  # the embedded index's sealed payloads (see `_sealing`)
+
     def __init__(self, points: PointStore, identity: str | None = None):
         self.points = points
         self.dims = points.dims
         self.location = points.location
         self.identity = identity or points.location
 
+    def attach_keys(self, keys: KeyStore) -> None:
+        """The session tier's per-user keys, for an index that seals its payloads (the
+        embedded one); other backends erase by rewriting their storage and ignore them."""
+
+    def _tenant(self, user_id: str) -> str:
+        return self.seal.tenant(user_id) if self.seal else user_id
+
+    def _payload(self, fact: Fact) -> dict[str, Any]:
+        payload = to_payload(fact)
+        return self.seal.seal(payload) if self.seal else payload
+
+    def _hits(self, hits: list[PointHit], user_id: str) -> list[IndexHit]:
+        if self.seal is None:
+            return _fact_hits(hits)
+        return [IndexHit(self.seal.open(h.payload, user_id), h.score, h.vector) for h in hits]
+
     # -- writes -----------------------------------------------------------------------------
     def apply(self, ops: Sequence[IndexOp]) -> None:
         for op in ops:
             if isinstance(op, Upsert):
-                self.points.upsert([Point(point_id(p.fact.id), p.vector, p.sparse, to_payload(p.fact), p.context)
+                self.points.upsert([Point(point_id(p.fact.id), p.vector, p.sparse, self._payload(p.fact), p.context)
                                     for p in op.points])
             elif isinstance(op, SetPayload):
                 for fact in op.facts:
-                    self.points.set_payload(point_id(fact.id), to_payload(fact))
+                    self.points.set_payload(point_id(fact.id), self._payload(fact))
             elif isinstance(op, Delete):
                 self.points.delete([point_id(i) for i in op.fact_ids])
             elif isinstance(op, DeleteUser):
-                self.points.delete_where([Condition(TENANT_KEY, "eq", op.user_id)])
+                self.points.delete_where([Condition(TENANT_KEY, "eq", self._tenant(op.user_id))])
             else:
                 raise TypeError(f"unknown index op {op!r}; expected Upsert, SetPayload, Delete or DeleteUser")
 
     # -- reads ------------------------------------------------------------------------------
     def query(self, query: IndexQuery) -> QueryResult:
-        where = conditions(query.user_id, query.as_of, query.kinds)
+        where = conditions(self._tenant(query.user_id), query.as_of, query.kinds)
         searches = [Search(query.dense, where, query.limit, with_vectors=query.with_vectors),
                     Search(query.dense, where, query.limit, with_vectors=query.with_vectors, context=True)]
         if query.sparse and query.sparse[0]:
             searches.append(Search(query.sparse, where, query.limit, sparse=True, with_vectors=query.with_vectors))
         results = self.points.search(searches)
-        return QueryResult(_fact_hits(results[0]), _fact_hits(results[2]) if len(results) > 2 else [],
-                           _fact_hits(results[1]))
+        user = query.user_id
+        return QueryResult(self._hits(results[0], user), self._hits(results[2], user) if len(results) > 2 else [],
+                           self._hits(results[1], user))
 
     def nearest(self, user_id: str, vectors: Sequence[Sequence[float]], limit: int) -> list[list[IndexHit]]:
         """Nearest valid facts of one user for each vector (the dedup step)."""
-        where = conditions(user_id)
-        return [_fact_hits(h) for h in self.points.search([Search(v, where, limit) for v in vectors])]
+        where = conditions(self._tenant(user_id))
+        return [self._hits(h, user_id) for h in self.points.search([Search(v, where, limit) for v in vectors])]
 
     def count(self, user_id: str | None = None) -> int:
-        return self.points.count([Condition(TENANT_KEY, "eq", user_id)] if user_id is not None else [])
+        return self.points.count([Condition(TENANT_KEY, "eq", self._tenant(user_id))] if user_id is not None else [])
 
     def ids(self, user_id: str | None = None) -> set[str]:
-        where = [Condition(TENANT_KEY, "eq", user_id)] if user_id is not None else []
+        where = [Condition(TENANT_KEY, "eq", self._tenant(user_id))] if user_id is not None else []
         return {str(p["id"]) for p in self.points.scan(where, fields=["id"])}
 
     def sibling(self, name: str, dims: int, schema: Schema) -> PointStore:
@@ -100,6 +123,13 @@ class FactIndex:
 
     def compact(self) -> bool:
         return self.points.compact()
+
+    def user_erased(self, user_id: str) -> str:
+        """After a user's points were deleted: make sure nothing of theirs is left readable in
+        the index's files. Returns how: "compacted" (storage rewritten), "sealed" (their
+        payloads' key destroyed with the user's rows: the cost of the user, not the index),
+        or "deleted" (a server's storage, which its optimizer rewrites later)."""
+        return "compacted" if self.compact() else "deleted"
 
     def close(self) -> None:
         self.points.close()
@@ -130,6 +160,17 @@ class EdgeFactIndex(FactIndex):
         points = EdgePoints(path, dims, FACTS)
         self.path = points.path
         super().__init__(points, f"embedded:{folder_identity(points.path)}")
+
+    def attach_keys(self, keys: KeyStore) -> None:
+        from ._sealing import PayloadSeal
+
+        self.seal = PayloadSeal(keys)
+
+    def user_erased(self, user_id: str) -> str:
+        if self.seal is None:
+            return super().user_erased(user_id)
+        self.seal.forget(user_id)
+        return "sealed"
 
     def sibling(self, name: str, dims: int, schema: Schema) -> PointStore:
         from ._edge import EdgePoints

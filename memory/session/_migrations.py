@@ -275,9 +275,21 @@ def _v11_requests(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v12_user_keys(conn: Connection) -> None:
+    """Per-user keys of the embedded index's sealed payloads."""
+    md = MetaData()
+    Table(
+        "tm_user_keys", md,
+        Column("user_id", String(256), primary_key=True),
+        Column("key", String(64), nullable=False),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial, _v2_two_phase_add, _v3_turn_kinds, _v4_turn_utc_offset, _v5_model_usage, _v6_memory_files,
     _v7_store_items, _v8_forgotten_spans, _v9_file_versions, _v10_fact_updated_at, _v11_requests,
+    _v12_user_keys,
 ]
 LATEST = len(MIGRATIONS)
 if LATEST != SCHEMA_VERSION:  # pragma: no cover - caught by any test run after adding a migration

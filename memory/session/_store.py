@@ -43,6 +43,7 @@ from ._tables import (
     SummaryRow,
     TurnRow,
     UsageRow,
+    UserKeyRow,
 )
 from ._turns import TurnLog
 from ._usage import UsageLog
@@ -122,6 +123,23 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
     @property
     def url_for_humans(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
+
+    def user_key(self, user_id: str, create: bool = True) -> bytes | None:
+        """The user's key for the embedded index's sealed payloads (made on first use;
+        deleted by `forget_user`). None: the user has none and `create` is False."""
+        with Session(self.engine) as s:
+            row = s.get(UserKeyRow, user_id)
+        if row is not None:
+            return bytes.fromhex(row.key)
+        if not create:
+            return None
+        with self.writing() as conn:  # two processes making the first key: one wins, both read it
+            conn.execute(insert_for(conn, UserKeyRow.__table__).on_conflict_do_nothing(),  # type: ignore[attr-defined]
+                         [{"user_id": user_id, "key": os.urandom(32).hex()}])
+        with Session(self.engine) as s:
+            made = s.get(UserKeyRow, user_id)
+        assert made is not None
+        return bytes.fromhex(made.key)
 
     def set_meta(self, key: str, value: str) -> None:
         with self.writing() as conn:  # an upsert: two processes opening a fresh database both set keys
@@ -314,7 +332,7 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
         removed: dict[str, int] = {}
         with self._write_gate, Session(self.engine) as s:
             for table in (FactRow, EventRow, TurnRow, SummaryRow, ProfileRow, SessionSeqRow, ExtractionFailureRow, UsageRow,
-                          RequestRow, MemoryFileRow):
+                          RequestRow, MemoryFileRow, UserKeyRow):
                 result = s.exec(delete(table).where(col(table.user_id) == user_id))  # type: ignore[call-overload,attr-defined]
                 removed[table.__tablename__] = result.rowcount  # type: ignore[attr-defined]
             tombstone = FactEvent(op="forget_user", fact_id="*", user_id=erased_id(user_id), at=at)

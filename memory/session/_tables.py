@@ -24,6 +24,16 @@ class MetaRow(SQLModel, table=True):
     value: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class UserKeyRow(SQLModel, table=True):
+    """A user's key for the payloads the embedded index keeps of them (sealed with it): it
+    is deleted with the user's rows, which leaves those payloads unreadable wherever the
+    index's files still hold them."""
+
+    __tablename__ = "tm_user_keys"
+    user_id: str = Field(primary_key=True, max_length=256)
+    key: str = Field(max_length=64)  # 32 bytes, hex
+
+
 class TurnRow(SQLModel, table=True):
     __tablename__ = "tm_turns"
     __table_args__ = (

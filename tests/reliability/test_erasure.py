@@ -30,8 +30,13 @@ def test_forget_user_leaves_no_text_in_any_file(home: Path) -> None:
         fill(mem)
         assert mem.session.latest_summary(USER, "s") is not None
         assert grep(home, "secretwordzeta")
+        assert grep(home / "facts", "secretwordzeta") == [] and grep(home / "facts", USER) == []  # sealed
+        segments = sorted(p.name for p in (home / "facts" / "segments").iterdir())
         receipt = mem.forget_user(USER)
-        assert receipt.verified is True and receipt.leftovers == [] and receipt.index == "compacted"
+        assert receipt.verified is True and receipt.leftovers == [] and receipt.index == "sealed"
+        # The erased user's payloads were sealed with their key, now destroyed: the index is not
+        # rewritten (the cost is the user's, not the index's), and nothing readable is left.
+        assert sorted(p.name for p in (home / "facts" / "segments").iterdir()) == segments
         assert receipt.removed["tm_turns"] == 60 and receipt.removed["index_points"] > 0
         for needle in ("secretwordzeta", "qxvmarkerone", "qxvmarkertwo", USER):
             assert grep(home, needle) == [], needle  # WAL and index segments included, before close

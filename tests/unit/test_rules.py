@@ -46,9 +46,27 @@ def test_separate_first_person_clauses_become_separate_facts() -> None:
     assert [f.attribute for f in facts] == ["lives in", "occupation"]
 
 
-def test_unnamed_assistant_turns_are_not_user_facts() -> None:
-    assert extract("I recommend visiting the Alps in June.", name=None, role="assistant") == []
+def test_unnamed_assistant_turns_are_kept_as_said_never_as_user_facts() -> None:
+    answer = "Sure! For a romantic dinner I would recommend Roscioli near Campo de' Fiori. Would you like its hours?"
+    [said] = extract(answer, name=None, role="assistant")
+    assert said.text == 'The assistant said: "For a romantic dinner I would recommend Roscioli near Campo de\' Fiori."'
+    assert said.subject == "the assistant" and said.metadata == {"said_by": "assistant"} and said.importance < 0.5
+    assert extract("Noted, happy to help!", name=None, role="assistant") == []  # pleasantries are not kept
+    turn = Turn(user_id="u", session_id="s", role="assistant", content=answer, created_at=AT)
+    assert RuleExtractor(assistant_said=False).extract([turn]) == []
     assert len(extract("I went hiking in the Alps in June.", name="Tomas", role="assistant")) == 1
+
+
+def test_what_the_assistant_said_never_updates_what_the_user_said(tmp_path) -> None:
+    from tiermem import HashEmbedder, Memory
+
+    with Memory.open(tmp_path / "home", embedder=HashEmbedder(64)) as mem:
+        mem.add([{"role": "user", "content": "My favourite restaurant in Rome is Armando al Pantheon."},
+                 {"role": "assistant", "content": "Your favourite restaurant in Rome is Roscioli, I believe."}],
+                user_id="ana", at=AT)
+        facts = {f.text for f in mem.facts(user_id="ana")}
+    assert "The user's favourite restaurant in Rome is Armando al Pantheon." in facts
+    assert 'The assistant said: "Your favourite restaurant in Rome is Roscioli, I believe."' in facts
 
 
 def test_third_person_conjugation() -> None:

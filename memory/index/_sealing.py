@@ -1,0 +1,106 @@
+"""Sealed payloads: the embedded index's way to erase a user at the cost of that user's data.
+
+qdrant-edge keeps a deleted point's bytes in its write-ahead log and segment pages until the
+shard is rewritten, and a rewrite costs the whole index (about 12 s at 100k points), not
+the erased user. So the embedded index never stores a user's text or id in the clear:
+
+- the payload (text, subject, metadata, sources, ...) is sealed with AES-GCM under a key of
+  the user's own, which lives in the session tier (`tm_user_keys`), never in the index;
+- the tenant field every read filters on holds a token derived from that key (HMAC), not
+  the user id;
+- what filters and ranking read besides (the fact id, kind, validity and event times,
+  importance) stays in the clear: numbers and labels, none of the user's words.
+
+`forget_user()` deletes the user's points and, in the same transaction as the user's rows,
+their key: what the index files may still hold of them is ciphertext nobody can open and a
+token nobody can link to the user. Forgetting one fact still rewrites the shard (its key is
+the user's, which stays); `Memory.compact()` (`tiermem optimize --compact`) rewrites it on
+demand, which also takes the erased points' vectors off the disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from ._base import TENANT_KEY
+
+# In the clear: what the engine filters on and what ranking reads before a fact is built.
+CLEAR = frozenset({"id", "kind", "importance", "valid_from_ts", "invalid_at_ts", "event_ts"})
+SEALED = "sealed"
+NO_KEY = "\x00no key"  # the tenant of a user with no key: matches no point
+KeyStore = Callable[[str, bool], bytes | None]  # (user_id, create) -> the user's key, or None
+
+
+class PayloadSeal:
+    """Seals and opens fact payloads with per-user keys.
+
+    Args:
+        keys: the session tier's key store: `keys(user_id, create)` returns the user's
+            32-byte key, making one when `create` and there is none.
+    """
+
+    def __init__(self, keys: KeyStore, cache_size: int = 4096):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        self._aead = AESGCM
+        self._keys = keys
+        self._cache: OrderedDict[str, tuple[Any, str]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def _entry(self, user_id: str, create: bool) -> tuple[Any, str] | None:
+        with self._lock:
+            found = self._cache.get(user_id)
+            if found is not None:
+                self._cache.move_to_end(user_id)
+                return found
+        key = self._keys(user_id, create)
+        if key is None:
+            return None
+        entry = (self._aead(key), hmac.new(key, b"tiermem tenant", hashlib.sha256).hexdigest()[:32])
+        with self._lock:
+            self._cache[user_id] = entry
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return entry
+
+    def tenant(self, user_id: str) -> str:
+        """The value of the tenant field for this user's points (NO_KEY: the user has none)."""
+        entry = self._entry(user_id, create=False)
+        return entry[1] if entry else NO_KEY
+
+    def seal(self, payload: dict[str, Any]) -> dict[str, Any]:
+        user_id = str(payload[TENANT_KEY])
+        entry = self._entry(user_id, create=True)
+        assert entry is not None  # create=True always makes one
+        aead, token = entry
+        nonce = os.urandom(12)
+        point = str(payload.get("id", ""))
+        sealed = aead.encrypt(nonce, json.dumps(payload, separators=(",", ":")).encode(), point.encode())
+        clear = {k: v for k, v in payload.items() if k in CLEAR}
+        return {**clear, TENANT_KEY: token, SEALED: base64.b64encode(nonce + sealed).decode()}
+
+    def open(self, payload: dict[str, Any], user_id: str) -> dict[str, Any]:
+        """The payload as it was sealed (one of `user_id`'s: every read is one user's)."""
+        blob = payload.get(SEALED)
+        if blob is None:
+            return payload
+        entry = self._entry(user_id, create=False)
+        if entry is None:
+            raise KeyError(f"no key for the points of user {user_id!r}")
+        raw = base64.b64decode(blob)
+        opened = entry[0].decrypt(raw[:12], raw[12:], str(payload.get("id", "")).encode())
+        return json.loads(opened)  # type: ignore[no-any-return]
+
+    def forget(self, user_id: str) -> None:
+        """Drop the user's key from memory (the session tier deleted it from disk)."""
+        with self._lock:
+            self._cache.pop(user_id, None)
