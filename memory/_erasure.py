@@ -1,10 +1,13 @@
 """Erasure receipts: what was removed per tier, and a check that none of it is still in the
-store's files. Only local files can be checked (SQLite, the embedded index); a PostgreSQL
-or Qdrant server is reported as not checkable."""
+store's files. Only local files can be checked (SQLite, the embedded index, the data folder
+of a PostgreSQL on this machine); a remote server is reported as not checkable."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import errno
+import os
+import re
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -81,14 +84,44 @@ def store_files(roots: Sequence[Path]) -> list[Path]:
 
 
 def find_leftovers(texts: Sequence[str], roots: Sequence[Path]) -> tuple[int, list[str]]:
-    """(files checked, files that still contain one of the texts)."""
+    """(files checked, files that still contain one of the texts).
+
+    One pass per file for all the texts (a compiled alternation: some 1 GB/s, where a
+    search per text took 60 passes), over the file's data only: the engines preallocate
+    sparse files (a WAL segment of 32 MB may hold a few kB), and their holes are skipped."""
     wanted = needles(texts)
     files = store_files(roots)
+    if not wanted:
+        return len(files), []
+    pattern = re.compile(b"|".join(re.escape(n) for n in wanted))
     found = []
     for path in files:
-        if not wanted or path.stat().st_size > MAX_FILE_BYTES:
+        try:
+            if path.stat().st_size <= MAX_FILE_BYTES and any(pattern.search(chunk) for chunk in _data_of(path)):
+                found.append(str(path))
+        except FileNotFoundError:  # an engine removed it meanwhile (a WAL segment recycled)
             continue
-        data = path.read_bytes()
-        if any(n in data for n in wanted):
-            found.append(str(path))
     return len(files), found
+
+
+def _data_of(path: Path, overlap: int = NEEDLE_BYTES) -> Iterator[bytes]:
+    """A file's allocated extents (SEEK_DATA / SEEK_HOLE where the OS has them), each
+    with `overlap` bytes of the next, so a text across an extent's end is still found."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if not hasattr(os, "SEEK_DATA"):
+            yield f.read()
+            return
+        at = 0
+        while at < size:
+            try:
+                start = os.lseek(f.fileno(), at, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno != errno.ENXIO and at == 0:  # no SEEK_DATA on this file system: read it all
+                    f.seek(0)
+                    yield f.read()
+                return  # ENXIO: no data after `at`
+            end = os.lseek(f.fileno(), start, os.SEEK_HOLE)
+            f.seek(start)
+            yield f.read(min(end, size) - start + overlap)
+            at = end

@@ -519,13 +519,16 @@ class Memory(MemoryAPI):
         return self.sync.reindex(batch_size=batch_size, progress=progress)
 
     @_tracked
-    def optimize(self) -> bool:
+    def optimize(self, *, compact: bool = False) -> bool:
         """Build the embedded index's HNSW graphs now (blocking maintenance; see EdgeFactIndex).
+        With `compact=True`, first rewrite the index with only the points it holds now: the
+        pages of erased users' points (sealed ciphertext and their vectors) leave the disk.
 
         Returns whether anything changed. A Qdrant server optimizes on its own.
         """
         with self._lock:
-            return self.index.optimize()
+            compacted = self.index.compact() if compact else False
+            return self.index.optimize() or compacted
 
     @_tracked
     def verify(self) -> dict[str, set[str]]:

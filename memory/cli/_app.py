@@ -409,12 +409,15 @@ def reextract(
                   + (f"; {report.fallbacks} batches fell back to the rules" if report.fallbacks else ""))
 
 
-@app.command(short_help='Build HNSW graphs (tenants of 100k+ facts).')
+@app.command(short_help='Build HNSW graphs (tenants of 100k+ facts); --compact.')
 def optimize(as_json: JsonOpt = False, home: HomeOpt = None, database_url: DbOpt = None,
-             embedder: EmbedderOpt = "minilm") -> None:
+             embedder: EmbedderOpt = "minilm",
+             compact: Annotated[bool, typer.Option("--compact", help="also rewrite the index without the pages of "
+                                                   "erased users' points (their sealed payloads and vectors)")] = False,
+             ) -> None:
     """Build the embedded index's HNSW graphs (maintenance; pays off for tenants of 100k+ facts)."""
     with _memory(home, database_url, embedder, local=True) as mem, err_console.status("optimizing the index"):
-        changed = mem.optimize()
+        changed = mem.optimize(compact=compact)
     if as_json:
         sys.stdout.write(json.dumps({"changed": changed}) + "\n")
         return

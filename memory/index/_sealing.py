@@ -14,7 +14,7 @@ the erased user. So the embedded index never stores a user's text or id in the c
 `forget_user()` deletes the user's points and, in the same transaction as the user's rows,
 their key: what the index files may still hold of them is ciphertext nobody can open and a
 token nobody can link to the user. Forgetting one fact still rewrites the shard (its key is
-the user's, which stays); `Memory.compact()` (`tiermem optimize --compact`) rewrites it on
+the user's, which stays); `Memory.optimize(compact=True)` (`tiermem optimize --compact`) rewrites it on
 demand, which also takes the erased points' vectors off the disk.
 """
 

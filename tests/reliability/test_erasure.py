@@ -96,3 +96,15 @@ def test_forget_can_redact_the_turns_a_fact_came_from(home: Path) -> None:
         assert [t for t in mem.session.turns("eve") if "qxvmarkerfive" in t.content] == []
         assert "hiking" in (mem.session.latest_summary("eve", "s").text or "")  # the summary, rebuilt without it
         assert grep(home, "qxvmarkerfive") == []
+
+
+def test_sealed_pages_of_an_erased_user_leave_the_disk_at_the_next_compaction(home: Path) -> None:
+    with Memory.open(home, embedder=HashEmbedder(64)) as mem:
+        fill(mem)
+        token = mem.index.seal.tenant(USER).encode()  # what the index's files hold instead of the user id
+        assert grep(home / "facts", token.decode())
+        receipt = mem.forget_user(USER)
+        assert receipt.index == "sealed" and mem.index.seal.tenant(USER) != token.decode()  # the key is gone
+        mem.optimize(compact=True)
+        assert grep(home / "facts", token.decode()) == []  # the ciphertext's pages too
+        assert [h.fact.text for h in mem.search("sailing", user_id="bob")]
