@@ -37,8 +37,7 @@ from tiermem import (
     approx_tokens,
     check_id,
 )
-from tiermem.claude import ModelCaller, PromptTooLong, RetryPolicy, model_info, request_tokens
-from tiermem.claude._config import require_credentials
+from tiermem.claude import ModelCaller, PromptTooLong, RetryPolicy, model_info, request_tokens, require_credentials
 
 from ._memory_tool import TiermemMemoryTool
 

@@ -19,7 +19,7 @@ from ._calls import (
     request_tokens,
 )
 from ._catalog import ModelInfo, model_info
-from ._config import DEFAULT_MODEL, claude_caller
+from ._config import DEFAULT_MODEL, claude_caller, require_credentials
 from ._extractor import ClaudeExtractor
 from ._reconciler import ClaudeReconciler
 from ._report import usage_report
@@ -42,6 +42,7 @@ __all__ = [
     "request_tokens",
     "classify",
     "claude_caller",
+    "require_credentials",
     "model_info",
     "usage_report",
 ]
