@@ -320,10 +320,11 @@ class RuleExtractor:
             if turn.kind != "text":
                 continue  # tool calls and results are what tools said, not what the user said
             asked = _last_question(previous) if previous is not None and previous.speaker != turn.speaker else None
+            said_before = set(content_tokens(previous.content)) if previous is not None else set()
             previous = turn
             if turn.role not in self.roles and turn.name is None:
                 if turn.role == "assistant" and self.assistant_said:
-                    out += _assistant_said(turn)
+                    out += _assistant_said(turn, said_before)
                 continue
             name = turn.name or ("The user" if turn.role == "user" else "The assistant")
             for i, sentence in enumerate(split_sentences(turn.content)):
@@ -386,19 +387,33 @@ _SAID_MIN_WORDS = 4  # content words a sentence needs to be worth keeping ("Note
 _SAID_MAX_CHARS = 400  # a run-on list is kept in pieces of this size
 
 
-def _assistant_said(turn: Turn) -> list[Candidate]:
+def _assistant_said(turn: Turn, said_before: set[str]) -> list[Candidate]:
     """What an unnamed assistant said that may be asked about later: its statements (no
-    questions, no pleasantries), word for word."""
+    questions, no pleasantries, no echo of the turn before: "Vegetarian, Japanese food,
+    mountain hikes." adds no word to what the user said), word for word."""
     out = []
     for sentence in split_sentences(turn.content):
         for start in range(0, len(sentence), _SAID_MAX_CHARS):
             piece = sentence[start:start + _SAID_MAX_CHARS].strip()
-            if is_question(piece) or is_small_talk(piece) or len(content_tokens(piece)) < _SAID_MIN_WORDS:
+            words = set(content_tokens(piece))
+            if is_question(piece) or is_small_talk(piece) or len(words) < _SAID_MIN_WORDS or _echo(piece, words, said_before):
                 continue
             out.append(Candidate(kind="episodic", text=f'The assistant said: "{piece}"', subject="the assistant",
                                  importance=0.2, sources=[turn.ref], valid_from=turn.created_at,
                                  metadata={"said_by": ASSISTANT_SAID}))
     return out
+
+
+def _echo(sentence: str, words: set[str], said_before: set[str]) -> bool:
+    """The assistant restating the turn before ("Noted: vegetarian, Japanese food, mountain
+    hikes."): at most a third of its words are new, and none of them is a name or a number
+    (what it recommends, "Roscioli", "GR-90", is)."""
+    new = words - said_before
+    if len(new) * 3 > len(words):
+        return False
+    marked = {w for token in re.findall(r"\w[\w'-]*", sentence)[1:] if token[:1].isupper() or any(c.isdigit() for c in token)
+              for w in content_tokens(token)}
+    return not new & marked
 
 
 def _mid_sentence(text: str) -> str:

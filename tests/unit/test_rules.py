@@ -57,6 +57,19 @@ def test_unnamed_assistant_turns_are_kept_as_said_never_as_user_facts() -> None:
     assert len(extract("I went hiking in the Alps in June.", name="Tomas", role="assistant")) == 1
 
 
+def test_an_assistant_echoing_the_user_is_not_kept_but_what_it_recommends_is() -> None:
+    def said(user: str, assistant: str) -> list[str]:
+        turns = [Turn(user_id="u", session_id="s", role="user", content=user, created_at=AT),
+                 Turn(user_id="u", session_id="s", role="assistant", content=assistant, created_at=AT)]
+        return [c.text for c in RuleExtractor().extract(turns) if c.metadata.get("said_by")]
+
+    assert said("I'm vegetarian and my favorite cuisine is Japanese. I love hiking in the mountains.",
+                "Noted: vegetarian, Japanese food, mountain hikes.") == []
+    assert said("Can you recommend a romantic restaurant in Rome for dinner?",
+                "For a romantic dinner in Rome I would recommend Roscioli.") == [
+        'The assistant said: "For a romantic dinner in Rome I would recommend Roscioli."']
+
+
 def test_what_the_assistant_said_never_updates_what_the_user_said(tmp_path) -> None:
     from tiermem import HashEmbedder, Memory
 
