@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tiermem import Embedder, HashEmbedder, Memory, MiniLMEmbedder
+from tiermem import Embedder, HashEmbedder, Memory, MiniLMEmbedder, RuleExtractor
 
 from ._common import pack, percentile, progress, timer, write_results
 from .locomo import Ranked, RawTurn, RawTurnBaselines, answer_words, tiermem_ranked
@@ -91,14 +91,16 @@ def ingest(mem: Memory, q: Question) -> float:
     return time.perf_counter() - start
 
 
-def run(folder: Path, budgets: Sequence[int], embedder: Embedder, per_type: int | None) -> dict[str, Any]:
+def run(folder: Path, budgets: Sequence[int], embedder: Embedder, per_type: int | None,
+        assistant_said: bool = False) -> dict[str, Any]:
     questions = load(folder, per_type)
     rows: list[dict[str, Any]] = []
     latency: dict[str, list[float]] = defaultdict(list)
     ingest_seconds = embed_seconds = 0.0
     turns_total = 0
     with tempfile.TemporaryDirectory(prefix="tiermem-longmemeval-") as home:
-        with Memory.open(Path(home) / "tiermem", embedder=embedder, extraction="inline") as mem:
+        extractor = RuleExtractor(assistant_said=assistant_said)
+        with Memory.open(Path(home) / "tiermem", embedder=embedder, extractor=extractor, extraction="inline") as mem:
             for q in progress(questions, desc="questions"):
                 ingest_seconds += ingest(mem, q)
                 turns_total += len(q.turns)
@@ -126,7 +128,8 @@ def run(folder: Path, budgets: Sequence[int], embedder: Embedder, per_type: int 
                         })
     return {
         "parameters": {"data": str(folder), "budgets": list(budgets), "embedder": embedder.name,
-                       "questions": len(questions), "per_type": per_type, "token_counter": "chars/4"},
+                       "questions": len(questions), "per_type": per_type, "token_counter": "chars/4",
+                       "assistant_said": assistant_said},
         "summary": summarize(rows),
         "latency_ms": {k: {"p50": percentile(v, 0.5), "p95": percentile(v, 0.95), "n": len(v)} for k, v in latency.items()},
         "ingest": {"turns": turns_total, "seconds": ingest_seconds, "turns_per_s": turns_total / ingest_seconds if ingest_seconds else 0,
@@ -173,13 +176,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--per-type", type=int, default=None, help="at most N questions of each type (default: all)")
     parser.add_argument("--embedder", choices=["minilm", "hash"], default="minilm",
                         help="minilm: onnxruntime (default); hash: a smoke run without a model")
+    parser.add_argument("--assistant-said", action="store_true",
+                        help="also keep what the assistant said as facts (RuleExtractor(assistant_said=True))")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/results)")
     parser.add_argument("--name", default="longmemeval")
     args = parser.parse_args(argv)
     if not args.data.is_dir() or not any(args.data.glob("*.json")):
         parser.error(f"{args.data} holds no question files (one LongMemEval_S instance per .json file)")
     embedder: Embedder = MiniLMEmbedder() if args.embedder == "minilm" else HashEmbedder(128)
-    result = run(args.data, args.budgets, embedder, args.per_type)
+    result = run(args.data, args.budgets, embedder, args.per_type, assistant_said=args.assistant_said)
     print_table(result)
     print(f"results: {write_results(args.name, result, args.out)}")
     return 0

@@ -48,12 +48,13 @@ def test_separate_first_person_clauses_become_separate_facts() -> None:
 
 def test_unnamed_assistant_turns_are_kept_as_said_never_as_user_facts() -> None:
     answer = "Sure! For a romantic dinner I would recommend Roscioli near Campo de' Fiori. Would you like its hours?"
-    [said] = extract(answer, name=None, role="assistant")
+    turn = Turn(user_id="u", session_id="s", role="assistant", content=answer, created_at=AT)
+    assert RuleExtractor().extract([turn]) == []  # by default an unnamed assistant's words are no facts
+    [said] = RuleExtractor(assistant_said=True).extract([turn])
     assert said.text == 'The assistant said: "For a romantic dinner I would recommend Roscioli near Campo de\' Fiori."'
     assert said.subject == "the assistant" and said.metadata == {"said_by": "assistant"} and said.importance < 0.5
-    assert extract("Noted, happy to help!", name=None, role="assistant") == []  # pleasantries are not kept
-    turn = Turn(user_id="u", session_id="s", role="assistant", content=answer, created_at=AT)
-    assert RuleExtractor(assistant_said=False).extract([turn]) == []
+    thanks = Turn(user_id="u", session_id="s", role="assistant", content="Noted, happy to help!", created_at=AT)
+    assert RuleExtractor(assistant_said=True).extract([thanks]) == []  # pleasantries are not kept
     assert len(extract("I went hiking in the Alps in June.", name="Tomas", role="assistant")) == 1
 
 
@@ -61,7 +62,7 @@ def test_an_assistant_echoing_the_user_is_not_kept_but_what_it_recommends_is() -
     def said(user: str, assistant: str) -> list[str]:
         turns = [Turn(user_id="u", session_id="s", role="user", content=user, created_at=AT),
                  Turn(user_id="u", session_id="s", role="assistant", content=assistant, created_at=AT)]
-        return [c.text for c in RuleExtractor().extract(turns) if c.metadata.get("said_by")]
+        return [c.text for c in RuleExtractor(assistant_said=True).extract(turns) if c.metadata.get("said_by")]
 
     assert said("I'm vegetarian and my favorite cuisine is Japanese. I love hiking in the mountains.",
                 "Noted: vegetarian, Japanese food, mountain hikes.") == []
@@ -73,7 +74,7 @@ def test_an_assistant_echoing_the_user_is_not_kept_but_what_it_recommends_is() -
 def test_what_the_assistant_said_never_updates_what_the_user_said(tmp_path) -> None:
     from tiermem import HashEmbedder, Memory
 
-    with Memory.open(tmp_path / "home", embedder=HashEmbedder(64)) as mem:
+    with Memory.open(tmp_path / "home", embedder=HashEmbedder(64), extractor=RuleExtractor(assistant_said=True)) as mem:
         mem.add([{"role": "user", "content": "My favourite restaurant in Rome is Armando al Pantheon."},
                  {"role": "assistant", "content": "Your favourite restaurant in Rome is Roscioli, I believe."}],
                 user_id="ana", at=AT)
