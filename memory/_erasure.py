@@ -19,6 +19,9 @@ MAX_NEEDLES = 60
 NEEDLE_BYTES = 64  # a removed text is looked for by its first 64 bytes
 MIN_NEEDLE_BYTES = 12  # shorter texts ('ok', 'hi') are everywhere: not evidence of anything
 MAX_FILE_BYTES = 2 * 2**30
+# forget_user() scans the local files inline up to this much allocated data: past it the scan
+# would cost time in proportion to the whole store (some 100 MB/s here), not to the user.
+INLINE_SCAN_BYTES = 64 * 2**20
 
 
 class ErasureReceipt(_Model):
@@ -32,8 +35,10 @@ class ErasureReceipt(_Model):
         "deleted" (a Qdrant server: its points are deleted; its files are the server's to
         rewrite).
     verified: True when none of the removed texts is found in any local store file; None
-        when nothing local could be checked.
+        when nothing local could be checked, or the local files were too large to scan
+        inline (`note` says which).
     leftovers: files where a removed text was still found (should be empty).
+    note: why `verified` is None, when it is.
     """
 
     user_id: str
@@ -42,6 +47,7 @@ class ErasureReceipt(_Model):
     verified: bool | None
     checked_files: int = 0
     leftovers: list[str] = Field(default_factory=list)
+    note: str = ""
     event: FactEvent
 
     # The tombstone's fields, as forget_user() returned it before receipts existed.
@@ -81,6 +87,17 @@ def store_files(roots: Sequence[Path]) -> list[Path]:
         elif root.is_dir():
             files += [p for p in root.rglob("*") if p.is_file()]
     return files
+
+
+def allocated_bytes(roots: Sequence[Path]) -> int:
+    """The data the files under `roots` hold on disk (holes of sparse files not counted)."""
+    total = 0
+    for path in store_files(roots):
+        try:
+            total += path.stat().st_blocks * 512
+        except (FileNotFoundError, AttributeError):  # gone meanwhile; no st_blocks (Windows)
+            continue
+    return total
 
 
 def find_leftovers(texts: Sequence[str], roots: Sequence[Path]) -> tuple[int, list[str]]:

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ._erasure import ErasureReceipt, find_leftovers
+from ._erasure import INLINE_SCAN_BYTES, ErasureReceipt, allocated_bytes, find_leftovers
 from ._errors import FactNotFound
 from ._models import Candidate, Fact, FactEvent, Turn
 from ._retriever import Retriever
@@ -272,11 +272,21 @@ class WritePipeline:
             self.session.scrub()
             self.sync.apply([event], {})
             how = self.retriever.index.user_erased(user_id)
-            checked, leftovers = find_leftovers([*texts, user_id], self.local_files())
+            # A sealed index holds no text by construction (`index._sealing`): the scan reads
+            # the files that could, as long as that costs about what the user holds.
+            roots = [r for r in self.local_files() if not (how == "sealed" and str(r) == self.retriever.index.location)]
+            size = allocated_bytes(roots)
+            note = ""
+            checked, leftovers = 0, list[str]()
+            if size > INLINE_SCAN_BYTES:
+                note = (f"the local files hold {size / 2**20:,.0f} MB: not scanned inline (the scan would cost time in "
+                        "proportion to the whole store); deleted rows are zeroed and the WAL truncated all the same")
+            else:
+                checked, leftovers = find_leftovers([*texts, user_id], roots)
         removed["index_points"] = points
         return ErasureReceipt(user_id=user_id, removed=removed, index=how,
                               verified=(not leftovers) if checked else None, checked_files=checked, leftovers=leftovers,
-                              event=event)
+                              event=event, note=note)
 
     def local_files(self) -> list[Path]:
         """The files of the stores that live on this machine and this process can read:

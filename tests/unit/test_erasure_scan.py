@@ -18,3 +18,13 @@ def test_the_scan_finds_texts_in_plain_and_sparse_files_and_nothing_elsewhere(tm
     assert checked == 3
     assert sorted(Path(p).name for p in found) == ["plain.db", "wal.log"]
     assert find_leftovers(["a text that is nowhere at all"], [tmp_path]) == (3, [])
+
+
+def test_allocated_bytes_counts_data_not_the_holes_of_sparse_files(tmp_path: Path) -> None:
+    from tiermem._erasure import allocated_bytes
+
+    with open(tmp_path / "sparse.wal", "wb") as f:
+        f.seek(64 * 2**20)  # 64 MB apparent size, one block of data
+        f.write(b"x")
+    (tmp_path / "dense.db").write_bytes(b"y" * 200_000)
+    assert 200_000 <= allocated_bytes([tmp_path]) < 2 * 2**20
