@@ -101,7 +101,8 @@ class ContextBuilder:
             fitting.append(s)
             used += self.count_tokens(str(s.hit_.payload.get("text", ""))) + 8
         kept, near = drop_near_duplicates(fitting, policy.mmr_duplicate)
-        dropped += [Dropped(what=f"fact {s.fact_id}", why="near duplicate of a paged-in fact") for s in near]
+        dropped += [Dropped.model_construct(what=f"fact {s.fact_id}", why="near duplicate of a paged-in fact", tokens=0)
+                    for s in near]
         if len(fitting) < len(fresh):
             dropped.append(Dropped(what=f"{len(fresh) - len(fitting)} facts", why="memory budget"))
         return kept, dropped

@@ -100,7 +100,8 @@ def memory_block(facts: Sequence[Fact], budget: int, count: TokenCounter) -> tup
     for fact in facts:
         cost = count(memory_line(fact)) + 1
         if used + cost > budget:
-            dropped.append(Dropped(what=f"fact {fact.id}", why="memory budget", tokens=cost))
+            # Built without validation: one per candidate that does not fit, on the hot path.
+            dropped.append(Dropped.model_construct(what=f"fact {fact.id}", why="memory budget", tokens=cost))
             continue
         kept.append(fact)
         used += cost

@@ -143,8 +143,23 @@ def fuse(
             if key in entry:
                 explain[key] = entry[key]
         scored.append(Scored(hit, score, explain, vector))
-    scored.sort(key=lambda s: (-s.score, s.hit_.payload.get("text", ""), s.fact_id))
+    scored.sort(key=lambda s: -s.score)
+    _break_ties(scored)
     return scored
+
+
+def _break_ties(scored: list[Scored]) -> None:
+    """Equal scores ordered by text, then id, in place: the same order on every backend and
+    in every home. Only tied candidates are read for it (on the embedded index reading the
+    text opens a sealed payload; see index._sealing)."""
+    start = 0
+    while start < len(scored):
+        end = start + 1
+        while end < len(scored) and scored[end].score == scored[start].score:
+            end += 1
+        if end - start > 1:
+            scored[start:end] = sorted(scored[start:end], key=lambda s: (s.hit_.payload.get("text", ""), s.fact_id))
+        start = end
 
 
 def is_relevant(s: Scored, policy: RetrievalPolicy) -> bool:
@@ -171,14 +186,28 @@ def drop_near_duplicates(scored: Sequence[Scored], threshold: float) -> tuple[li
     Near copies are judged on content words (Jaccard), not vectors: reconcile already
     merged everything above the embedding threshold at write time, so what is left to
     catch is rephrasings with the same words (the same event told on two days), and
-    skipping the vectors keeps context() off the slow path of fetching them.
+    skipping the vectors keeps context() off the slow path of fetching them. Only kept
+    facts that share a word of the candidate's prefix are compared (prefix filtering: two
+    sets with Jaccard >= t share one of each one's first |A| - ceil(t|A|) + 1 words in any
+    fixed order; rarest first here), so the pass is not quadratic in the candidates.
     """
     kept: list[tuple[Scored, frozenset[str]]] = []
     dropped: list[Scored] = []
-    for s in scored:
-        words = _token_set(str(s.hit_.payload.get("text", "")))
-        if any(words and len(words & other) / len(words | other) >= threshold for _, other in kept):
+    by_word: dict[str, list[int]] = {}
+    sets = [_token_set(str(s.hit_.payload.get("text", ""))) for s in scored]
+    frequency: dict[str, int] = {}
+    for words in sets:
+        for w in words:
+            frequency[w] = frequency.get(w, 0) + 1
+    for s, words in zip(scored, sets, strict=True):
+        # Rarest words first: the prefixes then share few words, and few kept facts are compared.
+        ordered = sorted(words, key=lambda w: (frequency[w], w))
+        prefix = ordered[:max(1, len(words) - math.ceil(threshold * len(words)) + 1)] if words else []
+        candidates = {i for w in prefix for i in by_word.get(w, ())}
+        if any(len(words & kept[i][1]) / len(words | kept[i][1]) >= threshold for i in candidates):
             dropped.append(s)
-        else:
-            kept.append((s, words))
+            continue
+        for w in prefix:
+            by_word.setdefault(w, []).append(len(kept))
+        kept.append((s, words))
     return [s for s, _ in kept], dropped

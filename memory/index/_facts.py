@@ -68,7 +68,7 @@ class FactIndex:
     def _hits(self, hits: list[PointHit], user_id: str) -> list[IndexHit]:
         if self.seal is None:
             return _fact_hits(hits)
-        return [IndexHit(self.seal.open(h.payload, user_id), h.score, h.vector) for h in hits]
+        return [IndexHit(self.seal.open_later(h.payload, user_id), h.score, h.vector) for h in hits]
 
     # -- writes -----------------------------------------------------------------------------
     def apply(self, ops: Sequence[IndexOp]) -> None:

@@ -100,7 +100,64 @@ class PayloadSeal:
         opened = entry[0].decrypt(raw[:12], raw[12:], str(payload.get("id", "")).encode())
         return json.loads(opened)  # type: ignore[no-any-return]
 
+    def open_later(self, payload: dict[str, Any], user_id: str) -> dict[str, Any]:
+        """The payload, opened on the first read of a sealed field: ranking reads only the
+        clear ones, and most of a search's candidates are never returned."""
+        return payload if SEALED not in payload else OpenedOnRead(payload, lambda: self.open(payload, user_id))
+
     def forget(self, user_id: str) -> None:
         """Drop the user's key from memory (the session tier deleted it from disk)."""
         with self._lock:
             self._cache.pop(user_id, None)
+
+
+class OpenedOnRead(dict):  # type: ignore[type-arg]
+    """A sealed payload's clear fields, with the sealed ones read on first use."""
+
+    def __init__(self, clear: dict[str, Any], opener: Callable[[], dict[str, Any]]):
+        super().__init__({k: v for k, v in clear.items() if k != SEALED})
+        self._opener: Callable[[], dict[str, Any]] | None = opener
+
+    def _open(self) -> None:
+        if self._opener is not None:
+            opener, self._opener = self._opener, None
+            super().update(opener())
+
+    def __getitem__(self, key: str) -> Any:
+        if not super().__contains__(key):
+            self._open()
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if not super().__contains__(key):
+            self._open()
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if not super().__contains__(key):
+            self._open()
+        return super().__contains__(key)
+
+    def items(self) -> Any:
+        self._open()
+        return super().items()
+
+    def keys(self) -> Any:
+        self._open()
+        return super().keys()
+
+    def values(self) -> Any:
+        self._open()
+        return super().values()
+
+    def __iter__(self) -> Any:
+        self._open()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._open()
+        return super().__len__()
+
+    def copy(self) -> dict[str, Any]:
+        self._open()
+        return dict(super().items())

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 from tiermem import Fact
 from tiermem.index import IndexHit, QueryResult
 from tiermem.index._base import to_payload
-from tiermem.retrieve import RetrievalPolicy, drop_near_duplicates, fuse, has_content, is_relevant
+from tiermem.retrieve import RetrievalPolicy, _token_set, drop_near_duplicates, fuse, has_content, is_relevant
 
 NOW = datetime(2024, 5, 2, tzinfo=UTC)
 
@@ -51,3 +51,21 @@ def test_near_duplicates_are_dropped_in_rank_order() -> None:
     kept, dropped = drop_near_duplicates(ranked, 0.8)
     assert [s.fact.text for s in kept] == ["Ana went hiking in the Alps.", "Ana adopted a dog."]
     assert [s.fact.text for s in dropped] == ["Ana went hiking in the Alps!"]
+
+
+def test_near_duplicate_removal_matches_comparing_every_pair() -> None:
+    import random
+
+    rng = random.Random(4)
+    vocab = [f"word{i}" for i in range(14)]
+    hits = [hit(" ".join(rng.sample(vocab, rng.randint(1, 7))), 0.5) for _ in range(300)]
+    for threshold in (0.5, 0.8, 1.0):
+        scored = fuse(QueryResult(hits, []), [1.0], now=NOW)
+        kept, dropped = drop_near_duplicates(scored, threshold)
+        expected: list = []
+        for s in scored:  # the quadratic definition
+            words = _token_set(s.fact.text)
+            if not any(words and len(words & o) / len(words | o) >= threshold for _, o in expected):
+                expected.append((s, words))
+        assert [s.fact_id for s in kept] == [s.fact_id for s, _ in expected]
+        assert len(kept) + len(dropped) == len(scored) and dropped
