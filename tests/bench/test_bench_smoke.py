@@ -56,6 +56,38 @@ def test_locomo_smoke(tmp_path: Path) -> None:
     assert (tmp_path / "locomo.png").stat().st_size > 0
 
 
+def tiny_longmemeval(folder: Path) -> Path:
+    # Invented instances in LongMemEval_S's shape (the benchmark's own files never enter the repo).
+    folder.mkdir()
+    for n, (kind, question, said) in enumerate([
+        ("single-session-user", "Which city did I move to?", "I moved to Porto in March for a new job."),
+        ("knowledge-update", "What instrument do I play now?", "These days I play the cello instead of the piano."),
+    ]):
+        sessions = [[{"role": "user", "content": "Can you suggest a pasta recipe?"},
+                     {"role": "assistant", "content": "Try a simple aglio e olio with garlic and chili."}],
+                    [{"role": "user", "content": said, "has_answer": True},
+                     {"role": "assistant", "content": "That is good to know, thanks for telling me."}]]
+        (folder / f"{n}.json").write_text(json.dumps({
+            "question_id": f"q{n}", "question_type": kind, "question": question, "answer": "x",
+            "question_date": "2023/06/01 (Thu) 10:00", "answer_session_ids": ["s2"],
+            "haystack_dates": ["2023/05/01 (Mon) 09:00", "2023/05/20 (Sat) 18:30"], "haystack_session_ids": ["s1", "s2"],
+            "haystack_sessions": sessions}))
+    return folder
+
+
+def test_longmemeval_smoke(tmp_path: Path) -> None:
+    from bench import longmemeval
+
+    data = tiny_longmemeval(tmp_path / "lme")
+    assert longmemeval.main(["--data", str(data), "--embedder", "hash", "--out", str(tmp_path), "--budgets", "40", "400"]) == 0
+    result = json.loads((tmp_path / "longmemeval.json").read_text())
+    assert {row["system"] for row in result["summary"]} == {"tiermem", "dense-turns", "bm25-turns", "rrf-turns"}
+    assert {row["type"] for row in result["summary"]} == {"all", "single-session-user", "knowledge-update"}
+    best = {(r["system"], r["budget"]): r for r in result["summary"] if r["type"] == "all"}
+    assert best[("tiermem", 400)]["evidence_recall"] == 1.0 and best[("rrf-turns", 400)]["evidence_recall"] == 1.0
+    assert result["ingest"]["turns"] == 8 and result["ingest"]["ratio_to_embedding"] > 0
+
+
 def test_scale_smoke(tmp_path: Path) -> None:
     assert scale.main(["--smoke", "--part", "both", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "scale.json").read_text())
@@ -64,6 +96,9 @@ def test_scale_smoke(tmp_path: Path) -> None:
     for row in result["memory"]:
         assert row["search_ms"]["n"] == 20 and row["search_p95_over_embed_p95"] > 0
     assert {row["backend"] for row in result["index"]} == {"edge", "qdrant-local"}
+    for row in result["memory"]:  # one user erased among the others, sealed on the embedded index
+        assert row["erase_index"] == "sealed" and row["erase_verified"] is True
+    assert {row["erase"] for row in result["index"]} == {"sealed", "deleted"}
 
 
 def test_cost_smoke(tmp_path: Path) -> None:
