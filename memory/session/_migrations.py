@@ -12,6 +12,7 @@ and the others see the result.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import OperationalError
 
 from .._errors import ConfigError
 from .._quickread import SCHEMA_VERSION
@@ -308,34 +310,60 @@ def current_version(engine: Engine) -> int:
         return _version(conn)
 
 
-def _take_migration_lock(conn: Connection) -> None:
+def _take_migration_lock(conn: Connection) -> bool:
+    """The lock migrations run under. False: SQLite's write lock is busy right now."""
     if conn.dialect.name == "sqlite":
-        # The write lock now, before reading the version: a second opener waits here
-        # (busy_timeout) and then finds the schema already migrated.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    elif conn.dialect.name == "postgresql":
+        # The write lock now, before reading the version. A short wait only: another
+        # process that migrated first may go on writing (its add() calls), and SQLite's busy
+        # handler, polling every 100 ms, can lose the lock to it for longer than its timeout.
+        # The caller re-reads the version between tries, which needs no lock in WAL mode.
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={_SQLITE_TRY_MS}")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return True
+        except OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            return False
+        finally:
+            conn.exec_driver_sql("PRAGMA busy_timeout=30000")
+    if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+    return True
+
+
+_SQLITE_TRY_MS = 250
+_MIGRATION_WAIT_S = 300.0  # how long an opener waits for another process's migration
 
 
 def migrate(engine: Engine) -> int:
     """Bring the database to the latest schema; returns the version it is at."""
-    if current_version(engine) == LATEST:
-        return LATEST  # the common case: no lock, so a read-only opener is not blocked
-    with engine.connect() as conn:
-        _take_migration_lock(conn)
-        version = _version(conn)
-        if version > LATEST:
-            raise ConfigError(
-                f"database schema is version {version}, newer than this tiermem ({LATEST}); upgrade tiermem"
+    deadline = time.monotonic() + _MIGRATION_WAIT_S
+    while True:
+        if current_version(engine) == LATEST:
+            return LATEST  # the common case: no lock, so a read-only opener is not blocked
+        with engine.connect() as conn:
+            if _take_migration_lock(conn):
+                return _migrate_locked(conn)
+        if time.monotonic() > deadline:
+            raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked (waited for the migration lock)"))
+
+
+def _migrate_locked(conn: Connection) -> int:
+    """Run the missing migrations under the lock `conn` holds; returns the version."""
+    version = _version(conn)
+    if version > LATEST:
+        raise ConfigError(
+            f"database schema is version {version}, newer than this tiermem ({LATEST}); upgrade tiermem"
+        )
+    if version == 0:
+        SchemaVersion.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+    for number in range(version + 1, LATEST + 1):
+        MIGRATIONS[number - 1](conn)
+        conn.execute(
+            SchemaVersion.__table__.insert().values(  # type: ignore[attr-defined]
+                version=number, applied_at=datetime.now(UTC)
             )
-        if version == 0:
-            SchemaVersion.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
-        for number in range(version + 1, LATEST + 1):
-            MIGRATIONS[number - 1](conn)
-            conn.execute(
-                SchemaVersion.__table__.insert().values(  # type: ignore[attr-defined]
-                    version=number, applied_at=datetime.now(UTC)
-                )
-            )
-        conn.commit()
+        )
+    conn.commit()
     return LATEST
