@@ -139,10 +139,15 @@ class ContextBuilder:
         memory_cap = min(int(budget * b.memory_share), b.memory_max_tokens, room - documents_cap)
         history_cap = max(0, room - documents_cap - memory_cap - summary_tokens)
         placed, doc_notes = fit_documents(documents, documents_cap, count, message)
-        hits, paging_notes = self.page_in(message, user_id, set(profile.fact_ids), {t.ref for t in history},
-                                          min(b.memory_max_tokens, room))
+        # The memory block's room: its own budget, plus what the turns will leave of theirs
+        # (known before paging: their costs are). Paging in and fitting then run once, for
+        # no more facts than can be shown.
+        history_total = sum(cost.values())
+        memory_room = min(b.memory_max_tokens, max(memory_cap, room - summary_tokens - history_total
+                                                   - sum(p.tokens for p in placed)))
+        hits, paging_notes = self.page_in(message, user_id, set(profile.fact_ids), {t.ref for t in history}, memory_room)
         dropped += paging_notes
-        block, paged, over = memory_block([s.fact for s in hits], memory_cap, count)
+        block, paged, over = memory_block([s.fact for s in hits], memory_room, count)
 
         def history_tokens_() -> int:
             return sum(cost[t.id] for t in history)
@@ -165,9 +170,10 @@ class ContextBuilder:
                 cost[turn.id] = self._shown(turn)
         if history_tokens_() > max(history_room, 0) and history:
             history, hidden = plan_window(history, max(history_room, 0), 1.0, lambda t: cost[t.id])
-        # What the turns left unused flows back: to the memory block, then to documents.
+        # What the turns left unused after stubbing tool results flows back: to the memory
+        # block, then to documents.
         spare = -excess()
-        if spare > 0 and over:
+        if spare > 0 and over and count(block) < b.memory_max_tokens:
             block, paged, over = memory_block([s.fact for s in hits], min(b.memory_max_tokens, count(block) + spare), count)
             spare = -excess()
         if spare > 0 and doc_notes:

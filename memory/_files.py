@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from ._errors import InvalidInput, WriteConflict
+from ._limits import check_text
 from ._models import Fact, FactEvent, MemoryFile
 from ._retriever import Retriever
 from ._sync import IndexSync
@@ -36,17 +37,8 @@ def check_path(path: object) -> str:
 
 
 def check_content(content: object, path: str) -> str:
-    if not isinstance(content, str):
-        raise InvalidInput(f"content of {path} must be a string, got {type(content).__name__}")
-    if len(content) > MAX_FILE_CHARS:
-        raise InvalidInput(f"{path} would hold {len(content):,} characters; the limit is {MAX_FILE_CHARS:,}")
-    if "\x00" in content:
-        raise InvalidInput(f"content of {path} holds a NUL character, which no backend stores as text")
-    try:
-        content.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput(f"content of {path} holds a lone surrogate (not encodable as UTF-8)") from None
-    return content
+    """A file's text: the same rules as every other stored text, with the file's size limit."""
+    return check_text(content, f"content of {path}", allow_empty=True, max_chars=MAX_FILE_CHARS)
 
 
 def parents(path: str) -> list[str]:
