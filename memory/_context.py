@@ -201,7 +201,8 @@ class ContextBuilder:
 
         paged_ids = {f.id for f in paged}
         paged_hits = [s.hit() for s in hits if s.fact_id in paged_ids]
-        self.record_access(paged)  # stats, recorded off the hot path
+        # Stats of stored facts, recorded off the hot path (a recalled answer is not one).
+        self.record_access([f for f in paged if f.extractor != "said"])
 
         stable = [p.block for p in placed if p.doc.stable]
         volatile = [p.block for p in placed if not p.doc.stable]

@@ -172,7 +172,8 @@ class Memory(MemoryAPI):
         for part in (self.extractor, reconciler, summarizer):
             self._bind_usage(part)
         index.attach_keys(session.user_key)  # the embedded index seals payloads with per-user keys
-        self.retriever = Retriever(embedder, index, retrieval or RetrievalPolicy(), clock, passages=session.source_passages)
+        self.retriever = Retriever(embedder, index, retrieval or RetrievalPolicy(), clock, passages=session.source_passages,
+                                   assistant_turns=session.assistant_turns)
         self.sync = IndexSync(session, self.retriever, self._lock)
         upkeep = SessionUpkeep(session, budget, count_tokens, summarizer, clock)
         self.item_tier = ItemTier(session, embedder, index.sibling, self._lock)

@@ -10,7 +10,8 @@ from datetime import datetime
 
 import numpy as np
 
-from ._models import Fact, as_utc
+from ._models import Fact, Turn, as_utc
+from ._said import SaidRecall, asks_what_was_said, merge
 from ._text import sparse_document, sparse_query
 from .embed import Embedder
 from .index import FactIndex, IndexedFact, IndexHit, IndexQuery
@@ -30,18 +31,22 @@ class Retriever:
         passages: for each fact, the texts of the turns it came from and of the turn before
             each (the session tier's `source_passages`); its contextual vector is the
             normalized sum of its own vector and theirs. None: a fact's context is itself.
+        assistant_turns: the session tier's `assistant_turns`: a question about what the
+            assistant said also ranks passages of them (`_said`). None: facts only.
 
     Reads take no lock of the memory's: the index guards itself, call by call, so a write
     in progress (a model call included) never holds up a search.
     """
 
     def __init__(self, embedder: Embedder, index: FactIndex, policy: RetrievalPolicy, clock: Callable[[], datetime],
-                 passages: Callable[[Sequence[Fact]], list[list[str]]] | None = None):
+                 passages: Callable[[Sequence[Fact]], list[list[str]]] | None = None,
+                 assistant_turns: Callable[..., list[Turn]] | None = None):
         self.embedder = embedder
         self.index = index
         self.policy = policy
         self.clock = clock
         self.passages = passages
+        self.said = SaidRecall(assistant_turns, self.embed, policy.min_relevance) if assistant_turns is not None else None
         # Turn vectors by text: a turn is the source of several facts, and the turn before
         # the next add's; each is embedded once while it is recent.
         self._turn_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -62,7 +67,10 @@ class Retriever:
             kinds=tuple(kinds) if kinds else None,
         )
         result = self.index.query(request)
-        return fuse(result, vector, now=as_utc(as_of) if as_of else self.clock(), policy=self.policy)
+        scored = fuse(result, vector, now=as_utc(as_of) if as_of else self.clock(), policy=self.policy)
+        if self.said is not None and not kinds and asks_what_was_said(query):
+            scored = merge(scored, self.said.scored(query, vector, user_id, as_of))
+        return scored
 
     def nearest(self, user_id: str, vectors: Sequence[Sequence[float]], limit: int) -> list[list[IndexHit]]:
         return self.index.nearest(user_id, vectors, limit)

@@ -107,6 +107,18 @@ _IMPERATIVE = re.compile(
     r"good luck|tell me|let me know|show me|send me|give it a|imagine|trust me|spill the beans|create those)\b", re.I)
 
 
+# "I need ideas for my meal prep, can you suggest some?": a question that opens with a
+# statement about the speaker states that much. The question after the comma is dropped.
+_LEAD_THEN_QUESTION = re.compile(
+    r"^(?P<lead>(?:I|I'm|I've|I'd|I'll|My)\b[^?]{8,}?)\s*(?:,|;|\s-+|\s—)\s+(?:so\s+|and\s+|but\s+)?"
+    r"(?:can|could|would|will|do|does|did|is|are|any|what|which|how|where|should|have|has|may|got)\b[^?]*\?[\s\"')]*$")
+
+
+def _statement_before_question(sentence: str) -> str | None:
+    match = _LEAD_THEN_QUESTION.match(sentence.strip())
+    return match.group("lead").strip() + "." if match else None
+
+
 def _without_request(sentence: str) -> str:
     rest = _REQUEST.sub("", sentence, count=1)
     return rest[:1].upper() + rest[1:] if rest != sentence else sentence
@@ -352,6 +364,8 @@ class RuleExtractor:
         if not looks_english(sentence):
             return self._verbatim(sentence, turn, name)
         sentence = _without_request(sentence)
+        if is_question(sentence):
+            sentence = _statement_before_question(sentence) or sentence
         if _IMPERATIVE.match(sentence):
             return None
         attribute = _attribute(sentence)

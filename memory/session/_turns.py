@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, update
+from sqlalchemy import select as select_columns  # sqlmodel's select types at most 4 columns
 from sqlmodel import Session, col, select
 
 from .._models import ExtractionFailure, FactEvent, Summary, Turn, as_utc
@@ -185,6 +186,26 @@ class TurnLog:
             query = query.limit(limit)
         with Session(self.engine) as s:
             return [_turn(r) for r in s.exec(query).all()]
+
+    def assistant_turns(self, user_id: str, *, before: datetime | None = None, limit: int) -> list[Turn]:
+        """A user's assistant text turns, newest first (at or before `before`), forgotten
+        statements left out: what recall of "what you told me" reads. Only the columns it
+        needs are read, and Turns are built without validation: this runs on a search."""
+        t = TurnRow.__table__  # type: ignore[attr-defined]
+        query = (select_columns(t.c.id, t.c.external_id, t.c.session_id, t.c.seq, t.c.content, t.c.forgotten, t.c.created_at)
+                 .where(t.c.user_id == user_id, t.c.role == "assistant", t.c.kind == "text")
+                 .order_by(t.c.created_at.desc(), t.c.session_id.desc(), t.c.seq.desc()).limit(limit))
+        if before is not None:
+            query = query.where(t.c.created_at <= as_utc(before))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        out = []
+        for turn_id, external_id, session_id, seq, content, forgotten, created_at in rows:
+            turn = Turn.model_construct(id=turn_id, external_id=external_id, user_id=user_id, session_id=session_id,
+                                        seq=seq, role="assistant", name=None, content=content, kind="text",
+                                        created_at=as_utc(created_at), forgotten=json.loads(forgotten) if forgotten else [])
+            out.append(turn.extractable if turn.forgotten else turn)
+        return out
 
     def redact_turns(self, user_id: str, refs: Sequence[str]) -> list[str]:
         """Delete a user's turns by provenance ref (the caller's message id, else ours), and

@@ -43,6 +43,11 @@ def program(mem: Any) -> list[Any]:
     ctx = mem.context("what should I cook?", user_id="ana", session_id="s1", system="You help.", budget=2000)
     out.append((len(ctx.system), ctx.messages[-1]["content"][-1]["text"], ctx.report.total > 0))
     out.append(mem.usage(user_id="ana").total.calls)
+    mem.add([{"role": "user", "content": "I'm planning a hike in the Moncayo park", "id": "m1"},
+             {"role": "assistant", "content": "Take the GR-90 trail through the Moncayo park.", "id": "m2"}],
+            user_id="ana", session_id="s2", at=T0)
+    out.append([(h.fact.extractor, h.fact.text, h.fact.sources, h.explain.get("said_rank"))
+                for h in mem.search("which trail did you recommend in the Moncayo park?", user_id="ana", limit=3)])
     for call in (lambda: mem.search("", user_id="ana"), lambda: mem.get("nope", user_id="ana"),
                  lambda: mem.facts(user_id="nobody"), lambda: mem.search("x", user_id="ana", limit=0),
                  lambda: mem.get(fact_id, user_id="bob"), lambda: mem.update(fact_id, user_id="ana")):
@@ -65,6 +70,8 @@ def test_the_same_program_gives_the_same_results_in_process_and_served(tmp_path)
             remote = Memory.open(url=server.url)
             assert isinstance(remote, RemoteMemory)
             assert program(remote) == expected
+            recalled = next(r for r in expected if isinstance(r, list) and r and isinstance(r[0], tuple))
+            assert recalled[0][:3] == ("said", "The assistant said: Take the GR-90 trail through the Moncayo park.", ["m2"])
         finally:
             server.stop()
 

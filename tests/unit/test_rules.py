@@ -31,6 +31,17 @@ def test_small_talk_and_questions_yield_nothing() -> None:
         assert extract(text) == [], text
 
 
+def test_a_question_that_opens_with_a_statement_keeps_the_statement() -> None:
+    [fact] = extract("I need some new ideas for my meal prep, can you suggest protein sources that go with quinoa?")
+    assert fact.text == "Priya needs some new ideas for their meal prep."
+    [fact] = extract("I'm looking for mid-century modern inspiration for a new bedroom dresser, do you have any tips?")
+    assert fact.text.startswith("Priya is looking for mid-century modern inspiration for a new bedroom dresser")
+    # A question about the speaker's own things states nothing.
+    for text in ("My sister, do you remember her name?", "Can you suggest some accessories for my camera?",
+                 "I wonder, could you help?"):
+        assert extract(text) == [], text
+
+
 def test_attributes_for_conflicts() -> None:
     [fact] = extract("I moved to Berlin last week.")
     assert (fact.attribute, fact.value, fact.kind) == ("lives in", "Berlin", "semantic")

@@ -1,0 +1,180 @@
+"""Recall of what the assistant said: "which trail did you recommend?", "remind me of the ratio
+you told me".
+
+Facts are what the user said about their world; the assistant's own answers are not
+extracted (kept as facts they crowd the user's out of every search, and embedding every
+sentence of long answers costs several times the ingest). They stay verbatim in the session
+tier, and a question that asks what the assistant said reads them there: the user's assistant
+turns (the newest `SCAN_TURNS`) are cut into passages of a few sentences, ranked by BM25
+with statistics of these passages, the best `RERANK` are embedded and ranked again by their
+cosine to the query, and the two rankings are fused. Questions that do not ask what the
+assistant said never pay for this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import numpy as np
+
+from ._models import Fact, Turn
+from ._text import BM25_B, BM25_K, content_tokens
+from .index import IndexHit
+from .index._base import to_payload
+from .retrieve import Scored
+
+SCAN_TURNS = 2000  # the newest assistant turns a recall reads; older answers are out of its reach
+RERANK = 16  # passages embedded per recall
+KEEP = 4  # passages a recall adds to the ranking at most
+PASSAGE_CHARS = 250  # ~60 tokens: a passage is a few sentences, cheap to page in
+SAID_PREFIX = "The assistant said: "
+# Sentence ends and line breaks: answers are lists and paragraphs; a passage only needs to
+# start and stop between sentences, not to know every abbreviation.
+_BREAK = re.compile(r"(?<!\b\d\.)(?<!\b\d\d\.)(?<=[.!?:])\s+|\s*\n\s*")  # not after a list's "2."
+
+# "you recommended", "you'd suggested", "the list you gave me", "our previous conversation":
+# the question is about the assistant's own words. "Can you suggest..." is not (present tense).
+_ASKS = re.compile(
+    r"""\byou(?:'d|'ve)?(?:\s+[\w']+){0,3}?\s+(?:said|told|recommended|suggested|mentioned|gave|given|provided|
+        listed|shared|wrote|written|made|created|proposed|advised|explained|described|named|offered|showed|
+        shown|sent|generated|compiled|came\s+up\s+with|put\s+together|pointed\s+out|talked\s+about|quoted|
+        cited|played|picked|chose|chosen|included|answered|replied|warned|helped|taught|walked\s+me\s+through|
+        went\s+over|discussed|covered|called)\b
+      |\bdid\s+you\s+(?:say|tell|recommend|suggest|mention|give|provide|list|share|write|make|create|propose|
+        advise|explain|describe|name|offer|show|send|generate|compile|come\s+up\s+with|put\s+together|point\s+out|
+        quote|cite|pick|choose|include|call)\b(?!.*\b(?:now|today|instead)\b)
+      |\b(?:our|the|that|your)\s+(?:previous|last|earlier|past|prior|former)\s+(?:chat|conversation|discussion|
+        session|talk|exchange|game|answer|response|reply|message|list|suggestion|recommendation)s?\b
+      |\byour\s+(?:earlier\s+|previous\s+|last\s+)?(?:answer|response|reply|suggestion|recommendation|advice|
+        explanation)s?\s+(?:about|on|to|for|regarding)\b""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def asks_what_was_said(query: str) -> bool:
+    """Whether a question is about the assistant's own earlier words."""
+    return bool(_ASKS.search(query))
+
+
+def passages(text: str) -> list[str]:
+    """Consecutive sentences joined up to `PASSAGE_CHARS` (a longer sentence is its own passage,
+    cut at a word boundary)."""
+    out: list[str] = []
+    current = ""
+    for sentence in filter(None, _BREAK.split(text)):
+        while len(sentence) > PASSAGE_CHARS:
+            cut = sentence.rfind(" ", 0, PASSAGE_CHARS)
+            cut = cut if cut > PASSAGE_CHARS // 2 else PASSAGE_CHARS
+            if current:
+                out.append(current)
+                current = ""
+            out.append(sentence[:cut].strip())
+            sentence = sentence[cut:].strip()
+        if current and len(current) + 1 + len(sentence) > PASSAGE_CHARS:
+            out.append(current)
+            current = ""
+        current = f"{current} {sentence}".strip()
+    if current:
+        out.append(current)
+    return [p for p in out if p]
+
+
+class SaidRecall:
+    """Ranks passages of one user's assistant turns for a question.
+
+    Args:
+        turns: the session tier's `assistant_turns` (user, before, limit), newest first.
+        embed: document embedding of the rerank candidates.
+        min_relevance: the cosine to the question below which a passage is not returned (the
+            page-in threshold of facts): a question about something the assistant never
+            said gets no passages, not the four least unrelated.
+    """
+
+    def __init__(self, turns: Callable[..., list[Turn]], embed: Callable[[Sequence[str]], list[list[float]]],
+                 min_relevance: float):
+        self.turns = turns
+        self.embed = embed
+        self.min_relevance = min_relevance
+
+    def scored(self, query: str, query_vector: Sequence[float], user_id: str, as_of: datetime | None) -> list[Scored]:
+        """The best passages, best first, as ranked candidates (each a `Fact` that is not
+        stored: id `said-…`, kind episodic, its source the turn, `extractor` "said")."""
+        wanted = set(content_tokens(query))
+        if not wanted:
+            return []
+        units: list[tuple[Turn, int, str, Counter[str]]] = []
+        for turn in self.turns(user_id, before=as_of, limit=SCAN_TURNS):
+            for n, text in enumerate(passages(turn.content)):
+                units.append((turn, n, text, Counter(content_tokens(text))))
+        if not units:
+            return []
+        # BM25 with statistics of these passages: a word every answer uses weighs little.
+        frequency: Counter[str] = Counter()
+        for *_, counts in units:
+            frequency.update(t for t in counts if t in wanted)
+        total = len(units)
+        average = sum(sum(c.values()) for *_, c in units) / total or 1.0
+        idf = {t: math.log(1 + (total - f + 0.5) / (f + 0.5)) for t, f in frequency.items()}
+        bm25: list[tuple[float, int]] = []
+        for i, (*_, counts) in enumerate(units):
+            length = 1 - BM25_B + BM25_B * sum(counts.values()) / average
+            score = sum(w * counts[t] * (BM25_K + 1) / (counts[t] + BM25_K * length) for t, w in idf.items() if t in counts)
+            if score > 0:
+                bm25.append((score, i))
+        bm25.sort(key=lambda x: (-x[0], x[1]))
+        chosen = bm25[:RERANK]
+        if not chosen:
+            return []
+        vectors = np.asarray(self.embed([units[i][2] for _, i in chosen]), dtype=np.float32)
+        cosines = vectors @ np.asarray(query_vector, dtype=np.float32)
+        dense_order = sorted(range(len(chosen)), key=lambda k: (-float(cosines[k]), k))
+        dense_rank = {k: r + 1 for r, k in enumerate(dense_order)}
+        top = chosen[0][0]
+        out = []
+        for k, (score, i) in enumerate(chosen):
+            if cosines[k] < self.min_relevance:
+                continue
+            fused = 1 / (10 + k + 1) + 1 / (10 + dense_rank[k])
+            turn, n, text, _ = units[i]
+            explain = {"sparse": round(score, 4), "sparse_norm": round(score / top, 4),
+                       "dense": round(float(cosines[k]), 4), "said_fusion": round(fused, 6)}
+            out.append((fused, k, self._hit(turn, n, text, user_id, vectors[k]), explain))
+        out.sort(key=lambda x: (-x[0], x[1]))
+        return [Scored(hit, fused, explain, np.asarray(hit.vector, dtype=np.float32))
+                for fused, _, hit, explain in out[:KEEP]]
+
+    @staticmethod
+    def _hit(turn: Turn, n: int, text: str, user_id: str, vector: np.ndarray) -> IndexHit:
+        digest = hashlib.sha1(f"{turn.id}:{n}".encode()).hexdigest()[:16]
+        fact = Fact.model_construct(
+            id=f"said-{digest}", user_id=user_id, kind="episodic", text=SAID_PREFIX + text, subject="the assistant",
+            attribute=None, value=None, importance=0.5, sources=[turn.ref], event_at=turn.created_at,
+            metadata={"said": True, "session_id": turn.session_id}, extractor="said", valid_from=turn.created_at,
+            invalid_at=None, created_at=turn.created_at, expired_at=None, superseded_by=None, mentions=1,
+            access_count=0, last_accessed_at=None, updated_at=None)
+        hit = IndexHit(to_payload(fact), 0.0, vector.tolist())
+        hit._cached = fact
+        return hit
+
+
+def merge(facts: list[Scored], said: list[Scored]) -> list[Scored]:
+    """The said passages interleaved ahead of the facts (passage 1, fact 1, passage 2, ...):
+    the question asked for the assistant's words, and the user's facts still answer the rest
+    of it. Each passage takes a score just above the fact it precedes."""
+    if not said:
+        return facts
+    out: list[Scored] = []
+    for r, passage in enumerate(said):
+        passage.score = facts[r].score + 1e-6 if r < len(facts) else (out[-1].score if out else 0.0) - 1e-6
+        passage.explain["score"] = round(passage.score, 6)
+        passage.explain["said_rank"] = r + 1
+        out.append(passage)
+        if r < len(facts):
+            out.append(facts[r])
+    out.extend(facts[len(said):])
+    return out
