@@ -315,10 +315,11 @@ class RuleExtractor:
             as low-importance episodic facts ('The assistant said: "..."'), so "what was
             the restaurant you recommended?" finds its answer. They are never compared
             with the user's facts (see `reconcile`): what the assistant said does not
-            update what the user said. Off by default: on LongMemEval (BENCHMARKS.md §1b)
-            it finds what the assistant said (0.00 -> 0.75 of those questions) but long
-            answers crowd the user's own facts out (0.79 -> 0.76 overall at 1,000 tokens)
-            and ingest embeds 2.5x more.
+            update what the user said. Off by default: search() and context() already
+            recall the assistant's stored answers when a question asks what it said
+            (`tiermem._said`), at no cost to ingest; kept as facts, long answers crowd the
+            user's own facts out of every other question and ingest embeds 2.5x more
+            (BENCHMARKS.md §1b).
     """
 
     name = "rules"
