@@ -100,10 +100,15 @@ def save(name: str, payload: dict[str, Any], out_dir: Path | None, plot: Callabl
     return path
 
 
+MAX_SOURCES = 3  # source turns a packed item is credited with
+
+
 def pack(items: Iterable[tuple[str, Sequence[str]]], budget: int) -> tuple[list[str], set[str], int]:
     """First-fit packing in rank order, the same rule for every system.
 
-    Returns the texts kept, the union of their sources, and the tokens used.
+    Returns the texts kept, the union of their sources, and the tokens used. Each item is
+    credited with its first `MAX_SOURCES` sources only: a fact said again in twenty turns
+    keeps all twenty as provenance, but it must not count as having packed all twenty.
     """
     texts: list[str] = []
     sources: set[str] = set()
@@ -113,7 +118,7 @@ def pack(items: Iterable[tuple[str, Sequence[str]]], budget: int) -> tuple[list[
         if used + cost > budget:
             continue
         texts.append(text)
-        sources.update(item_sources)
+        sources.update(list(item_sources)[:MAX_SOURCES])
         used += cost
         if budget - used < 8:
             break

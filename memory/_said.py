@@ -37,8 +37,11 @@ SAID_PREFIX = "The assistant said: "
 # start and stop between sentences, not to know every abbreviation.
 _BREAK = re.compile(r"(?<!\b\d\.)(?<!\b\d\d\.)(?<=[.!?:])\s+|\s*\n\s*")  # not after a list's "2."
 
-# "you recommended", "you'd suggested", "the list you gave me", "our previous conversation":
-# the question is about the assistant's own words. "Can you suggest..." is not (present tense).
+# "you recommended", "you'd suggested", "the list you gave me", "our previous conversation",
+# "remind me", "what we discussed": the question may be about the assistant's own words.
+# "Can you suggest..." is not (present tense). A question about the user that fires it
+# ("remind me where I parked") loses little: at most `KEEP` passages, each above the
+# relevance threshold, go ahead of its facts; one that should fire and does not loses all.
 _ASKS = re.compile(
     r"""\byou(?:'d|'ve)?(?:\s+[\w']+){0,3}?\s+(?:said|told|recommended|suggested|mentioned|gave|given|provided|
         listed|shared|wrote|written|made|created|proposed|advised|explained|described|named|offered|showed|
@@ -51,7 +54,11 @@ _ASKS = re.compile(
       |\b(?:our|the|that|your)\s+(?:previous|last|earlier|past|prior|former)\s+(?:chat|conversation|discussion|
         session|talk|exchange|game|answer|response|reply|message|list|suggestion|recommendation)s?\b
       |\byour\s+(?:earlier\s+|previous\s+|last\s+)?(?:answer|response|reply|suggestion|recommendation|advice|
-        explanation)s?\s+(?:about|on|to|for|regarding)\b""",
+        explanation)s?\s+(?:about|on|to|for|regarding)\b
+      |\bremind\s+me\b|\b(?:tell|show|give)\s+me\s+again\b|\btrying\s+to\s+(?:recall|remember)\b
+      |\bdo\s+you\s+(?:remember|recall)\b
+      |\bwe\s+(?:discussed|talked\s+about|went\s+over|covered|chatted\s+about|came\s+up\s+with|worked\s+on|
+        brainstormed)\b""",
     re.IGNORECASE | re.VERBOSE,
 )
 

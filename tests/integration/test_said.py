@@ -47,6 +47,8 @@ TRAIL_QUESTION = "What was the name of the hiking trail you recommended for the 
     "Can you remind me of the restaurant in Rome you'd recommended?",
     "What was the 27th item on the list you gave me?",
     "Which stretches did you suggest for my knee?",
+    "Can you remind me what the 27th parameter on that list was?",
+    "What was the name of the sushi place we talked about?",
 ])
 def test_questions_about_the_assistants_words_are_recognised(question: str) -> None:
     assert asks_what_was_said(question)
