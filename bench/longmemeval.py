@@ -139,6 +139,32 @@ def run(folder: Path, budgets: Sequence[int], embedder: Embedder, per_type: int 
     }
 
 
+RECALL_QUESTIONS = ("Can you remind me which hiking trail you recommended?", "What was the ratio you told me for tea tree oil?",
+                    "Which restaurant in Rome did you suggest?", "What did you say about the chess move after Kg2?")
+
+
+def recall_scale(folder: Path, answers: int, embedder: Embedder, rounds: int = 5) -> dict[str, Any]:
+    """What a question about the assistant's words costs for a user with `answers` long
+    assistant replies (the haystacks' own, in order): the first recall (passages cut and
+    tokenized) and later ones (cached per turn)."""
+    texts = [t.text for q in load(folder, None) for t in q.turns if t.speaker == "assistant"][:answers]
+    with tempfile.TemporaryDirectory(prefix="tiermem-recall-") as home, \
+            Memory.open(Path(home) / "tiermem", embedder=embedder, extraction="inline") as mem:
+        for start in range(0, len(texts), 100):
+            mem.add([{"role": "assistant", "content": t} for t in texts[start:start + 100]], user_id="u",
+                    session_id=f"s{start}")
+        mem.search("where do I live", user_id="u", limit=10)  # warms the embedder; asks no recall
+        first: list[float] = []
+        with timer(first):
+            mem.search("Which book did you recommend last time?", user_id="u", limit=10)
+        later: list[float] = []
+        for question in RECALL_QUESTIONS * rounds:
+            with timer(later):
+                mem.search(question, user_id="u", limit=10)
+    return {"answers": len(texts), "mean_chars": round(sum(map(len, texts)) / max(len(texts), 1)),
+            "first_ms": round(first[0], 1), "later_ms": {"p50": percentile(later, 0.5), "p95": percentile(later, 0.95)}}
+
+
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple[str, int, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -178,12 +204,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="minilm: onnxruntime (default); hash: a smoke run without a model")
     parser.add_argument("--assistant-said", action="store_true",
                         help="also keep what the assistant said as facts (RuleExtractor(assistant_said=True))")
+    parser.add_argument("--recall-scale", type=int, default=None, metavar="N",
+                        help="instead: time recalls of what the assistant said over N of the haystacks' answers")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/results)")
     parser.add_argument("--name", default="longmemeval")
     args = parser.parse_args(argv)
     if not args.data.is_dir() or not any(args.data.glob("*.json")):
         parser.error(f"{args.data} holds no question files (one LongMemEval_S instance per .json file)")
     embedder: Embedder = MiniLMEmbedder() if args.embedder == "minilm" else HashEmbedder(128)
+    if args.recall_scale:
+        scale = recall_scale(args.data, args.recall_scale, embedder)
+        print(f"recall over {scale['answers']} answers (~{scale['mean_chars']} chars): first {scale['first_ms']:.0f} ms, "
+              f"later p50 {scale['later_ms']['p50']:.0f} / p95 {scale['later_ms']['p95']:.0f} ms")
+        print(f"results: {write_results(args.name + '-recall', scale, args.out)}")
+        return 0
     result = run(args.data, args.budgets, embedder, args.per_type, assistant_said=args.assistant_said)
     print_table(result)
     print(f"results: {write_results(args.name, result, args.out)}")

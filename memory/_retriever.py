@@ -104,9 +104,12 @@ class Retriever:
         return out
 
     def forget_turn_vectors(self) -> None:
-        """Drop the cached turn vectors (a turn was redacted or had a statement forgotten)."""
+        """Drop what is cached of turns, their vectors and passages (a turn was redacted or
+        had a statement forgotten, a session or a user was erased)."""
         with self._turn_lock:
             self._turn_vectors.clear()
+        if self.said is not None:
+            self.said.forget()
 
     def _embed_turns(self, texts: set[str]) -> dict[str, np.ndarray]:
         with self._turn_lock:

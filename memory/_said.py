@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -33,9 +34,10 @@ RERANK = 16  # passages embedded per recall
 KEEP = 4  # passages a recall adds to the ranking at most
 PASSAGE_CHARS = 250  # ~60 tokens: a passage is a few sentences, cheap to page in
 SAID_PREFIX = "The assistant said: "
-# Sentence ends and line breaks: answers are lists and paragraphs; a passage only needs to
-# start and stop between sentences, not to know every abbreviation.
-_BREAK = re.compile(r"(?<!\b\d\.)(?<!\b\d\d\.)(?<=[.!?:])\s+|\s*\n\s*")  # not after a list's "2."
+# Sentence ends within a line (answers are lists and paragraphs: lines are split first); a
+# passage only needs to start and stop between sentences, not to know every abbreviation.
+_BREAK = re.compile(r"(?<=[.!?:])(?<!\b\d\.)(?<!\b\d\d\.)\s+")  # not after a list's "2."
+CACHED_TURNS = 4000  # turns whose passages and tokens are kept between recalls
 
 # "you recommended", "you'd suggested", "the list you gave me", "our previous conversation",
 # "remind me", "what we discussed": the question may be about the assistant's own words.
@@ -73,7 +75,7 @@ def passages(text: str) -> list[str]:
     cut at a word boundary)."""
     out: list[str] = []
     current = ""
-    for sentence in filter(None, _BREAK.split(text)):
+    for sentence in (part for line in text.splitlines() for part in _BREAK.split(line.strip()) if part):
         while len(sentence) > PASSAGE_CHARS:
             cut = sentence.rfind(" ", 0, PASSAGE_CHARS)
             cut = cut if cut > PASSAGE_CHARS // 2 else PASSAGE_CHARS
@@ -107,6 +109,29 @@ class SaidRecall:
         self.turns = turns
         self.embed = embed
         self.min_relevance = min_relevance
+        # A turn's passages and their tokens, by (turn id, text): the text is part of the key,
+        # so a turn with a statement forgotten since is cut again. `forget()` empties it.
+        self._cache: OrderedDict[tuple[str, str], list[tuple[str, Counter[str]]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        """Drop every cached passage (a turn was redacted or a user erased)."""
+        with self._lock:
+            self._cache.clear()
+
+    def _passages(self, turn: Turn) -> list[tuple[str, Counter[str]]]:
+        key = (turn.id, turn.content)
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+                return found
+        made = [(text, Counter(content_tokens(text))) for text in passages(turn.content)]
+        with self._lock:
+            self._cache[key] = made
+            while len(self._cache) > CACHED_TURNS:
+                self._cache.popitem(last=False)
+        return made
 
     def scored(self, query: str, query_vector: Sequence[float], user_id: str, as_of: datetime | None) -> list[Scored]:
         """The best passages, best first, as ranked candidates (each a `Fact` that is not
@@ -116,8 +141,8 @@ class SaidRecall:
             return []
         units: list[tuple[Turn, int, str, Counter[str]]] = []
         for turn in self.turns(user_id, before=as_of, limit=SCAN_TURNS):
-            for n, text in enumerate(passages(turn.content)):
-                units.append((turn, n, text, Counter(content_tokens(text))))
+            for n, (text, counts) in enumerate(self._passages(turn)):
+                units.append((turn, n, text, counts))
         if not units:
             return []
         # BM25 with statistics of these passages: a word every answer uses weighs little.

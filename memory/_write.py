@@ -254,6 +254,7 @@ class WritePipeline:
             self.forget_many(facts, user_id, redact_turns=False)
         with self.lock:
             self.session.redact_turns(user_id, sorted(refs))
+            self.retriever.forget_turn_vectors()
         self.session.forget_requests(user_id)
         self.session.scrub()
         return {"turns": len(refs), "facts": len(facts)}

@@ -130,6 +130,22 @@ def test_erased_answers_are_not_recalled(home: Path, minilm) -> None:
         assert mem.search(TRAIL_QUESTION, user_id="ana") == []
 
 
+def test_an_erased_conversation_is_not_recalled_after_a_recall_read_it(home: Path, minilm) -> None:
+    question = "Which sourdough flour did you recommend?"
+    with Memory.open(home, embedder=minilm) as mem:
+        _chat(mem)
+        # A conversation with no fact of the user's in it: only the recall ever read it.
+        mem.add([{"role": "user", "content": "thanks!", "id": "x1"},
+                 {"role": "assistant", "content": "For sourdough, use a strong bread flour such as Caputo Manitoba.",
+                  "id": "x2"}], user_id="ana", session_id="bread", at=T0)
+        assert any("Caputo" in h.fact.text for h in mem.search(question, user_id="ana"))  # read, and cached
+        mem.forget_session("bread", user_id="ana")
+        assert not any("Caputo" in h.fact.text for h in mem.search(question, user_id="ana"))
+        said = mem.retriever.said
+        assert said is not None
+        assert not any("Caputo" in text for _, text in said._cache)  # nothing of it is kept in memory
+
+
 def test_context_pages_in_what_the_assistant_said(home: Path, minilm) -> None:
     with Memory.open(home, embedder=minilm) as mem:
         _chat(mem)
