@@ -109,14 +109,24 @@ _IMPERATIVE = re.compile(
 
 # "I need ideas for my meal prep, can you suggest some?": a question that opens with a
 # statement about the speaker states that much. The question after the comma is dropped.
-_LEAD_THEN_QUESTION = re.compile(
-    r"^(?P<lead>(?:I|I'm|I've|I'd|I'll|My)\b[^?]{8,}?)\s*(?:,|;|\s-+|\s—)\s+(?:so\s+|and\s+|but\s+)?"
-    r"(?:can|could|would|will|do|does|did|is|are|any|what|which|how|where|should|have|has|may|got)\b[^?]*\?[\s\"')]*$")
+# Two plain searches, not one pattern with a lazy lead: that one backtracks quadratically
+# on a long run-on question (a message may hold 400,000 characters).
+_SPEAKER_START = re.compile(r"(?:I|I'm|I've|I'd|I'll|My)\b")
+_QUESTION_AFTER = re.compile(r"(?:,|;|\s-+|\s—)\s+(?:(?:so|and|but)\s+)?"
+                             r"(?:can|could|would|will|do|does|did|is|are|any|what|which|how|where|should|have|has|may|got)\b")
 
 
 def _statement_before_question(sentence: str) -> str | None:
-    match = _LEAD_THEN_QUESTION.match(sentence.strip())
-    return match.group("lead").strip() + "." if match else None
+    """The statement a question opens with ("I need ideas for my meal prep"), if it opens with
+    one about the speaker; `sentence` is known to be a question."""
+    text = sentence.strip()
+    speaker = _SPEAKER_START.match(text)
+    if speaker is None:
+        return None
+    tail = _QUESTION_AFTER.search(text, speaker.end() + 8)  # a statement of a few words at least
+    if tail is None or "?" in text[:tail.start()]:
+        return None
+    return text[:tail.start()].strip() + "."
 
 
 def _without_request(sentence: str) -> str:

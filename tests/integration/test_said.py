@@ -67,6 +67,12 @@ def test_other_questions_are_not(question: str) -> None:
     assert not asks_what_was_said(question)
 
 
+def test_a_long_message_is_read_at_its_ends() -> None:
+    document = "The quarterly report lists revenue by region. " * 2000
+    assert asks_what_was_said(document + "Which of these numbers did you say was wrong?")
+    assert not asks_what_was_said(document + "Summarize this for me.")
+
+
 def test_passages_keep_every_word_in_order_and_stay_small() -> None:
     text = TRAIL_ANSWER + " " + "word " * 200
     parts = passages(text)
