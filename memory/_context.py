@@ -15,6 +15,7 @@ from ._documents import fit as fit_documents
 from ._documents import without as shrink_documents
 from ._models import Context, ContextReport, Dropped, Fact, Profile, Turn
 from ._retriever import Retriever
+from ._said import SAID
 from ._tokens import TokenCounter
 from .inject import (
     ContextBudget,
@@ -202,7 +203,7 @@ class ContextBuilder:
         paged_ids = {f.id for f in paged}
         paged_hits = [s.hit() for s in hits if s.fact_id in paged_ids]
         # Stats of stored facts, recorded off the hot path (a recalled answer is not one).
-        self.record_access([f for f in paged if f.extractor != "said"])
+        self.record_access([f for f in paged if f.extractor != SAID])
 
         stable = [p.block for p in placed if p.doc.stable]
         volatile = [p.block for p in placed if not p.doc.stable]

@@ -34,6 +34,7 @@ RERANK = 16  # passages embedded per recall
 KEEP = 4  # passages a recall adds to the ranking at most
 PASSAGE_CHARS = 250  # ~60 tokens: a passage is a few sentences, cheap to page in
 SAID_PREFIX = "The assistant said: "
+SAID = "said"  # the `extractor` of a recalled passage: a Fact that is not stored
 # Sentence ends within a line (answers are lists and paragraphs: lines are split first); a
 # passage only needs to start and stop between sentences, not to know every abbreviation.
 _BREAK = re.compile(r"(?<=[.!?:])(?<!\b\d\.)(?<!\b\d\d\.)\s+")  # not after a list's "2."
@@ -110,9 +111,9 @@ class SaidRecall:
         self.turns = turns
         self.embed = embed
         self.min_relevance = min_relevance
-        # A turn's passages and their tokens, by (turn id, text): the text is part of the key,
-        # so a turn with a statement forgotten since is cut again. `forget()` empties it.
-        self._cache: OrderedDict[tuple[str, str], list[tuple[str, Counter[str]]]] = OrderedDict()
+        # A turn's passages, their tokens and token counts, by (turn id, text): the text is part
+        # of the key, so a turn with a statement forgotten since is cut again. `forget()` empties it.
+        self._cache: OrderedDict[tuple[str, str], list[tuple[str, Counter[str], int]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def forget(self) -> None:
@@ -120,14 +121,15 @@ class SaidRecall:
         with self._lock:
             self._cache.clear()
 
-    def _passages(self, turn: Turn) -> list[tuple[str, Counter[str]]]:
+    def _passages(self, turn: Turn) -> list[tuple[str, Counter[str], int]]:
         key = (turn.id, turn.content)
         with self._lock:
             found = self._cache.get(key)
             if found is not None:
                 self._cache.move_to_end(key)
                 return found
-        made = [(text, Counter(content_tokens(text))) for text in passages(turn.content)]
+        made = [(text, Counter(tokens), len(tokens)) for text in passages(turn.content)
+                for tokens in (content_tokens(text),)]
         with self._lock:
             self._cache[key] = made
             while len(self._cache) > CACHED_TURNS:
@@ -140,22 +142,20 @@ class SaidRecall:
         wanted = set(content_tokens(query))
         if not wanted:
             return []
-        units: list[tuple[Turn, int, str, Counter[str]]] = []
-        for turn in self.turns(user_id, before=as_of, limit=SCAN_TURNS):
-            for n, (text, counts) in enumerate(self._passages(turn)):
-                units.append((turn, n, text, counts))
+        units = [(turn, n, text, counts, size) for turn in self.turns(user_id, before=as_of, limit=SCAN_TURNS)
+                 for n, (text, counts, size) in enumerate(self._passages(turn))]
         if not units:
             return []
         # BM25 with statistics of these passages: a word every answer uses weighs little.
         frequency: Counter[str] = Counter()
-        for *_, counts in units:
+        for *_, counts, _ in units:
             frequency.update(t for t in counts if t in wanted)
         total = len(units)
-        average = sum(sum(c.values()) for *_, c in units) / total or 1.0
+        average = sum(u[4] for u in units) / total or 1.0
         idf = {t: math.log(1 + (total - f + 0.5) / (f + 0.5)) for t, f in frequency.items()}
         bm25: list[tuple[float, int]] = []
-        for i, (*_, counts) in enumerate(units):
-            length = 1 - BM25_B + BM25_B * sum(counts.values()) / average
+        for i, (*_, counts, size) in enumerate(units):
+            length = 1 - BM25_B + BM25_B * size / average
             score = sum(w * counts[t] * (BM25_K + 1) / (counts[t] + BM25_K * length) for t, w in idf.items() if t in counts)
             if score > 0:
                 bm25.append((score, i))
@@ -168,28 +168,24 @@ class SaidRecall:
         dense_order = sorted(range(len(chosen)), key=lambda k: (-float(cosines[k]), k))
         dense_rank = {k: r + 1 for r, k in enumerate(dense_order)}
         top = chosen[0][0]
+        fused = sorted(((1 / (10 + k + 1) + 1 / (10 + dense_rank[k]), k) for k in range(len(chosen))
+                        if cosines[k] >= self.min_relevance), key=lambda x: (-x[0], x[1]))
         out = []
-        for k, (score, i) in enumerate(chosen):
-            if cosines[k] < self.min_relevance:
-                continue
-            fused = 1 / (10 + k + 1) + 1 / (10 + dense_rank[k])
-            turn, n, text, _ = units[i]
+        for value, k in fused[:KEEP]:  # facts are made for the passages returned only
+            score, i = chosen[k]
+            turn, n, text, *_ = units[i]
             explain = {"sparse": round(score, 4), "sparse_norm": round(score / top, 4),
-                       "dense": round(float(cosines[k]), 4), "said_fusion": round(fused, 6)}
-            out.append((fused, k, self._hit(turn, n, text, user_id, vectors[k]), explain))
-        out.sort(key=lambda x: (-x[0], x[1]))
-        return [Scored(hit, fused, explain, np.asarray(hit.vector, dtype=np.float32))
-                for fused, _, hit, explain in out[:KEEP]]
+                       "dense": round(float(cosines[k]), 4), "said_fusion": round(value, 6)}
+            out.append(Scored(self._hit(turn, n, text, user_id, vectors[k]), value, explain, vectors[k]))
+        return out
 
     @staticmethod
     def _hit(turn: Turn, n: int, text: str, user_id: str, vector: np.ndarray) -> IndexHit:
         digest = hashlib.sha1(f"{turn.id}:{n}".encode()).hexdigest()[:16]
-        fact = Fact.model_construct(
+        fact = Fact.model_construct(  # the other fields take their defaults
             id=f"said-{digest}", user_id=user_id, kind="episodic", text=SAID_PREFIX + text, subject="the assistant",
-            attribute=None, value=None, importance=0.5, sources=[turn.ref], event_at=turn.created_at,
-            metadata={"said": True, "session_id": turn.session_id}, extractor="said", valid_from=turn.created_at,
-            invalid_at=None, created_at=turn.created_at, expired_at=None, superseded_by=None, mentions=1,
-            access_count=0, last_accessed_at=None, updated_at=None)
+            sources=[turn.ref], event_at=turn.created_at, metadata={"said": True, "session_id": turn.session_id},
+            extractor=SAID, valid_from=turn.created_at, created_at=turn.created_at)
         hit = IndexHit(to_payload(fact), 0.0, vector.tolist())
         hit._cached = fact
         return hit
