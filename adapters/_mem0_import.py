@@ -93,7 +93,7 @@ def _fact_of(item: Mapping[str, Any], history: list[Mapping[str, Any]]) -> tuple
 
     def version(text: str) -> Fact:
         candidate = statement(text, user_id=tenant, at=created, kind=None, metadata=metadata)
-        return Fact(**candidate.model_dump(exclude={"valid_from", "extractor"}), id=fact_id, user_id=tenant,
+        return Fact(**candidate.model_dump(exclude={"valid_from", "extractor", "operation"}), id=fact_id, user_id=tenant,
                     valid_from=created, created_at=created, extractor="mem0")
 
     current = version(item["memory"])

@@ -60,7 +60,9 @@ _VERBS = frozenset(
     build fix grow raise attend avoid follow open close begin end finish ship leave arrive join quit stop
     switch change move smoke vote weigh measure cost pay owe earn save lose win need seem look sound taste smell
     become remain prefer commute date marry divorce adopt hire fire retire graduate come give bring send tell
-    say ask answer show hold sit stand lie set put let celebrate host organize organise plant pick""".split()
+    say ask answer show hold sit stand lie set put let celebrate host organize organise plant pick cancel resign
+    unsubscribe split drop reschedule postpone relocate raise increase decrease reduce lower rise fall jump climb
+    replace succeed subscribe""".split()
 )
 _IRREGULAR = {
     "went": "go", "goes": "go", "gone": "go", "was": "be", "were": "be", "is": "be", "are": "be", "am": "be",
@@ -81,7 +83,8 @@ _COPULA = frozenset({"be", "become", "remain", "seem"})
 # Wording that says an earlier state is over ('stopped drinking coffee', 'no longer lives').
 _ENDED = re.compile(
     r"\b(?:stopped|stops|quit|quits|gave up|gives up|given up|no longer|any ?more|used to|ceased|"
-    r"broke up with|sold|got rid of|retired from|left)\b", re.I)
+    r"broke up|split up|sold|got rid of|retired|resigned|stepped down|left|cancell?ed|cancels|ended|"
+    r"unsubscribed|dropped out|moved out|done with|finished with|through with|passed away|died)\b", re.I)
 # Wording that says a value changed ('now', 'these days', 'switched to', 'new').
 _CHANGED = re.compile(
     r"\b(?:now|these days|nowadays|any ?more|no longer|switched|changed|moved|instead|"
@@ -92,7 +95,17 @@ _MANY_VALUED_VERBS = frozenset(
     """have own like love enjoy adore know speak play read watch visit meet see collect learn hate""".split()
 )
 _ONE_ATTRIBUTE = 5  # content words of a predicate that states one attribute ('takes oat milk in their coffee')
-_DISPOSAL = frozenset({"sell", "leave", "quit", "retire", "break", "get"})  # 'sold X': X is no longer had
+# Verbs of ending: 'sold X', 'cancelled X', 'gave up X' say X is no longer had or done.
+_DISPOSAL = frozenset({"sell", "leave", "quit", "retire", "break", "get", "give", "stop", "cancel", "end", "resign",
+                       "unsubscribe", "split", "finish"})
+# Verbs of feeling and knowing: an ending ('left the beach') does not end them; only their
+# negation does ('no longer loves the beach').
+_ENDING_STEMS = frozenset(stem(w) for w in """stop quit give gave up cancel cancell end left leav sold sell retir resign
+    unsubscrib split broke drop finish done through longer anymore""".split())
+_FEELING_VERBS = frozenset("like love enjoy adore hate prefer know want need think feel miss hope wish believe".split())
+# Words of a time adverbial: 'gave up the piano last month', 'quit the choir in the spring'.
+_TIME_WORDS = frozenset(stem(w) for w in """spring summer autumn fall winter month months week weeks year years day days
+    morning evening night weekend weekends ago last past recent while time christmas holidays""".split())
 _ADDITIVE = re.compile(r"\b(?:also|too|as well|another|additionally|besides|second)\b", re.I)
 _FROM_TO = re.compile(r"\bfrom (?:an? |the |their |his |her )?([\w+#.'-]+(?: [A-Z][\w'-]*)*) to\b", re.I)
 _LEAD_IN = re.compile(r"^(?:(?:remember|note|noted|fyi|just so you know|for the record|don't forget)"
@@ -143,6 +156,8 @@ class Claim:
     plural: bool  # the subject's head is plural ('Ana's kids')
     from_value: frozenset[str]  # 'switched from X to Y': the words of X
     parsed: bool  # a subject and a verb were found
+    obj: frozenset[str] = frozenset()  # content stems of the predicate up to the first clause or time adverbial
+    where: str = ""  # how a copula's complement sits: 'in' (a place), 'on' (a day), '' (a value itself)
 
     @property
     def single_valued(self) -> bool:
@@ -238,6 +253,54 @@ _FIRST_PERSON = frozenset({"i", "me", "my", "mine", "myself", "i'm", "i've", "i'
 # 'Ana changed their wifi password to pear456' says 'Ana's wifi password is now pear456'.
 _CHANGED_TO = re.compile(r"^(?:\w+ )?(?:changed|updated|switched|set|renamed|reset) ((?:their|his|her|my|the) [\w' -]+?) "
                          r"(from [^,;]+? )?to (.+)$", re.I)
+# A change of value told by a verb of moving or changing with "to" (a sentence shape, not a
+# list of phrasings): the value is now what follows "to".
+#   transitive:   '[they|the bank] moved|raised|put|changed ... the school play [up|back] to Monday'
+#   intransitive: 'Ana's rent went|rose|dropped|was raised|got rescheduled [up] to 1,340'
+_CHANGE_VERBS = (r"moved|rescheduled|pushed|postponed|brought|put|raised|increased|decreased|cut|reduced|lowered|"
+                 r"bumped|hiked|dropped|changed|switched|shifted|updated|relocated|went|gone|rose|risen|fell|fallen|"
+                 r"jumped|climbed|doubled|halved")
+_POSSESSED = r"(?:the|their|his|her|my|our|its|[A-Z][\w-]*'s) [\w' -]+?"
+_CHANGE_TAIL = r"(?: (?:up|down|back|forward|over|out))?(?: from [^,;]+?)? (?:to|until) (?P<value>(?:[^,;]|,(?=\d))+)$"
+_CHANGED_VERB_TO = [
+    re.compile(rf"^(?:[\w' ]{{1,40}}? )?(?P<verb>{_CHANGE_VERBS}) (?P<attr>{_POSSESSED}){_CHANGE_TAIL}", re.I),
+    re.compile(rf"^(?P<attr>{_POSSESSED}) (?:(?:has|have|had) )?(?:(?:was|were|got|been|is|are|is being|has been) )?"
+               rf"(?P<verb>{_CHANGE_VERBS}){_CHANGE_TAIL}", re.I),
+]
+# 'Lena was replaced by Ivo as Ana's coach', 'Ivo took over from Lena as Ana's coach', 'Ana
+# switched to Ivo as their coach': the role's holder is now the new one.
+_REPLACED_AS = [
+    re.compile(r"^.+? (?:was|got|has been|had been) (?:replaced|succeeded) by (?P<value>.+?) as (?P<attr>.+?)\.?$", re.I),
+    re.compile(r"^(?P<value>.+?) (?:replaced|took over from|succeeded|has replaced) .+? as (?P<attr>.+?)\.?$", re.I),
+    re.compile(r"^(?:[\w' ]{1,40}? )?(?:switched|changed|moved) to (?P<value>.+?) as (?P<attr>.+?)\.?$", re.I),
+]
+# 'Ana is up to three cats': a count that changed.
+_MOTION = frozenset({"moved", "relocated", "shifted", "went", "gone"})
+_UP_TO = re.compile(r"\b(?:is|are|am|'s|'re|'m) (?:now )?(?:up|down) to (?=\S)", re.I)
+_DAY_OR_DATE = re.compile(r"^(?:(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b|(?:\d{1,2}(?:st|nd|rd|th)? )?"
+                          r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\d{1,2}(?:st|nd|rd|th)\b)",
+                          re.I)
+
+
+def _as_changed(body: str) -> str:
+    """A statement of a changed value in the one shape the claim reads ('X is now V'): the
+    verb-with-"to" shapes above, a replacement in a role, and the older 'changed X to Y'."""
+    text = body.rstrip(" .!")
+    for pattern in _REPLACED_AS:
+        m = pattern.match(text)
+        if m:
+            return f"{m['attr']} is now {m['value']}"
+    for pattern in _CHANGED_VERB_TO:
+        m = pattern.match(text)
+        if m:
+            value = m["value"]
+            # Where the value sits: a day or a date is 'on', a place one moves to is 'in'.
+            place = "on " if _DAY_OR_DATE.match(value) else \
+                "in " if m["verb"].lower() in _MOTION and value[:1].isupper() else ""
+            return f"{m['attr']} is now {place}{value}"
+    return _UP_TO.sub("has now ", _CHANGED_TO.sub(r"\1 is now \3", body))
+
+
 # One word for each relative ('Ana's mom' is 'Ana's mother').
 _KIN = {"mom": "mother", "mum": "mother", "mommy": "mother", "mummy": "mother", "mama": "mother", "dad": "father",
         "daddy": "father", "papa": "father", "grandma": "grandmother", "granny": "grandmother", "nana": "grandmother",
@@ -267,7 +330,8 @@ def parse(text: str, holder: str = "", tenant: str = "") -> Claim:
         >>> sorted(parse("Ana's aunt Rosa teaches piano in Lyon.", "Ana").subject)
         ['aunt', 'ana', 'rosa']
     """
-    body = _CHANGED_TO.sub(r"\1 is now \3", _strip_frame(text, holder))
+    stripped = _strip_frame(text, holder)
+    body = _as_changed(stripped)
     said = _LEAD_IN.sub("", text.strip().replace("\u2019", "'"))  # cue words may sit before the subject
     key = holder_key(holder, tenant)
     holder_words = {w.lower() for w in re.findall(r"\w+", holder)} - {"the"}
@@ -306,17 +370,40 @@ def parse(text: str, holder: str = "", tenant: str = "") -> Claim:
     from_to = _FROM_TO.search(body)
     lowered = " ".join(tokens).lower()
     # Negation of the main clause only: 'loves the beach because it never rains' is not negated.
-    main_clause = re.split(r"\b(?:because|but|although|though|when|if|since|so|which|who|while|and)\b", lowered)[0]
+    main_clause = re.split(r"\b(?:because|but|although|though|when|if|since|so|which|who|while|and)\b|[,;]", lowered)[0]
     negated = any(t in _NEGATIONS or t.endswith("n't") for t in verb_tokens) or bool(
         re.search(r"\b(?:no longer|never|not|\w+n't)\b|\b(?:has|have) no\b", main_clause))
     return Claim(
         owner=key, subject=frozenset(subject), named=frozenset(named), head=head, verb=verb, frame=frame,
         values=frozenset(_value_form(t) for t in rest if _is_value(t, False)), complement=complement,
-        negated=negated, ended=bool(_ENDED.search(said)), changed=bool(_CHANGED.search(said)) or renewed,
+        negated=negated, ended=bool(_ENDED.search(said)),
+        changed=bool(_CHANGED.search(said)) or body != stripped or renewed,
         additive=bool(_ADDITIVE.search(said)), plural=plural,
         from_value=frozenset(_value_form(t) for t in _TOKEN.findall(from_to.group(1))) if from_to else frozenset(),
-        parsed=bool(subject and verb),
+        parsed=bool(subject and verb), obj=_object(rest, ignored), where=_where(complement),
     )
+
+
+_CLAUSE_END = frozenset("because but although though when if since so which who while and after before until as".split())
+
+
+def _object(rest: list[str], ignored: set[str]) -> frozenset[str]:
+    """What the predicate is about, up to the first clause or time adverbial: 'gave up the
+    piano last month' -> {'piano'}, 'quit the choir, it was too late' -> {'choir'}."""
+    words: list[str] = []
+    for t in rest:
+        low = t.lower()
+        if low in _CLAUSE_END or stem(low) in _TIME_WORDS:
+            break
+        words.append(low)
+    return frozenset(stem(w.removesuffix("'s")) for w in words
+                     if w not in STOPWORDS and w not in _FILLER and w.removesuffix("'s") not in ignored
+                     and w not in _NEGATIONS and len(w) > 1 and not any(c.isdigit() for c in w)) - _ENDING_STEMS
+
+
+def _where(complement: str) -> str:
+    first = complement.split(" ", 1)[0]
+    return "in" if first in ("in", "at", "near") else "on" if first == "on" else ""
 
 
 def _subject_phrase(tokens: list[str], key: str, holder_words: set[str]) -> tuple[list[str], list[str], str, int, int]:
@@ -330,7 +417,10 @@ def _subject_phrase(tokens: list[str], key: str, holder_words: set[str]) -> tupl
     for i, tok in enumerate(tokens):
         low = tok.lower()
         bare = low.removesuffix("'s").removesuffix("'")
-        if not forced_noun and (_is_verb(low) or low in _VERB_ADVERBS):
+        # 'the school play is ...': a word that could be a verb but stands right before an
+        # auxiliary ends the noun phrase, it does not start the predicate.
+        before_aux = i + 1 < len(tokens) and tokens[i + 1].lower() in _AUX and low not in _AUX and low not in _VERB_ADVERBS
+        if not forced_noun and (_is_verb(low) or low in _VERB_ADVERBS) and not before_aux:
             end = i
             break
         if not forced_noun and _verb_by_position(tokens, i, subject):
@@ -408,9 +498,30 @@ def _kinds(values: frozenset[str]) -> set[str]:
     return {"number" if any(c.isdigit() for c in v) else "date" if v in _DAY_WORDS else "name" for v in values}
 
 
+def _counts(values: frozenset[str]) -> frozenset[str]:
+    return frozenset(v for v in values if v.isdigit())
+
+
+def _same_slot(old: Claim, new: Claim) -> bool:
+    """The same copular slot of one subject with another value of the same kind."""
+    return old.verb in _COPULA and new.verb in _COPULA and old.where == new.where and bool(old.values) \
+        and bool(new.values) and old.values != new.values and _kinds(old.values) == _kinds(new.values)
+
+
 def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
     union = a | b
     return len(a & b) / len(union) if union else 1.0
+
+
+_CLAUSE_SPLIT = re.compile(r"\s*(?:[,;:]|\s-+|\s—)\s+(?:(?:and|but|so|then|now)\s+)?|\s+(?:and|but|so|while|whereas)\s+(?=[A-Z])")
+
+
+def clauses(text: str) -> list[str]:
+    """The clauses of a compound statement that read as statements on their own ('Lena left,
+    Ivo is Ana's coach now' -> both); [] for a simple one."""
+    parts = [p.strip(" .!") for p in _CLAUSE_SPLIT.split(text.strip())]
+    parts = [p for p in parts if len(p.split()) >= 2]
+    return parts if len(parts) > 1 else []
 
 
 def relate(old: Claim, new: Claim, *, similarity: float | None = None, episodic: bool = False,
@@ -430,6 +541,11 @@ def relate(old: Claim, new: Claim, *, similarity: float | None = None, episodic:
     if not (old.parsed and new.parsed):
         return "unsure", "not parsed"
     subject = same_subject(old, new)
+    # The holder of a one-valued role is gone: 'Ana's coach is Lena' / 'Lena retired'.
+    if subject == "different" and new.ended and new.named and new.named <= old.values and new.subject == new.named \
+            and old.verb in _COPULA and old.owner in old.subject and not old.plural and not old.negated \
+            and old.head not in _MULTI_VALUED_STEMS and not new.negated:
+        return "replaces", f"{' '.join(sorted(new.named))} is no longer {old.head}"
     if subject == "different":
         return "different", "another subject"
     if old.negated == new.negated and old.values == new.values and not (new.ended and not old.ended) \
@@ -450,13 +566,29 @@ def relate(old: Claim, new: Claim, *, similarity: float | None = None, episodic:
         return "refines", "adds a name or number"
     if subject == "maybe":
         return "unsure", "one names what the other describes"
-    if episodic:
+    # A scheduled thing moved to another day ('the school play is on Friday' / 'is now on
+    # Monday'): events of one subject, but the same slot with a new value of the same kind.
+    if episodic and not (new.changed and _same_slot(old, new)):
         return "unsure", "events"
     shared = (old.frame & new.frame) - {new.verb}
     # A negation of the same predicate: 'is allergic to peanuts' / 'is not allergic to peanuts'.
     if old.negated != new.negated and (old.verb == new.verb or not new.verb) and old.values <= new.values | old.values \
             and _overlap(old.frame, new.frame) >= 0.5:
         return "replaces", "negation"
+    # A count of the same thing: 'has two cats at home' / 'has three cats at home'.
+    counts_old, counts_new = _counts(old.values), _counts(new.values)
+    if old.verb == new.verb and old.frame == new.frame and len(counts_old) == 1 and len(counts_new) == 1 \
+            and counts_old != counts_new and old.values - counts_old == new.values - counts_new and old.frame \
+            and not new.additive and old.negated == new.negated and not new.ended:
+        return "replaces", f"count changed from {min(counts_old)} to {min(counts_new)}"
+    # An ending of what the stored statement holds or does: 'is learning the piano' / 'gave
+    # up the piano', 'has a gym membership' / 'cancelled the gym membership', 'doesn't go to
+    # the gym anymore'. What ended must be what the statement is about (its object's words
+    # all in it), and feelings end only by their negation.
+    if new.ended and not old.ended and not old.negated and old.verb not in _FEELING_VERBS \
+            and new.obj and new.obj - {new.verb} <= old.frame | {stem(v) for v in old.values} \
+            and (new.obj - {new.verb}) & (old.frame - {old.verb}):
+        return "replaces", "the state ended"
     # An ended state: 'drinks coffee every morning' / 'stopped drinking coffee'.
     if new.ended and not old.ended and not old.negated and not new.negated and new.verb == old.verb \
             and (new.frame - {new.verb} <= old.frame or shared or new.values & old.values):
@@ -477,7 +609,7 @@ def relate(old: Claim, new: Claim, *, similarity: float | None = None, episodic:
     # relation people have several of, only a number changes ('Ana's sister is a doctor' /
     # '... a lawyer' may be two sisters).
     if old.verb in _COPULA and new.verb in _COPULA and old.owner in old.subject and not old.plural \
-            and old.frame == new.frame and old.values and new.values and old.values != new.values \
+            and old.frame == new.frame and old.where == new.where and old.values and new.values and old.values != new.values \
             and _kinds(old.values) == _kinds(new.values) and not new.additive and not old.negated and not new.negated \
             and (old.head not in _MULTI_VALUED_STEMS or _kinds(old.values) == {"number"}):
         return "replaces", f"{old.head} changed from {', '.join(sorted(old.values))} to {', '.join(sorted(new.values))}"
@@ -492,6 +624,7 @@ def relate(old: Claim, new: Claim, *, similarity: float | None = None, episodic:
             and not new.negated and (old.values != new.values or old.frame != new.frame) \
             and len(old.frame) <= _ONE_ATTRIBUTE and len(new.frame) <= _ONE_ATTRIBUTE \
             and (shared or old.values & new.values or (old.values and new.values and not old.values <= new.values)
-                 or (old.verb in _COPULA and old.complement and new.complement and old.head != old.owner)):
+                 or (old.verb in _COPULA and old.complement and new.complement and old.head != old.owner)) \
+            and (old.verb not in _COPULA or old.where == new.where):
         return "replaces", "a new value"
     return "unsure", "related"

@@ -114,6 +114,9 @@ class _Statement(_Model):
             plain = f"{self.subject} {self.attribute} {self.value}"
             if plain.lower() not in self.text.lower():
                 return f"{self.text} ({plain}.)"
+        ended = self.metadata.get("ends")  # reconcile.ENDS: news of an ending answers what it ended
+        if isinstance(ended, str) and ended:
+            return f"{self.text} (No longer: {ended})"
         return self.text
 
 
@@ -141,10 +144,19 @@ class Fact(_Statement):
         return self.valid_from <= when and (self.invalid_at is None or self.invalid_at > when)
 
 
+CandidateOp = Literal["state", "forget"]
+
+
 class Candidate(_Statement):
-    """What an extractor proposes; reconcile decides whether it becomes a fact."""
+    """What an extractor proposes; reconcile decides whether it becomes a fact.
+
+    `operation` is what the speaker did: "state" something (reconcile decides whether it adds,
+    restates, changes or ends what is stored), or ask to "forget" what `text` names ("Ana's
+    passport number"; empty: what they said just before). A request to forget is never a fact.
+    """
 
     valid_from: datetime
+    operation: CandidateOp = "state"
 
 
 class FactEvent(_Model):

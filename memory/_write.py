@@ -26,12 +26,13 @@ from ._text import norm_hash
 from ._upkeep import SessionUpkeep
 from .extract import Extractor
 from .index import Upsert
-from .reconcile import Neighbour, Reconciler, Verdicts
+from .reconcile import FORGOTTEN_ON_REQUEST, Neighbour, Reconciler, Verdicts
 from .session import SessionStore
 from .session._engine import sqlite_file
 
 logger = logging.getLogger("tiermem")
 NEIGHBOURS = 5
+FORGET_NEIGHBOURS = 50  # stored facts a request to forget is compared with
 KNOWN_FACTS = 200  # how many of the user's facts a model-backed extractor is shown
 
 
@@ -125,10 +126,18 @@ class WritePipeline:
             neighbours = self._neighbours(user_id, candidates, vectors, exclude) if candidates else []
             events = (self.reconciler.reconcile(user_id, candidates, vectors, neighbours, now=self.clock(), verdicts=verdicts)
                       if candidates else [])
+            found = _vectors_of(candidates, vectors)
+            # A fact reconcile indexed with more than its candidate's text (an ending, with what
+            # it ended) gets its own vector; rare, so embedded here rather than ahead of time.
+            unseen = sorted({e.fact.index_text for e in events if e.op == "add" and e.fact is not None
+                             and e.fact.index_text not in found})
+            if unseen:
+                found.update(zip(unseen, self.retriever.embed(unseen), strict=True))
             stored = commit([*before, *(e for e in events if e.op != "noop")])
             if stored is None:
                 return None
-            self.sync.apply(stored, _vectors_of(candidates, vectors))
+            self.sync.apply(stored, found)
+            self._forget_sources(user_id, [e.fact for e in stored if e.reason == FORGOTTEN_ON_REQUEST and e.fact])
         seqs = iter(stored[len(before):])
         return stored[:len(before)] + [e if e.op == "noop" else next(seqs) for e in events]
 
@@ -139,6 +148,11 @@ class WritePipeline:
         """Stored facts each candidate may repeat or contradict: its nearest vectors, an exact
         text match, and facts on the same subject and attribute (found by key, not vector)."""
         found = self.retriever.nearest(user_id, vectors, NEIGHBOURS)
+        asks = [i for i, c in enumerate(candidates) if c.operation == "forget"]
+        if asks:  # a request to forget names facts by their words: look further than for a duplicate
+            for i, hits in zip(asks, self.retriever.nearest(user_id, [vectors[i] for i in asks], FORGET_NEIGHBOURS),
+                               strict=True):
+                found[i] = hits
         by_hash = self.session.facts_by_hash(user_id, (norm_hash(c.text) for c in candidates))
         by_key = self.session.facts_by_key(user_id, ((c.subject.lower(), c.attribute) for c in candidates if c.attribute))
         out = []
@@ -149,6 +163,16 @@ class WritePipeline:
             near += [Neighbour(f, None) for f in by_key.get((candidate.subject.lower(), candidate.attribute or ""), [])]
             out.append([n for n in near if n.fact.id not in exclude])
         return out
+
+    def _forget_sources(self, user_id: str, facts: Sequence[Fact]) -> None:
+        """What facts forgotten at the user's request were said in is marked in its turns, so
+        that no re-extraction and no recall of the turns brings them back."""
+        if not facts:
+            return
+        read_by = {user_id: self.session.passage_refs(user_id, [s for f in facts for s in f.sources])}
+        for fact in facts:
+            self.session.forget_in_turns(user_id, fact.sources, fact.text)
+        self._reread_passages(read_by)
 
     def _upkeep(self, user_id: str, sessions: set[tuple[str, str]]) -> None:
         """Roll windows and re-bake the profile. A summary (a model call with the Claude

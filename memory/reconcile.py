@@ -26,9 +26,14 @@ from typing import Protocol
 
 import numpy as np
 
-from ._claims import parse, relate
+from ._claims import clauses, holder_key, parse, relate
+from ._forgetting import named_share, target_words
 from ._models import Candidate, Fact, FactEvent, new_id
 from ._text import normalize
+
+
+ENDS = "ends"  # Fact.metadata key: the text of the statement this one says is over
+FORGOTTEN_ON_REQUEST = "forgotten at the user's request"  # the reason of an invalidation a request made
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,10 @@ class ReconcilePolicy:
     rephrased: float = 0.93  # same subject, values and half the predicate's words: a rephrasing
     related: float = 0.6  # facts added earlier in the same batch are compared from this cosine up
     comparable: float = 0.5  # stored neighbours below this cosine are neither duplicates nor contradictions
+    # A request to forget that names no stored statement by its words ('my medication' for
+    # 'takes sertraline') names the nearest one when it is this close and clearly the nearest.
+    forget_similar: float = 0.6
+    forget_margin: float = 0.1
 
 
 @dataclass
@@ -137,7 +146,7 @@ def _new_fact(candidate: Candidate, user_id: str, now: datetime) -> Fact:
         id=new_id(),
         user_id=user_id,
         created_at=now,
-        **candidate.model_dump(),
+        **candidate.model_dump(exclude={"operation"}),
     )
 
 
@@ -182,6 +191,11 @@ def reconcile(
         pool = [Neighbour(latest(n.fact), n.similarity) for n in near]
         pool += [Neighbour(latest(f), sim) for f, sim in batch.related(candidate, vector, policy.related)]
         pool = [n for n in pool if n.fact.is_valid]
+        if candidate.operation == "forget":
+            forgotten = _forget(user_id, candidate, pool, now, policy)
+            events.extend(forgotten)
+            current.update((e.fact_id, e.fact) for e in forgotten if e.fact is not None)
+            continue
         event = _decide(user_id, candidate, pool, now, policy)
         if judge is not None and event[0].op == "add" and event[0].reason == "new":
             similar = [n for n in pool if n.similarity is not None and n.similarity >= policy.related]
@@ -271,6 +285,9 @@ def _decide(
     # or event is another fact whatever the cosine. The floor only spares comparing
     # statements that share almost nothing.
     claim = parse(candidate.text, candidate.subject, user_id)
+    # Each clause of a compound statement may replace on its own ('Lena left, Ivo is my
+    # coach now'); merging and refining stay with the whole statement.
+    parts = [parse(part, candidate.subject, user_id) for part in clauses(candidate.text)]
     comparable = [n for n in pool if n.similarity is None or n.similarity >= policy.comparable]
     comparable.sort(key=lambda n: -(n.similarity or 0.0))
     relations = []
@@ -280,10 +297,20 @@ def _decide(
                                rephrased=policy.rephrased)
         if relation in ("same", "refines") and not _same_event_day(candidate, n.fact):
             relation, why = "different", "another day"
+        if relation != "replaces" and not event:
+            for part in parts:
+                part_relation, part_why = relate(parse(n.fact.text, n.fact.subject, user_id), part,
+                                                 similarity=n.similarity, rephrased=policy.rephrased)
+                if part_relation == "replaces":
+                    relation, why = part_relation, f"{part_why}, in a clause"
+                    break
         relations.append((n, relation, why))
     for n, relation, why in relations:
         if relation == "replaces":
-            return _conflict(user_id, candidate, n.fact, now, f"superseded ({why})")
+            # The news of an ending ('quit the food bank') answers what the ended statement
+            # answered ('where do I volunteer?'): it is indexed with it.
+            ended = claim.ended or any(p.ended for p in parts)
+            return _conflict(user_id, candidate, n.fact, now, f"superseded ({why})", ends=ended)
     for n, relation, why in relations:
         if relation == "same":
             return changed(n.fact, why if n.similarity is None else f"{why}; cosine {n.similarity:.3f}")
@@ -293,6 +320,38 @@ def _decide(
 
     fact = _new_fact(candidate, user_id, now)
     return [FactEvent(op="add", fact_id=fact.id, user_id=user_id, fact=fact, at=now, reason="new")]
+
+
+def _forget(user_id: str, candidate: Candidate, pool: Sequence[Neighbour], now: datetime,
+            policy: ReconcilePolicy) -> list[FactEvent]:
+    """A request to forget: every valid fact it names is invalidated (kept in the journal as
+    history, never paged in or searched again); the request itself is no fact. It names a
+    fact by its words (all of the target's content words are in it), or, when no fact has
+    them, the one nearest fact that is clearly nearest. The speaker's own things ('my
+    passport') never name a statement about someone else."""
+    holder = holder_key(candidate.subject, user_id)
+    holder_words = frozenset(w.lower() for w in candidate.subject.split())
+    words = target_words(candidate.text) - {holder}
+    own = candidate.text.lower().startswith(candidate.subject.lower() + "'s")  # 'my passport', as the extractor wrote it
+    facts = {n.fact.id: n for n in pool if n.fact.metadata.get("said_by") is None}
+
+    def about_others(fact: Fact) -> bool:
+        claim = parse(fact.text, fact.subject, user_id)
+        return own and claim.owner not in claim.subject
+
+    shares = {i: named_share(words, n.fact.text, holder_words) for i, n in facts.items() if not about_others(n.fact)}
+    best = max(shares.values(), default=0.0)
+    # All of the target's words name a fact; failing that, the facts that hold most of them
+    # ('the job hunting' / 'applying for jobs'), when they hold at least half.
+    named = [facts[i].fact for i, share in shares.items() if share == best and best >= 0.5]
+    if not named and words:
+        ranked = sorted((n for n in facts.values() if n.similarity is not None), key=lambda n: -(n.similarity or 0.0))
+        if ranked and (ranked[0].similarity or 0.0) >= policy.forget_similar and not about_others(ranked[0].fact) and (
+                len(ranked) == 1 or (ranked[0].similarity or 0.0) - (ranked[1].similarity or 0.0) >= policy.forget_margin):
+            named = [ranked[0].fact]
+    return [FactEvent(op="invalidate", fact_id=f.id, user_id=user_id, previous=f, at=now, reason=FORGOTTEN_ON_REQUEST,
+                      fact=f.model_copy(update={"invalid_at": candidate.valid_from, "expired_at": now}))
+            for f in named]
 
 
 def _refined(target: Fact, candidate: Candidate) -> Fact:
@@ -325,9 +384,13 @@ def _judged(user_id: str, candidate: Candidate, similar: Sequence[Neighbour], ve
     return None
 
 
-def _conflict(user_id: str, candidate: Candidate, stored: Fact, now: datetime, why: str) -> list[FactEvent]:
-    """The later statement is current; the other is kept as history (never deleted)."""
+def _conflict(user_id: str, candidate: Candidate, stored: Fact, now: datetime, why: str,
+              ends: bool = False) -> list[FactEvent]:
+    """The later statement is current; the other is kept as history (never deleted). `ends`:
+    the new statement says the stored one is over, and is indexed with what it ended."""
     new = _new_fact(candidate, user_id, now)
+    if ends and candidate.valid_from >= stored.valid_from:
+        new = new.model_copy(update={"metadata": {**new.metadata, ENDS: stored.text}})
     if candidate.valid_from < stored.valid_from:
         # Backfilled history: it was true until the stored (newer) statement was made.
         old = new.model_copy(update={"invalid_at": stored.valid_from, "expired_at": now, "superseded_by": stored.id})

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, time
 
 from .._claims import parse
+from .._forgetting import forget_target
 from .._models import Candidate, Fact, Turn
 from .._sentences import is_question, is_small_talk, split_sentences
 from .._text import STOPWORDS, clean_spaces, content_tokens, normalize
@@ -355,6 +356,11 @@ class RuleExtractor:
             name = turn.name or ("The user" if turn.role == "user" else "The assistant")
             for i, sentence in enumerate(split_sentences(turn.content)):
                 candidate = self._sentence(sentence, turn, name, asked if i == 0 else None)
+                if candidate is not None and candidate.operation == "forget" and not candidate.text:
+                    # 'scratch that': what the speaker said just before in this batch is not kept
+                    if out and out[-1].subject == name and out[-1].operation == "state":
+                        out.pop()
+                    continue
                 if candidate is not None:
                     out.append(candidate)
         return out
@@ -374,6 +380,11 @@ class RuleExtractor:
         (the other speaker's last sentence), which a bare fragment needs to mean anything."""
         if not looks_english(sentence):
             return self._verbatim(sentence, turn, name)
+        target = forget_target(sentence)
+        if target is not None:  # a request to forget is no fact; reconcile retracts what it names
+            return Candidate(kind="semantic", text=_as_statement(to_third_person(target, name)) if target else "",
+                             subject=name, operation="forget", importance=0.0, sources=[turn.ref],
+                             valid_from=turn.created_at)
         sentence = _without_request(sentence)
         if is_question(sentence):
             sentence = _statement_before_question(sentence) or sentence
