@@ -157,7 +157,8 @@ def ingest(mem: Memory, conv: Conversation) -> float:
     start = time.perf_counter()
     for at, turns in conv.sessions:
         messages = [
-            {"role": "user" if t.speaker == conv.speakers[0] else "assistant", "name": t.speaker, "content": t.text, "id": t.dia_id}
+            # Two people talking: two named `user` participants (the assistant is the model).
+            {"role": "user", "name": t.speaker, "content": t.text, "id": t.dia_id}
             for t in turns
         ]
         if messages:
@@ -197,8 +198,7 @@ class Mem0Peer:
     def ingest(self, conv: Conversation) -> float:
         start = time.perf_counter()
         for turn in conv.turns:  # one call per turn: mem0 keeps metadata per call, and we need dia_id
-            role = "user" if turn.speaker == conv.speakers[0] else "assistant"
-            self.memory.add([{"role": role, "content": turn.text, "name": turn.speaker}], user_id=conv.sample_id,
+            self.memory.add([{"role": "user", "content": turn.text, "name": turn.speaker}], user_id=conv.sample_id,
                             infer=False, metadata={"dia_id": turn.dia_id})
         return time.perf_counter() - start
 

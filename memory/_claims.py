@@ -79,12 +79,12 @@ _IRREGULAR = {
     "paid": "pay", "quit": "quit", "spoke": "speak", "spoken": "speak", "got": "get", "gotten": "get",
     "gave up": "give up", "broke": "break", "forgot": "forget", "sat": "sit", "lay": "lie",
 }
-_COPULA = frozenset({"be", "become", "remain", "seem"})
+_COPULA = frozenset({"be", "become", "remain", "seem", "cost"})  # 'costs 45 a month' says what 'is 45 a month' says
 # Wording that says an earlier state is over ('stopped drinking coffee', 'no longer lives').
 _ENDED = re.compile(
     r"\b(?:stopped|stops|quit|quits|gave up|gives up|given up|no longer|any ?more|used to|ceased|"
     r"broke up|split up|sold|got rid of|retired|resigned|stepped down|left|cancell?ed|cancels|ended|"
-    r"unsubscribed|dropped out|moved out|done with|finished with|through with|passed away|died)\b", re.I)
+    r"unsubscribed|dropped out|moved out|done with|finished with|through with|passed away|died|divorced|separated)\b", re.I)
 # Wording that says a value changed ('now', 'these days', 'switched to', 'new').
 _CHANGED = re.compile(
     r"\b(?:now|these days|nowadays|any ?more|no longer|switched|changed|moved|instead|"
@@ -158,6 +158,8 @@ class Claim:
     parsed: bool  # a subject and a verb were found
     obj: frozenset[str] = frozenset()  # content stems of the predicate up to the first clause or time adverbial
     where: str = ""  # how a copula's complement sits: 'in' (a place), 'on' (a day), '' (a value itself)
+    rewritten: bool = False  # told by a verb of changing ('moved X to Y'), read as 'X is now Y'
+    counted: frozenset[tuple[str, str]] = frozenset()  # (number, noun stem) of a count: 'two cats' -> ('2', 'cat')
 
     @property
     def single_valued(self) -> bool:
@@ -306,7 +308,8 @@ _KIN = {"mom": "mother", "mum": "mother", "mommy": "mother", "mummy": "mother", 
         "daddy": "father", "papa": "father", "grandma": "grandmother", "granny": "grandmother", "nana": "grandmother",
         "grandpa": "grandfather", "granddad": "grandfather", "hubby": "husband", "bro": "brother", "sis": "sister",
         "bf": "boyfriend", "gf": "girlfriend", "kid": "child", "kids": "children"}
-_INSIDE_PHRASE = frozenset({"and", "of", "from", "at", "with", "for", "in", "new", "current", "present"})
+_INSIDE_PHRASE = frozenset({"and", "of", "from", "at", "with", "for", "in", "to", "on", "near", "about", "new", "current",
+                            "present"})
 
 
 def holder_key(holder: str, tenant: str = "") -> str:
@@ -380,7 +383,8 @@ def parse(text: str, holder: str = "", tenant: str = "") -> Claim:
         changed=bool(_CHANGED.search(said)) or body != stripped or renewed,
         additive=bool(_ADDITIVE.search(said)), plural=plural,
         from_value=frozenset(_value_form(t) for t in _TOKEN.findall(from_to.group(1))) if from_to else frozenset(),
-        parsed=bool(subject and verb), obj=_object(rest, ignored), where=_where(complement),
+        parsed=bool(subject and verb), obj=_object(rest, ignored), where=_where(complement), rewritten=body != stripped,
+        counted=_counted(rest),
     )
 
 
@@ -399,6 +403,18 @@ def _object(rest: list[str], ignored: set[str]) -> frozenset[str]:
     return frozenset(stem(w.removesuffix("'s")) for w in words
                      if w not in STOPWORDS and w not in _FILLER and w.removesuffix("'s") not in ignored
                      and w not in _NEGATIONS and len(w) > 1 and not any(c.isdigit() for c in w)) - _ENDING_STEMS
+
+
+def _counted(rest: list[str]) -> frozenset[tuple[str, str]]:
+    """The counts a predicate states: a number before a plural noun ('three cats', '12
+    houseplants'), not a number that names ('notebook number 19', 'flat 3')."""
+    out = set()
+    for number, noun in zip(rest, rest[1:], strict=False):
+        value = _value_form(number)
+        if value.isdigit() and noun.isalpha() and noun.islower() and noun.endswith("s") and not noun.endswith("ss") \
+                and noun not in STOPWORDS:
+            out.add((value, stem(noun)))
+    return frozenset(out)
 
 
 def _where(complement: str) -> str:
@@ -442,7 +458,8 @@ def _subject_phrase(tokens: list[str], key: str, holder_words: set[str]) -> tupl
             # is capitalized whatever it is ('Flat 3', 'Tom'): it names only when alone; the
             # word right after a possessive is the head ('Ana's PIN').
             after_possessive = i > 0 and tokens[i - 1].lower().endswith(("'s", "s'"))
-            if numeric or (_is_value(tok, False) and subject and not after_possessive):
+            listed = i == 0 and tok[:1].isupper() and i + 1 < len(tokens) and tokens[i + 1].lower() in ("and", "&")
+            if numeric or listed or (_is_value(tok, False) and subject and not after_possessive):
                 named.append(word)
             else:
                 head = word
@@ -564,6 +581,15 @@ def relate(old: Claim, new: Claim, *, similarity: float | None = None, episodic:
     if old.negated == new.negated and new.verb == old.verb and old.frame <= new.frame and old.values < new.values \
             and not new.changed:
         return "refines", "adds a name or number"
+    # 'Sam and Ana broke up' / 'Ana is in a relationship with Sam': the two of them ended it.
+    if subject == "maybe" and new.ended and new.named and new.named <= old.values and new.owner in new.subject \
+            and new.subject - new.named == {new.owner} and old.subject == {old.owner} and not old.negated:
+        return "replaces", f"{old.owner if old.owner != '@' else 'the user'} and {' '.join(sorted(new.named))} ended it"
+    # A change told by a verb of changing ('moved my flight to 6 July') presupposes the known
+    # thing, even when the stored statement names it more fully ('my flight to Rome').
+    if subject == "maybe" and new.changed and new.rewritten and _same_slot(old, new) and not old.negated \
+            and not new.negated and old.owner in old.subject:
+        return "replaces", f"{old.head} moved from {', '.join(sorted(old.values))} to {', '.join(sorted(new.values))}"
     if subject == "maybe":
         return "unsure", "one names what the other describes"
     # A scheduled thing moved to another day ('the school play is on Friday' / 'is now on
@@ -576,11 +602,11 @@ def relate(old: Claim, new: Claim, *, similarity: float | None = None, episodic:
             and _overlap(old.frame, new.frame) >= 0.5:
         return "replaces", "negation"
     # A count of the same thing: 'has two cats at home' / 'has three cats at home'.
-    counts_old, counts_new = _counts(old.values), _counts(new.values)
-    if old.verb == new.verb and old.frame == new.frame and len(counts_old) == 1 and len(counts_new) == 1 \
-            and counts_old != counts_new and old.values - counts_old == new.values - counts_new and old.frame \
+    if old.verb == new.verb and old.frame == new.frame and len(old.counted) == 1 and len(new.counted) == 1 \
+            and {n for _, n in old.counted} == {n for _, n in new.counted} and old.counted != new.counted \
+            and old.values - _counts(old.values) == new.values - _counts(new.values) \
             and not new.additive and old.negated == new.negated and not new.ended:
-        return "replaces", f"count changed from {min(counts_old)} to {min(counts_new)}"
+        return "replaces", f"count changed from {min(old.counted)[0]} to {min(new.counted)[0]}"
     # An ending of what the stored statement holds or does: 'is learning the piano' / 'gave
     # up the piano', 'has a gym membership' / 'cancelled the gym membership', 'doesn't go to
     # the gym anymore'. What ended must be what the statement is about (its object's words
@@ -597,7 +623,7 @@ def relate(old: Claim, new: Claim, *, similarity: float | None = None, episodic:
     if new.from_value and all(w in old.values or stem(w) in old.frame for w in new.from_value):
         return "replaces", f"changed from {' '.join(sorted(new.from_value))}"
     # 'sold the Honda', 'quit the job at Google', 'left Acme': what was given up.
-    if new.ended and new.verb in _DISPOSAL and not old.negated and not new.negated \
+    if new.ended and new.verb in _DISPOSAL and not old.negated and not new.negated and old.verb not in _FEELING_VERBS \
             and (old.values & new.values or shared - _DISPOSAL):
         return "replaces", "given up"
     # A one-valued attribute with another value: 'blood type is A+' / 'blood type is O-'.

@@ -42,6 +42,8 @@ _ABOUT = (r"(?:(?:what|everything|anything|all|whatever)\s+(?:you\s+(?:know|have
 _REMOVE = [
     re.compile(_LEAD + _REMOVE_VERBS + r"\s+" + _ABOUT + r"(?P<target>.+)$", re.I),
     re.compile(_LEAD + _REMOVE_VERBS + r"\s+(?P<target>.+?)\s+" + _MEMORY + r".*$", re.I),
+    # 'erase my phone number': the speaker's own thing, removed from nowhere else.
+    re.compile(_LEAD + _REMOVE_VERBS + r"\s+(?P<target>my\s[^,;]+?)(?:,?\s*(?:please|thanks|thank you))?[.!]*$", re.I),
 ]
 # A verb of keeping, negated: 'don't keep anything about X', 'stop remembering X'.
 _NOT_KEEP = re.compile(

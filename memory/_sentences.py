@@ -49,12 +49,20 @@ def _splits_at_comma(part: str) -> bool:
     return bool(_COMMA_CLAUSE.search(part)) and len(head.split()) <= 4 and not _SUBORDINATE.match(head)
 
 
+def _joint_subject(before: str, joint: str) -> bool:
+    """'Sam and I broke up', 'my partner and I moved': 'and I' joins a short noun phrase at
+    the start into one subject; it starts no new statement."""
+    words = before.split()
+    return joint.strip() == "and" and 0 < len(words) <= 3 and not any(p in before for p in ",;")
+
+
 def split_sentences(text: str) -> list[str]:
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
     out: list[str] = []
     for sentence in _SENTENCE_END.split(text):
-        for part in _CLAUSE.split(sentence or ""):
-            part = part.strip()
+        sentence = sentence or ""
+        for a, b in _pieces(sentence, 0, len(sentence), _CLAUSE):
+            part = sentence[a:b].strip()
             for clause in _COMMA_CLAUSE.split(part) if _splits_at_comma(part) else [part]:
                 clause = _FILLER.sub("", _LEAD_IN.sub("", clause.strip()))
                 if clause:
@@ -77,6 +85,8 @@ def clause_spans(text: str) -> list[tuple[int, int]]:
 def _pieces(text: str, start: int, end: int, separator: re.Pattern[str]) -> list[tuple[int, int]]:
     out, at = [], start
     for m in separator.finditer(text, start, end):
+        if separator is _CLAUSE and _joint_subject(text[at:m.start()], m.group(0)):
+            continue
         out.append((at, m.start()))
         at = m.end()
     out.append((at, end))

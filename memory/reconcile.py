@@ -59,7 +59,8 @@ class Neighbour:
 class Verdict:
     """A judge's decision on a candidate the rules would add beside similar facts:
     "same" (a repeat of `fact_id`), "update" (a refinement of it: same id, new text),
-    "contradicts" (it replaces it: the old one is invalidated, with the reason) or
+    "contradicts" (it replaces it: the old one is invalidated, with the reason), "ends" (it
+    says the stored state is over: the same, and the news is indexed with what it ended) or
     "unrelated" (a new fact after all)."""
 
     decision: str
@@ -288,13 +289,17 @@ def _decide(
     # Each clause of a compound statement may replace on its own ('Lena left, Ivo is my
     # coach now'); merging and refining stay with the whole statement.
     parts = [parse(part, candidate.subject, user_id) for part in clauses(candidate.text)]
-    comparable = [n for n in pool if n.similarity is None or n.similarity >= policy.comparable]
+    # A clause is compared with every neighbour: the whole statement's cosine says little
+    # about one clause of it ('Lena retired, Ivo coaches me now' / 'My coach is Lena').
+    comparable = [n for n in pool if n.similarity is None or n.similarity >= policy.comparable or parts]
     comparable.sort(key=lambda n: -(n.similarity or 0.0))
     relations = []
     for n in comparable:
         event = n.fact.kind == "episodic" or (candidate.kind == "episodic" and not (claim.ended or claim.changed))
-        relation, why = relate(parse(n.fact.text, n.fact.subject, user_id), claim, similarity=n.similarity, episodic=event,
-                               rephrased=policy.rephrased)
+        relation, why = "different", "not comparable"
+        if n.similarity is None or n.similarity >= policy.comparable:
+            relation, why = relate(parse(n.fact.text, n.fact.subject, user_id), claim, similarity=n.similarity,
+                                   episodic=event, rephrased=policy.rephrased)
         if relation in ("same", "refines") and not _same_event_day(candidate, n.fact):
             relation, why = "different", "another day"
         if relation != "replaces" and not event:
@@ -379,8 +384,8 @@ def _judged(user_id: str, candidate: Candidate, similar: Sequence[Neighbour], ve
     if verdict.decision == "update":
         return [FactEvent(op="update", fact_id=target.id, user_id=user_id, fact=_refined(target, candidate),
                           previous=target, at=now, reason=why)]
-    if verdict.decision == "contradicts":
-        return _conflict(user_id, candidate, target, now, why)
+    if verdict.decision in ("contradicts", "ends"):
+        return _conflict(user_id, candidate, target, now, why, ends=verdict.decision == "ends")
     return None
 
 

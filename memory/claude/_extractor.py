@@ -36,7 +36,7 @@ MAX_TOKENS_CAP = 16_000  # non-streaming requests above ~21k output tokens are r
 _FACT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["text", "kind", "subject", "attribute", "value", "importance", "sources", "event_date"],
+    "required": ["text", "kind", "subject", "attribute", "value", "importance", "sources", "event_date", "operation"],
     "properties": {
         "text": {"type": "string", "description": "a self-contained statement, third person, absolute dates"},
         "kind": {"type": "string", "enum": ["semantic", "episodic"]},
@@ -46,6 +46,8 @@ _FACT_SCHEMA: dict[str, Any] = {
         "importance": {"type": "number", "description": "0 to 1"},
         "sources": {"type": "array", "items": {"type": "string"}, "description": "turn ids such as t1"},
         "event_date": {"type": ["string", "null"], "description": "YYYY-MM-DD for events"},
+        "operation": {"type": "string", "enum": ["state", "forget"],
+                      "description": "'forget': the speaker asks to forget what text names; else 'state'"},
     },
 }
 OUTPUT_SCHEMA: dict[str, Any] = {
@@ -67,6 +69,7 @@ class _ExtractedFact(BaseModel):
     importance: float = 0.5
     sources: list[str] = Field(default_factory=list)
     event_date: str | None = None
+    operation: Literal["state", "forget"] = "state"
 
 
 class _Extraction(BaseModel):
@@ -259,6 +262,7 @@ class ClaudeExtractor:
             valid_from=said.created_at,
             event_at=datetime.combine(event, time(), tzinfo=UTC) if event else None,
             extractor=self.label,
+            operation=item.operation,
         )
 
 

@@ -26,9 +26,10 @@ MAX_NEIGHBOURS = 3
 INSTRUCTIONS = """You maintain a memory of facts about a person. For each NEW statement you are shown the most similar STORED facts. Decide, for each new statement, how it relates to the stored facts:
 - "same": it states the same thing as one stored fact (wording aside). Name that fact.
 - "update": it refines or extends one stored fact (more detail, a newer count, a corrected detail) so that the stored fact should be replaced by it. Name that fact.
-- "contradicts": it makes one stored fact no longer true (a change of state, a reversal, a different value for the same thing). Name that fact.
+- "contradicts": it gives a new value for what one stored fact says (a new amount, date, day, place, person or count for the same thing: "the rent went up to 1,340", "they moved the play to Monday", "Lena left, Ivo coaches me now"), or reverses it. Name that fact.
+- "ends": it says what one stored fact describes is over (sold, quit, gave up, stopped, cancelled, left, retired, broke up, no longer, not ... anymore). Name that fact.
 - "unrelated": it is about something else, or both can be true side by side. Name no fact.
-Two events on different dates are not the same and do not contradict. A preference and a different preference can both be true. Be conservative: choose "unrelated" when unsure.
+Two events on different dates are not the same and do not contradict. A preference and a different preference can both be true. A statement about another person (a relative, a friend, a neighbour) never changes a fact about the person whose memory this is. Be conservative: choose "unrelated" when unsure.
 Answer with one JSON object: {"decisions": [{"candidate": <number>, "decision": "...", "fact": "<fact id or null>", "reason": "<a few words>"}]}, one decision per new statement."""
 
 SCHEMA: dict[str, Any] = {
@@ -36,7 +37,7 @@ SCHEMA: dict[str, Any] = {
     "properties": {"decisions": {"type": "array", "items": {
         "type": "object", "additionalProperties": False, "required": ["candidate", "decision", "fact", "reason"],
         "properties": {"candidate": {"type": "integer"},
-                       "decision": {"type": "string", "enum": ["same", "update", "contradicts", "unrelated"]},
+                       "decision": {"type": "string", "enum": ["same", "update", "contradicts", "ends", "unrelated"]},
                        "fact": {"type": ["string", "null"]}, "reason": {"type": "string"}}}}},
 }
 
@@ -44,7 +45,7 @@ SCHEMA: dict[str, Any] = {
 class _Decision(BaseModel):
     model_config = ConfigDict(extra="ignore")
     candidate: int
-    decision: Literal["same", "update", "contradicts", "unrelated"]
+    decision: Literal["same", "update", "contradicts", "ends", "unrelated"]
     fact: str | None = None
     reason: str = ""
 

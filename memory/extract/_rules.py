@@ -95,6 +95,7 @@ _VALUE_END = re.compile(
 # 'Remember that my passport...', 'FYI: I'm...': a request to remember is the statement it carries.
 _REQUEST = re.compile(
     r"^(?:(?:please|pls|oh|and|also|btw|by the way),?\s+)*(?:remember|note|keep in mind|bear in mind|don't forget|"
+    r"add (?:to (?:your )?(?:memory|notes) )?that|save (?:to (?:your )?(?:memory|notes) )?that|"
     r"do not forget|never forget|make a note|take note|fyi|for the record|just so you know|for your information|"
     r"for future reference)(?: that| this)?[,:]?\s+(?=\S)", re.I)
 
@@ -106,6 +107,18 @@ _IMPERATIVE = re.compile(
     r"stay (?:safe|strong|positive|tuned)|try (?:it|to|not)|check (?:it|this|that|them|'em) out|enjoy|take care|"
     r"make sure|hang in|believe in yourself|go for it|be (?:careful|safe|proud|kind|strong)|have (?:fun|a (?:great|good|nice))|"
     r"good luck|tell me|let me know|show me|send me|give it a|imagine|trust me|spill the beans|create those)\b", re.I)
+
+
+# A task for the assistant ('Write a cover letter for ...', 'Fix this function', 'Remove the
+# salary column from the query'): a verb of making, changing or telling, in the imperative,
+# with what it works on after it. What the user wants done is in the session tier; it says
+# nothing about the user to remember.
+_TASK = re.compile(
+    r"^(?:(?:ok(?:ay)?|so|now|also|and|then|next|hey|hi),?\s+)*(?:(?:please|pls|kindly)\s+)?(?:just\s+)?"
+    r"(?:write|rewrite|explain|give me|show me|tell me|help me|add|fix|create|summari[sz]e|translate|list|compare|"
+    r"describe|calculate|compute|outline|review|edit|refactor|debug|implement|draft|generate|convert|delete|remove|"
+    r"erase|format|rename|suggest|recommend|proofread|simplify|shorten|expand|optimi[sz]e|insert|replace|update|"
+    r"change|sort|clean up)\s+(?=[\w\"'`(])(?!of\b|out\b|up\b(?!\s))", re.I)
 
 
 # "I need ideas for my meal prep, can you suggest some?": a question that opens with a
@@ -319,9 +332,10 @@ class RuleExtractor:
     of `bench.scale`'s load).
 
     Args:
-        roles: which roles' turns yield facts. An unnamed assistant's words are advice,
-            not facts about the user; named speakers of either role (a chat between two
-            people) always count.
+        roles: which roles' turns yield facts. The assistant is the model whatever its name
+            (agent frameworks name their agents: `{"role": "assistant", "name": "Planner"}`):
+            its words are advice, not facts about a person. People talking to each other are
+            `user` turns with names, and each one's statements are about them.
         assistant_said: also keep what an unnamed assistant said, sentence by sentence,
             as low-importance episodic facts ('The assistant said: "..."'), so "what was
             the restaurant you recommended?" finds its answer. They are never compared
@@ -349,7 +363,7 @@ class RuleExtractor:
             asked = _last_question(previous) if previous is not None and previous.speaker != turn.speaker else None
             said_before = set(content_tokens(previous.content)) if previous is not None else set()
             previous = turn
-            if turn.role not in self.roles and turn.name is None:
+            if turn.role not in self.roles:
                 if turn.role == "assistant" and self.assistant_said:
                     out += _assistant_said(turn, said_before)
                 continue
@@ -388,7 +402,7 @@ class RuleExtractor:
         sentence = _without_request(sentence)
         if is_question(sentence):
             sentence = _statement_before_question(sentence) or sentence
-        if _IMPERATIVE.match(sentence):
+        if _IMPERATIVE.match(sentence) or _TASK.match(sentence):
             return None
         attribute = _attribute(sentence)
         if attribute is None and is_small_talk(sentence):

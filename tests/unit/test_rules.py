@@ -66,7 +66,9 @@ def test_unnamed_assistant_turns_are_kept_as_said_never_as_user_facts() -> None:
     assert said.subject == "the assistant" and said.metadata == {"said_by": "assistant"} and said.importance < 0.5
     thanks = Turn(user_id="u", session_id="s", role="assistant", content="Noted, happy to help!", created_at=AT)
     assert RuleExtractor(assistant_said=True).extract([thanks]) == []  # pleasantries are not kept
-    assert len(extract("I went hiking in the Alps in June.", name="Tomas", role="assistant")) == 1
+    # The assistant is the model whatever its name; a person with a name is a `user` participant.
+    assert extract("I went hiking in the Alps in June.", name="Tomas", role="assistant") == []
+    assert len(extract("I went hiking in the Alps in June.", name="Tomas", role="user")) == 1
 
 
 def test_an_assistant_echoing_the_user_is_not_kept_but_what_it_recommends_is() -> None:
