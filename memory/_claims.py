@@ -312,6 +312,18 @@ _INSIDE_PHRASE = frozenset({"and", "of", "from", "at", "with", "for", "in", "to"
                             "present"})
 
 
+def quoted_values(text: str, holder: str = "") -> list[str]:
+    """What would identify a statement where another text repeats it: its names, numbers and
+    codes ('qzpass5512', '4417', 'Marguerite'), the holder's own name left out."""
+    own = {w.lower() for w in re.findall(r"\w+", holder)}
+    out = []
+    for i, token in enumerate(_TOKEN.findall(text)):
+        bare = token.rstrip(".").removesuffix("'s")
+        if len(bare) >= 3 and bare.lower() not in own and _is_value(bare, i == 0) and bare.lower() not in _DAY_WORDS:
+            out.append(bare)
+    return out
+
+
 def holder_key(holder: str, tenant: str = "") -> str:
     """How a statement's holder appears in a claim's subject: '@' for the tenant itself
     (the user id, 'The user', first person), else the holder's name."""

@@ -71,7 +71,8 @@ class ContextBuilder:
         """The session's turns not yet rolled into its summary, oldest first, and the summary."""
         summary = self.session.latest_summary(user_id, session_id)
         turns = self.session.turns(user_id, session_id, after_seq=summary.covers_seq if summary else 0)
-        return turns, summary.text if summary else ""
+        # A statement forgotten in a turn (a fact forgotten, a request to forget) is not sent.
+        return [t.extractable for t in turns], summary.text if summary else ""
 
     def page_in(
         self, message: str, user_id: str, profile_ids: set[str], in_window: set[str], memory_budget: int

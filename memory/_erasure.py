@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import struct
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -100,13 +101,24 @@ def allocated_bytes(roots: Sequence[Path]) -> int:
     return total
 
 
-def find_leftovers(texts: Sequence[str], roots: Sequence[Path]) -> tuple[int, list[str]]:
-    """(files checked, files that still contain one of the texts).
+def word_id_needles(texts: Sequence[str], limit: int = 4096) -> list[bytes]:
+    """How the keyword ids of the texts' words would sit in an embedded index's files if they
+    were stored in the clear (CBOR unsigned 32-bit integers: 0x1a and the id, big-endian):
+    what a brute force of an erased PIN would look for."""
+    from ._text import sparse_document
+
+    ids = sorted({i for text in texts for i in sparse_document(text)[0]})[:limit]
+    return [b"\x1a" + struct.pack(">I", i) for i in ids]
+
+
+def find_leftovers(texts: Sequence[str], roots: Sequence[Path], raw: Sequence[bytes] = ()) -> tuple[int, list[str]]:
+    """(files checked, files that still contain one of the texts, or one of the `raw` byte
+    strings).
 
     One pass per file for all the texts (a compiled alternation: some 1 GB/s, where a
     search per text took 60 passes), over the file's data only: the engines preallocate
     sparse files (a WAL segment of 32 MB may hold a few kB), and their holes are skipped."""
-    wanted = needles(texts)
+    wanted = needles(texts) + [n for n in raw if n]
     files = store_files(roots)
     if not wanted:
         return len(files), []

@@ -55,7 +55,7 @@ class SessionUpkeep:
         # more (a large tool result weighs its stub), so the sum decides when to look.
         if stored_tokens <= b.window_tokens:
             return None
-        turns = self.session.turns(user_id, session_id, after_seq=after)
+        turns = [t.extractable for t in self.session.turns(user_id, session_id, after_seq=after)]  # forgotten spans left out
         _, evicted = plan_window(turns, b.window_tokens, b.window_low_water, self.turn_cost)
         if not evicted:
             return None

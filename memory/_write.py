@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ._erasure import INLINE_SCAN_BYTES, ErasureReceipt, allocated_bytes, find_leftovers
+from ._erasure import INLINE_SCAN_BYTES, ErasureReceipt, allocated_bytes, find_leftovers, word_id_needles
 from ._errors import FactNotFound
 from ._models import Candidate, Fact, FactEvent, Turn
 from ._retriever import Retriever
@@ -26,6 +26,7 @@ from ._text import norm_hash
 from ._upkeep import SessionUpkeep
 from .extract import Extractor
 from .index import Upsert
+from ._claims import quoted_values
 from .reconcile import FORGOTTEN_ON_REQUEST, Neighbour, Reconciler, Verdicts
 from .session import SessionStore
 from .session._engine import sqlite_file
@@ -172,6 +173,7 @@ class WritePipeline:
         read_by = {user_id: self.session.passage_refs(user_id, [s for f in facts for s in f.sources])}
         for fact in facts:
             self.session.forget_in_turns(user_id, fact.sources, fact.text)
+            self.session.forget_quotes(user_id, quoted_values(fact.text, fact.subject), skip=fact.sources, cut=False)
         self._reread_passages(read_by)
 
     def _upkeep(self, user_id: str, sessions: set[tuple[str, str]]) -> None:
@@ -247,6 +249,11 @@ class WritePipeline:
                     sessions |= {(fact.user_id, s) for s in self.session.redact_turns(fact.user_id, fact.sources)}
                 else:  # the turns stay, but what the fact came from is never extracted again
                     self.session.forget_in_turns(fact.user_id, fact.sources, fact.text)
+                # Another turn that repeats its values (the assistant's "Noted, your passport
+                # number qzpass5512 ...") loses that clause too, or has it marked forgotten.
+                quoted = self.session.forget_quotes(fact.user_id, quoted_values(fact.text, fact.subject),
+                                                    skip=fact.sources, cut=redact_turns)
+                sessions |= {(fact.user_id, s) for s in quoted}
             self.sync.apply(events, {})
             self._reread_passages(read_by)
             self.retriever.index.compact()  # the facts' text must leave the index's files too
@@ -297,9 +304,10 @@ class WritePipeline:
             self.session.scrub()
             self.sync.apply([event], {})
             how = self.retriever.index.user_erased(user_id)
-            # A sealed index holds no text by construction (`index._sealing`): the scan reads
-            # the files that could, as long as that costs about what the user holds.
-            roots = [r for r in self.local_files() if not (how == "sealed" and str(r) == self.retriever.index.location)]
+            # Every local file is read, the sealed index's too: for the texts, and there also for
+            # the user's words as clear keyword ids (a sealed index keeps only keyed ones,
+            # `index._sealing`), as long as that costs about what the user holds.
+            roots = self.local_files()
             size = allocated_bytes(roots)
             note = ""
             checked, leftovers = 0, list[str]()
@@ -308,6 +316,9 @@ class WritePipeline:
                         "proportion to the whole store); deleted rows are zeroed and the WAL truncated all the same")
             else:
                 checked, leftovers = find_leftovers([*texts, user_id], roots)
+                index = Path(self.retriever.index.location)
+                if how == "sealed" and index.is_dir():
+                    leftovers += find_leftovers([], [index], raw=word_id_needles(texts))[1]
         removed["index_points"] = points
         return ErasureReceipt(user_id=user_id, removed=removed, index=how,
                               verified=(not leftovers) if checked else None, checked_files=checked, leftovers=leftovers,

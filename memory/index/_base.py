@@ -17,10 +17,12 @@ TENANT_KEY = "user_id"
 # format are rebuilt once on open (IndexSync). Format 3: keyword tokens are Snowball stems
 # (format 2's hand-written stemmer made other token ids), so the sparse vectors are rebuilt.
 # Format 4: a second dense vector per fact, its text with its source turns (contextual).
+# Format 5: on the sealed embedded index, keyword ids derived with the user's key (`_sealing`).
 FAR_FUTURE = 253402300799.0  # 9999-12-31T23:59:59Z
-INDEX_FORMAT = "4"
+INDEX_FORMAT = "5"
 INDEX_FORMATS = {"2": "validity dates after 3000", "3": "Snowball stemming for keywords",
-                 "4": "contextual vectors: each fact read with the turns it came from"}  # what each format brought
+                 "4": "contextual vectors: each fact read with the turns it came from",
+                 "5": "keyword ids derived with each user's key on the embedded index"}  # what each format brought
 DERIVED_KEYS = frozenset({"valid_from_ts", "invalid_at_ts", "event_ts"})
 
 

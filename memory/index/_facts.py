@@ -61,6 +61,11 @@ class FactIndex:
     def _tenant(self, user_id: str) -> str:
         return self.seal.tenant(user_id) if self.seal else user_id
 
+    def _words(self, user_id: str, sparse: Any, create: bool) -> Any:
+        """The keyword vector as the index stores it: on a sealing index, word ids derived
+        with the user's key (see `_sealing`)."""
+        return self.seal.words(user_id, sparse, create=create) if self.seal and sparse else sparse
+
     def _payload(self, fact: Fact) -> dict[str, Any]:
         payload = to_payload(fact)
         return self.seal.seal(payload) if self.seal else payload
@@ -74,8 +79,8 @@ class FactIndex:
     def apply(self, ops: Sequence[IndexOp]) -> None:
         for op in ops:
             if isinstance(op, Upsert):
-                self.points.upsert([Point(point_id(p.fact.id), p.vector, p.sparse, self._payload(p.fact), p.context)
-                                    for p in op.points])
+                self.points.upsert([Point(point_id(p.fact.id), p.vector, self._words(p.fact.user_id, p.sparse, True),
+                                          self._payload(p.fact), p.context) for p in op.points])
             elif isinstance(op, SetPayload):
                 for fact in op.facts:
                     self.points.set_payload(point_id(fact.id), self._payload(fact))
@@ -91,8 +96,9 @@ class FactIndex:
         where = conditions(self._tenant(query.user_id), query.as_of, query.kinds)
         searches = [Search(query.dense, where, query.limit, with_vectors=query.with_vectors),
                     Search(query.dense, where, query.limit, with_vectors=query.with_vectors, context=True)]
-        if query.sparse and query.sparse[0]:
-            searches.append(Search(query.sparse, where, query.limit, sparse=True, with_vectors=query.with_vectors))
+        sparse = self._words(query.user_id, query.sparse, False)
+        if sparse and sparse[0]:
+            searches.append(Search(sparse, where, query.limit, sparse=True, with_vectors=query.with_vectors))
         results = self.points.search(searches)
         user = query.user_id
         return QueryResult(self._hits(results[0], user), self._hits(results[2], user) if len(results) > 2 else [],

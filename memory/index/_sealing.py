@@ -8,6 +8,10 @@ the erased user. So the embedded index never stores a user's text or id in the c
   the user's own, which lives in the session tier (`tm_user_keys`), never in the index;
 - the tenant field every read filters on holds a token derived from that key (HMAC), not
   the user id;
+- the keyword channel's word ids (a sparse vector of the stems of the fact's words) are
+  derived with the key too (HMAC of each word's id, folded to 31 bits), so the index holds
+  no id a dictionary can turn back into a word once the key is gone, and each user's word
+  statistics (BM25's IDF) are their own;
 - what filters and ranking read besides (the fact id, kind, validity and event times,
   importance) stays in the clear: numbers and labels, none of the user's words.
 
@@ -25,9 +29,10 @@ import hashlib
 import hmac
 import json
 import os
+import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._base import TENANT_KEY
@@ -52,11 +57,11 @@ class PayloadSeal:
 
         self._aead = AESGCM
         self._keys = keys
-        self._cache: OrderedDict[str, tuple[Any, str]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[Any, str, bytes]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def _entry(self, user_id: str, create: bool) -> tuple[Any, str] | None:
+    def _entry(self, user_id: str, create: bool) -> tuple[Any, str, bytes] | None:
         with self._lock:
             found = self._cache.get(user_id)
             if found is not None:
@@ -65,7 +70,8 @@ class PayloadSeal:
         key = self._keys(user_id, create)
         if key is None:
             return None
-        entry = (self._aead(key), hmac.new(key, b"tiermem tenant", hashlib.sha256).hexdigest()[:32])
+        entry = (self._aead(key), hmac.new(key, b"tiermem tenant", hashlib.sha256).hexdigest()[:32],
+                 hmac.new(key, b"tiermem words", hashlib.sha256).digest())
         with self._lock:
             self._cache[user_id] = entry
             while len(self._cache) > self._cache_size:
@@ -77,11 +83,27 @@ class PayloadSeal:
         entry = self._entry(user_id, create=False)
         return entry[1] if entry else NO_KEY
 
+    def words(self, user_id: str, sparse: tuple[Sequence[int], Sequence[float]], *,
+              create: bool) -> tuple[list[int], list[float]]:
+        """A sparse vector with each word id replaced by one derived with the user's key
+        (`create`: make the key for a first write; a read for a user with none matches no
+        point and gets an empty vector)."""
+        entry = self._entry(user_id, create=create)
+        if entry is None:
+            return [], []
+        key = entry[2]
+        weights: dict[int, float] = {}
+        for word, weight in zip(sparse[0], sparse[1], strict=True):
+            keyed = int.from_bytes(hmac.new(key, struct.pack(">I", word), hashlib.sha256).digest()[:4], "big") & 0x7FFFFFFF
+            weights[keyed] = weights.get(keyed, 0.0) + weight
+        ids = sorted(weights)
+        return ids, [weights[i] for i in ids]
+
     def seal(self, payload: dict[str, Any]) -> dict[str, Any]:
         user_id = str(payload[TENANT_KEY])
         entry = self._entry(user_id, create=True)
         assert entry is not None  # create=True always makes one
-        aead, token = entry
+        aead, token, _ = entry
         nonce = os.urandom(12)
         point = str(payload.get("id", ""))
         sealed = aead.encrypt(nonce, json.dumps(payload, separators=(",", ":")).encode(), point.encode())

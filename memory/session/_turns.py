@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, update
+from sqlalchemy import delete, func, insert, or_, update
 from sqlalchemy import select as select_columns  # sqlmodel's select types at most 4 columns
 from sqlmodel import Session, col, select
 
@@ -254,6 +254,40 @@ class TurnLog:
                 marked += 1
         return marked
 
+    def forget_quotes(self, user_id: str, needles: Sequence[str], *, skip: Sequence[str] = (), cut: bool) -> list[str]:
+        """Where a user's turns (an assistant's echo above all) quote what an erased fact
+        said — `needles`, its values ('qzpass5512', '4417') — the clause that quotes it is
+        cut out of the turn's text (`cut`: the text leaves the database) or marked forgotten
+        (no extraction, recall or history reads it again). `skip`: the refs of turns already
+        dealt with. Returns the sessions whose turns changed (their summaries are dropped,
+        to be rebuilt)."""
+        needles = [n for n in dict.fromkeys(needles) if len(n) >= 3]
+        if not needles:
+            return []
+        table = TurnRow.__table__  # type: ignore[attr-defined]
+        skipped = set(skip)
+        sessions: set[str] = set()
+        with self.writing() as conn:
+            quoting = or_(*(table.c.content.contains(n, autoescape=True) for n in needles))
+            rows = conn.execute(select_columns(table.c.id, table.c.external_id, table.c.session_id, table.c.content,
+                                               table.c.forgotten).where(table.c.user_id == user_id, quoting)).all()
+            for turn_id, external_id, session_id, content, forgotten in rows:
+                if (external_id or turn_id) in skipped:
+                    continue
+                spans = [(a, b) for a, b in clause_spans(content) if any(n in content[a:b] for n in needles)]
+                marked = [tuple(s) for s in json.loads(forgotten or "[]")]
+                if cut:
+                    text, marked = _cut(content, marked, spans)
+                    values: dict[str, Any] = {"content": text, "forgotten": json.dumps(marked)}
+                else:
+                    values = {"forgotten": json.dumps(sorted({*marked, *spans}))}
+                conn.execute(update(table).where(table.c.id == turn_id).values(**values))
+                sessions.add(session_id)
+            if sessions and cut:
+                conn.execute(delete(SummaryRow).where(col(SummaryRow.user_id) == user_id,
+                                                      col(SummaryRow.session_id).in_(sorted(sessions))))
+        return sorted(sessions)
+
     def source_passages(self, facts: Sequence[Any]) -> list[list[str]]:
         """What each fact's contextual vector reads besides the fact: the text of each of
         its first source turns and of the turn before it in its session ("speaker: text",
@@ -357,3 +391,21 @@ def _turn(row: TurnRow) -> Turn:
     values["metadata"] = json.loads(row.meta) if row.meta else {}
     values["forgotten"] = json.loads(row.forgotten) if row.forgotten else []
     return Turn.model_validate(values)
+
+
+def _cut(content: str, marked: Sequence[tuple[int, ...]], cuts: Sequence[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """`content` without the `cuts` spans, and the forgotten spans `marked` moved to match (a
+    marked span that overlaps a cut is cut with it)."""
+    cuts = sorted(cuts)
+    kept, at = [], 0
+    for a, b in cuts:
+        kept.append(content[at:max(at, a)])
+        at = max(at, b)
+    kept.append(content[at:])
+    text = "".join(kept)
+
+    def moved(position: int) -> int:
+        return position - sum(min(b, position) - a for a, b in cuts if a < position)
+
+    spans = [(moved(a), moved(b)) for a, b, *_ in marked if not any(a < cb and ca < b for ca, cb in cuts)]
+    return text, [(a, b) for a, b in spans if 0 <= a < b <= len(text)]

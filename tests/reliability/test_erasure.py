@@ -108,3 +108,77 @@ def test_sealed_pages_of_an_erased_user_leave_the_disk_at_the_next_compaction(ho
         mem.optimize(compact=True)
         assert grep(home / "facts", token.decode()) == []  # the ciphertext's pages too
         assert [h.fact.text for h in mem.search("sailing", user_id="bob")]
+
+
+def _clear_word_ids(folder: Path) -> set[bytes]:
+    """Every CBOR unsigned 32-bit integer in the files of a folder: where a clear keyword id
+    (crc32 of a stem) would sit."""
+    import re
+
+    data = b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
+    return {data[m.start():m.start() + 5] for m in re.finditer(rb"\x1a", data)}
+
+
+def test_the_sealed_index_keeps_no_word_id_a_dictionary_could_reverse(home: Path) -> None:
+    """Q1: the keyword channel's word ids are derived with the user's key; after forget_user a
+    brute force of a 4-digit PIN over the index files finds nothing, live users' numbers
+    neither, and keyword search still finds a word by itself."""
+    from tiermem._erasure import word_id_needles
+
+    with Memory.open(home, embedder=HashEmbedder(64), share=False) as mem:
+        mem.add([say("My bank PIN is 4417 and my daughter Marguerite has leukemia.", name="Zed")], user_id="zed", at=T0)
+        mem.add([say("My locker number is 3321.", name="Liv")], user_id="liv", at=T0)
+        [hit, *_] = mem.search("leukemia", user_id="zed")
+        assert "leukemia" in hit.fact.text and hit.explain.get("sparse_rank") == 1.0  # the keyword channel works
+        assert mem.search("leukemia", user_id="liv") == [] or all("leukemia" not in h.fact.text
+                                                                   for h in mem.search("leukemia", user_id="liv"))
+        receipt = mem.forget_user("zed")
+        assert receipt.index == "sealed" and receipt.verified is True
+    present = _clear_word_ids(home / "facts")
+    pins = [f"{n:04d}" for n in range(10000) if word_id_needles([f"{n:04d}"])[0] in present]
+    assert pins == []  # neither the erased 4417 nor the live 3321
+    assert not set(word_id_needles(["Marguerite leukemia daughter locker"])) & present
+
+
+def test_a_receipt_reads_the_sealed_index_for_clear_word_ids(tmp_path: Path) -> None:
+    """The receipt scans what it claims: a file holding a clear word id of an erased text is
+    a leftover."""
+    from tiermem._erasure import find_leftovers, word_id_needles
+
+    (tmp_path / "wal").write_bytes(b"\x00" * 64 + word_id_needles(["4417"])[0] + b"\x00" * 64)
+    (tmp_path / "other").write_bytes(b"\x00" * 128)
+    checked, leftovers = find_leftovers([], [tmp_path], raw=word_id_needles(["My bank PIN is 4417."]))
+    assert checked == 2 and leftovers == [str(tmp_path / "wal")]
+
+
+def test_a_secret_the_assistant_repeated_leaves_with_the_fact(home: Path) -> None:
+    """Q2: forget(redact_turns=True) and the mem0 drop-in's delete() take the erased value out of
+    the assistant's echo too (search, the recall of what it said, context() and the files);
+    a plain forget() marks the echo forgotten so no read path serves it."""
+    from tiermem.adapters.mem0 import Memory as Mem0
+
+    with Memory.open(home, embedder=HashEmbedder(64), share=False) as mem:
+        mem.add([say("My passport number is qzpass5512.", name="Ann"),
+                 {"role": "assistant", "content": "Noted, your passport number qzpass5512 is saved for the visa form. "
+                                                  "Anything else for the trip?"}], user_id="ann", at=T0)
+        [passport] = [f for f in mem.facts(user_id="ann") if "qzpass5512" in f.text]
+        mem.forget(passport.id, user_id="ann", redact_turns=True)
+        question = "remind me what you said about my passport number"
+        assert not any("qzpass5512" in h.fact.text for h in mem.search(question, user_id="ann"))
+        assert "qzpass5512" not in str(mem.context(question, user_id="ann").messages)
+        assert [t.content.strip() for t in mem.session.turns("ann")] == ["Anything else for the trip?"]
+        mm = Mem0(memory=mem)
+        added = mm.add([{"role": "user", "content": "My bank PIN is qzpin8841."},
+                        {"role": "assistant", "content": "Got it: your bank PIN qzpin8841 is stored."}], user_id="cal")
+        for item in added["results"]:
+            mm.delete(item["id"])
+        assert not any("qzpin8841" in h.fact.text for h in mem.search("remind me what you told me about my bank PIN",
+                                                                      user_id="cal"))
+        mem.add([say("My locker code is qzlock7731.", name="Bo"),
+                 {"role": "assistant", "content": "I'll remember locker qzlock7731 for you."}], user_id="bo", at=T0)
+        [locker] = [f for f in mem.facts(user_id="bo") if "qzlock7731" in f.text]
+        mem.forget(locker.id, user_id="bo")  # the turns stay, the echo is marked
+        assert not any("qzlock7731" in h.fact.text for h in mem.search("remind me what you said about my locker",
+                                                                        user_id="bo"))
+        assert "qzlock7731" not in str(mem.context("what did you say about my locker?", user_id="bo").messages)
+    assert grep(home, "qzpass5512") == [] and grep(home, "qzpin8841") == []
