@@ -97,6 +97,11 @@ class TiermemStore(BaseStore):
         ranking: "cosine" (default, as LangGraph's stores: `score` is the cosine similarity
             of the best-matching field, results best first) or "hybrid" (the order also
             weighs BM25 keyword matches by reciprocal-rank fusion; `score` stays cosine).
+        user_label: which label of a namespace is the user an item belongs to, so that
+            `memory.forget_user(user)` erases it: 1 (default) for `("users", user_id, ...)` or
+            `("memories", user_id)`, 0 for `(user_id, "memories")`, None when items belong to
+            no user. Declared here once: no other label ever makes an id a user (user 42's
+            `("users", "42", "threads", "7")` is not user 7's).
 
     Example:
         >>> with TiermemStore.open("./.tiermem", index={"dims": 384, "fields": ["text"]}) as store:
@@ -107,9 +112,13 @@ class TiermemStore(BaseStore):
     supports_ttl = True
 
     def __init__(self, memory: MemoryAPI, *, index: IndexConfig | Mapping[str, Any] | None = None,
-                 ttl: TTLConfig | Mapping[str, Any] | None = None, ranking: Ranking = "cosine", _owns_memory: bool = False):
+                 ttl: TTLConfig | Mapping[str, Any] | None = None, ranking: Ranking = "cosine",
+                 user_label: int | None = 1, _owns_memory: bool = False):
         if ranking not in ("cosine", "hybrid"):
             raise InvalidInput(f"ranking must be 'cosine' or 'hybrid', got {ranking!r}")
+        if user_label is not None and (not isinstance(user_label, int) or isinstance(user_label, bool) or user_label < 0):
+            raise InvalidInput(f"user_label must be a label position (0, 1, ...) or None, got {user_label!r}")
+        self.user_label = user_label
         self.memory = memory
         self.ranking = ranking
         self.ttl_config: TTLConfig | None = dict(ttl) if ttl else None  # type: ignore[assignment]
@@ -154,7 +163,7 @@ class TiermemStore(BaseStore):
     @classmethod
     def open(cls, home: str | Path | None = None, *, index: IndexConfig | Mapping[str, Any] | None = None,
              ttl: TTLConfig | Mapping[str, Any] | None = None, ranking: Ranking = "cosine",
-             **memory_options: Any) -> TiermemStore:
+             user_label: int | None = 1, **memory_options: Any) -> TiermemStore:
         """Open a Memory at `home` (as `Memory.open`) and a store on it; closing the store
         closes the memory. Usable as a context manager. `home=":memory:"` makes a scratch
         home that is deleted when the store closes (for tests). Starts the TTL sweeper when
@@ -174,7 +183,7 @@ class TiermemStore(BaseStore):
             home = scratch
         memory = Memory.open(home, **memory_options)
         try:
-            store = cls(memory, index=index, ttl=ttl, ranking=ranking, _owns_memory=True)
+            store = cls(memory, index=index, ttl=ttl, ranking=ranking, user_label=user_label, _owns_memory=True)
         except BaseException:
             memory.close()
             if scratch:
@@ -282,7 +291,13 @@ class TiermemStore(BaseStore):
                 texts += [IndexText(field=f"{path}.{n}" if len(found) > 1 else path, text=t) for n, t in enumerate(found)]
         return PutItem(namespace=namespace, key=op.key if isinstance(op.key, str) else "",
                        value=dict(op.value) if op.value is not None else None,
-                       ttl=float(op.ttl) if op.ttl is not None else None, texts=texts)
+                       ttl=float(op.ttl) if op.ttl is not None else None, texts=texts, owner=self._owner(namespace))
+
+    def _owner(self, namespace: Sequence[str]) -> str | None:
+        """The user an item of this namespace belongs to: the label at `user_label`."""
+        if self.user_label is None or len(namespace) <= self.user_label:
+            return None
+        return namespace[self.user_label]
 
     def _to_embed(self, ops: list[ItemOp]) -> tuple[list[IndexText], list[SearchItems]]:
         texts = [t for op in ops if isinstance(op, PutItem) for t in op.texts]
@@ -332,8 +347,8 @@ class TiermemStore(BaseStore):
             [pending] = self.memory.items([PendingItems(limit=256)], index=self._spec)
             if not pending:
                 return done
-            puts: list[ItemOp] = [PutItem(namespace=r.namespace, key=r.key, value=r.value, texts=r.texts or [])
-                                  for r in pending]
+            puts: list[ItemOp] = [PutItem(namespace=r.namespace, key=r.key, value=r.value, texts=r.texts or [],
+                                          owner=self._owner(r.namespace)) for r in pending]
             if self.embeddings is not None:
                 self._embed(puts)
             self.memory.items(puts, index=self._spec)

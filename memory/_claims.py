@@ -160,6 +160,7 @@ class Claim:
     where: str = ""  # how a copula's complement sits: 'in' (a place), 'on' (a day), '' (a value itself)
     rewritten: bool = False  # told by a verb of changing ('moved X to Y'), read as 'X is now Y'
     counted: frozenset[tuple[str, str]] = frozenset()  # (number, noun stem) of a count: 'two cats' -> ('2', 'cat')
+    ceased: bool = False  # 'no longer', 'not ... anymore': the negation says the state is over
 
     @property
     def single_valued(self) -> bool:
@@ -396,7 +397,7 @@ def parse(text: str, holder: str = "", tenant: str = "") -> Claim:
         additive=bool(_ADDITIVE.search(said)), plural=plural,
         from_value=frozenset(_value_form(t) for t in _TOKEN.findall(from_to.group(1))) if from_to else frozenset(),
         parsed=bool(subject and verb), obj=_object(rest, ignored), where=_where(complement), rewritten=body != stripped,
-        counted=_counted(rest),
+        counted=_counted(rest), ceased=bool(re.search(r"\b(?:no longer|any ?more)\b", said, re.I)),
     )
 
 
@@ -623,8 +624,9 @@ def relate(old: Claim, new: Claim, *, similarity: float | None = None, episodic:
     # up the piano', 'has a gym membership' / 'cancelled the gym membership', 'doesn't go to
     # the gym anymore'. What ended must be what the statement is about (its object's words
     # all in it), and feelings end only by their negation.
-    if new.ended and not old.ended and not old.negated and old.verb not in _FEELING_VERBS \
-            and new.obj and new.obj - {new.verb} <= old.frame | {stem(v) for v in old.values} \
+    # ('won't quit', 'never gave up' end nothing: only a negation that says 'no longer' does.)
+    if new.ended and (not new.negated or new.ceased) and not old.ended and not old.negated \
+            and old.verb not in _FEELING_VERBS and new.obj and new.obj - {new.verb} <= old.frame | {stem(v) for v in old.values} \
             and (new.obj - {new.verb}) & (old.frame - {old.verb}):
         return "replaces", "the state ended"
     # An ended state: 'drinks coffee every morning' / 'stopped drinking coffee'.

@@ -282,7 +282,8 @@ class MemoryAPI:
         put names are embedded (with the caller's vectors, or the memory's embedder) into a
         collection of the long-term tier's engine made for `index` (its dims and distance).
         A deleted or expired item is erased: its text leaves the database and index files.
-        `forget_user(u)` erases the items with `u` as one of their namespace's labels.
+        `forget_user(u)` erases the items written with `owner=u` (`PutItem.owner`; the
+        LangGraph store sets it from a declared position of the namespace).
 
         Raises:
             InvalidInput: a bad namespace, key, value, filter or page; nothing was written.

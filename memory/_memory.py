@@ -190,6 +190,8 @@ class Memory(MemoryAPI):
         else:
             self.sync.catch_up()
             self.sync.repair_drift()
+        if self.writes.finish_erasures():  # a forget() a crash interrupted, done now
+            logger.warning("tiermem: finished an erasure an earlier process left under way")
         self.worker = ExtractionWorker(self.writes.extract, self._record_failure, idle=self._idle,
                                        queue_size=queue_size, retry_delays=retry_delays)
         self._recover_pending()

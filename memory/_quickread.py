@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-SCHEMA_VERSION = 12  # the number of migrations in _migrations.py (checked there)
+SCHEMA_VERSION = 13  # the number of migrations in _migrations.py (checked there)
 
 
 class QuickReader:

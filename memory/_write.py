@@ -10,6 +10,7 @@ failing the write: the journal is the source of truth, and each of those is redo
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ from .session._engine import sqlite_file
 
 logger = logging.getLogger("tiermem")
 NEIGHBOURS = 5
+PENDING_ERASURE = "erasing:"  # tm_meta keys of erasures whose steps after the fact's deletion are not all done
 FORGET_NEIGHBOURS = 50  # stored facts a request to forget is compared with
 KNOWN_FACTS = 200  # how many of the user's facts a model-backed extractor is shown
 
@@ -230,41 +232,79 @@ class WritePipeline:
 
     def forget_many(self, fact_ids: Sequence[str], user_id: str | None, redact_turns: bool = False) -> list[FactEvent]:
         """Erase facts from every tier, then rewrite what keeps deleted data on disk once
-        for all of them (the index's files, SQLite's freed pages)."""
+        for all of them (the index's files, SQLite's freed pages).
+
+        The fact row goes in the same transaction as a record of the erasure's remaining
+        steps (its source turns, the turns that quote it, the served answers); the record is
+        dropped when they are done. An erasure a crash interrupted is finished on the next
+        open, or when the same id is forgotten again: that returns the tombstone."""
         with self.lock:
             facts = [self.session.get_fact(i) for i in fact_ids]
+            done: dict[str, FactEvent] = {}
             for fact_id, fact in zip(fact_ids, facts, strict=True):
-                if fact is None or (user_id is not None and fact.user_id != user_id):
+                if fact is None:
+                    tombstone = self._tombstone(fact_id, user_id)
+                    if tombstone is None:
+                        raise FactNotFound(f"no fact {fact_id!r} to forget")
+                    done[fact_id] = tombstone
+                elif user_id is not None and fact.user_id != user_id:
                     raise FactNotFound(f"no fact {fact_id!r} to forget")
-            events, sessions = [], set()
-            read_by: dict[str, set[str]] = {}  # per user: turns whose facts' contextual vectors read these
-            for fact in facts:
-                assert fact is not None
-                read_by.setdefault(fact.user_id, set()).update(self.session.passage_refs(fact.user_id, fact.sources))
-                event = self.session.forget_fact(fact.id, self.clock())
+            live = [f for f in facts if f is not None]
+            for fact in live:
+                pending = {"user_id": fact.user_id, "sources": fact.sources, "text": fact.text, "subject": fact.subject,
+                           "redact": redact_turns}
+                event = self.session.forget_fact(fact.id, self.clock(), pending=json.dumps(pending))
                 if event is None:
                     raise FactNotFound(f"no fact {fact.id!r} to forget")
-                events.append(event)
-                if redact_turns:
-                    sessions |= {(fact.user_id, s) for s in self.session.redact_turns(fact.user_id, fact.sources)}
+                done[fact.id] = event
+            self.sync.apply([done[f.id] for f in live], {})
+        self.finish_erasures()
+        return [done[i] for i in fact_ids]
+
+    def _tombstone(self, fact_id: str, user_id: str | None) -> FactEvent | None:
+        """The journal's record that a fact was erased (for that user), if it was."""
+        erased = [e for e in self.session.history(fact_id) if e.op == "forget"]
+        if not erased or (user_id is not None and erased[-1].user_id != user_id):
+            return None
+        return erased[-1]
+
+    def finish_erasures(self) -> int:
+        """Do the steps left of every erasure recorded as under way (all of them right after
+        a forget; after a crash, those it interrupted): the source turns redacted or their
+        statement marked, the turns that quote its values cut or marked, the served answers
+        dropped, the index compacted, summaries rebuilt, the database scrubbed. Each step is
+        safe to repeat. Returns how many were finished."""
+        pending = self.session.metas(PENDING_ERASURE)
+        if not pending:
+            return 0
+        sessions: set[tuple[str, str]] = set()
+        with self.lock:
+            read_by: dict[str, set[str]] = {}  # per user: turns whose facts' contextual vectors read these
+            for value in pending.values():
+                step = json.loads(value)
+                user, sources, redact = step["user_id"], step["sources"], step["redact"]
+                read_by.setdefault(user, set()).update(self.session.passage_refs(user, sources))
+                if redact:
+                    sessions |= {(user, s) for s in self.session.redact_turns(user, sources)}
                 else:  # the turns stay, but what the fact came from is never extracted again
-                    self.session.forget_in_turns(fact.user_id, fact.sources, fact.text)
+                    self.session.forget_in_turns(user, sources, step["text"])
                 # Another turn that repeats its values (the assistant's "Noted, your passport
                 # number qzpass5512 ...") loses that clause too, or has it marked forgotten.
-                quoted = self.session.forget_quotes(fact.user_id, quoted_values(fact.text, fact.subject),
-                                                    skip=fact.sources, cut=redact_turns)
-                sessions |= {(fact.user_id, s) for s in quoted}
-            self.sync.apply(events, {})
+                quoted = self.session.forget_quotes(user, quoted_values(step["text"], step["subject"]), skip=sources,
+                                                    cut=redact)
+                sessions |= {(user, s) for s in quoted}
             self._reread_passages(read_by)
             self.retriever.index.compact()  # the facts' text must leave the index's files too
         # Summaries of the redacted sessions are rebuilt from the turns that are left; then
         # one scrub takes every deleted row (fact, journal, turns, old summaries, served
-        # answers that quoted them) off disk.
-        for owner in {f.user_id for f in facts if f is not None}:
+        # answers that quoted them, the erasure records) off disk.
+        for owner in sorted(read_by):
             self.session.forget_requests(owner)
             self._upkeep(owner, {s for s in sessions if s[0] == owner})
+        for key in pending:
+            self.session.delete_meta(key)
         self.session.scrub()
-        return events
+        return len(pending)
 
     def _reread_passages(self, read_by: dict[str, set[str]]) -> None:
         """The other facts whose contextual vectors read a turn that was just redacted or

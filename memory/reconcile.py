@@ -306,7 +306,10 @@ def _decide(
             for part in parts:
                 part_relation, part_why = relate(parse(n.fact.text, n.fact.subject, user_id), part,
                                                  similarity=n.similarity, rephrased=policy.rephrased)
-                if part_relation == "replaces":
+                # A clause replaces by structure only (a slot's new value, a count, an ending,
+                # a role's holder gone), never by 'now' and a shared word: one clause of a
+                # long chat line says little about a whole stored statement.
+                if part_relation == "replaces" and not part_why.startswith(("a new value", "negation")):
                     relation, why = part_relation, f"{part_why}, in a clause"
                     break
         relations.append((n, relation, why))

@@ -51,6 +51,7 @@ class PutItem(_Value):
     value: dict[str, Any] | None
     ttl: float | None = None  # minutes
     texts: list[IndexText] = Field(default_factory=list)  # what to index (nothing: not searchable by meaning)
+    owner: str | None = None  # the user the item belongs to: `forget_user(owner)` erases it (None: nobody's)
 
 
 class SearchItems(_Value):

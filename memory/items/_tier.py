@@ -291,7 +291,7 @@ class ItemTier:
                          "created_at": now, "updated_at": now,
                          "expires_at": now + timedelta(minutes=op.ttl) if op.ttl is not None else None,
                          "ttl_minutes": op.ttl, "index_fields": json.dumps([t.model_dump() for t in texts]) if texts else None,
-                         "embedded": not texts})
+                         "embedded": not texts, "owner": op.owner})
             written.append(pair)
             if texts:
                 unembedded.append(pair)
@@ -334,14 +334,15 @@ class ItemTier:
         return removed
 
     def _user_items(self, user_id: str) -> list[tuple[str, str]]:
-        return [(ns, key) for ns, key in self.session.store_keys() if user_id in ns.split(".")]
+        """The items declared the user's when written (`PutItem.owner`): a namespace label
+        never makes an id a user."""
+        return self.session.store_keys(owner=user_id)
 
     def has_items(self, user_id: str) -> bool:
         return bool(self._user_items(user_id))
 
     def erase_user(self, user_id: str) -> list[str]:
-        """Erase the items of a user: those with the user id as one of their namespace's
-        labels (("users", "ana", "notes") belongs to "ana"). Returns their values as text
+        """Erase the items of a user: those written with `owner=user_id`. Returns their values as text
         (to check the files for); the caller holds the write lock and scrubs the database."""
         pairs = self._user_items(user_id)
         if not pairs:

@@ -131,9 +131,13 @@ class StoreItemLog:
                 col(StoreItemRow.expires_at).is_not(None), col(StoreItemRow.expires_at) <= as_utc(now))).all()
         return [(ns, key) for ns, key in rows]
 
-    def store_keys(self) -> list[tuple[str, str]]:
+    def store_keys(self, owner: str | None = None) -> list[tuple[str, str]]:
+        """Every item's (namespace, key); with `owner`, only the items declared that user's."""
+        query = select(StoreItemRow.namespace, StoreItemRow.key)
+        if owner is not None:
+            query = query.where(col(StoreItemRow.owner) == owner)
         with Session(self.engine) as s:
-            return [(ns, key) for ns, key in s.exec(select(StoreItemRow.namespace, StoreItemRow.key)).all()]
+            return [(ns, key) for ns, key in s.exec(query).all()]
 
     def store_count(self) -> int:
         with Session(self.engine) as s:

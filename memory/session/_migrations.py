@@ -288,10 +288,18 @@ def _v12_user_keys(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v13_item_owners(conn: Connection) -> None:
+    """Each store item's user, declared when it is written: `forget_user` erases a user's
+    items by this column, never by a namespace label that happens to equal the id. Items
+    written before have none (no label is taken for a user after the fact)."""
+    conn.execute(text("ALTER TABLE tm_store_items ADD COLUMN owner TEXT"))
+    conn.execute(text("CREATE INDEX ix_store_items_owner ON tm_store_items (owner)"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial, _v2_two_phase_add, _v3_turn_kinds, _v4_turn_utc_offset, _v5_model_usage, _v6_memory_files,
     _v7_store_items, _v8_forgotten_spans, _v9_file_versions, _v10_fact_updated_at, _v11_requests,
-    _v12_user_keys,
+    _v12_user_keys, _v13_item_owners,
 ]
 LATEST = len(MIGRATIONS)
 if LATEST != SCHEMA_VERSION:  # pragma: no cover - caught by any test run after adding a migration

@@ -106,6 +106,12 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
             row = s.get(MetaRow, key)
             return row.value if row else None
 
+    def metas(self, prefix: str) -> dict[str, str]:
+        """Every meta key that starts with `prefix`, with its value."""
+        with Session(self.engine) as s:
+            rows = s.exec(select(MetaRow).where(func.substr(col(MetaRow.key), 1, len(prefix)) == prefix)).all()
+            return {r.key: r.value for r in rows}
+
     def delete_meta(self, key: str) -> None:
         with self.writing() as conn:
             conn.execute(delete(MetaRow).where(col(MetaRow.key) == key))
@@ -308,14 +314,17 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
             )
 
     # -- erasure --------------------------------------------------------------------------
-    def forget_fact(self, fact_id: str, at: datetime) -> FactEvent | None:
-        """Erase a fact and its journal rows; leave a tombstone so the index follows.
-        (Deleted rows leave the files at the next `scrub()`.)"""
+    def forget_fact(self, fact_id: str, at: datetime, pending: str | None = None) -> FactEvent | None:
+        """Erase a fact and its journal rows; leave a tombstone so the index follows, and
+        `pending` (the erasure's remaining steps) under `erasing:<id>` in the same
+        transaction. (Deleted rows leave the files at the next `scrub()`.)"""
         with self._write_gate, Session(self.engine) as s:
             row = s.get(FactRow, fact_id)
             if row is None:
                 return None
             user_id = row.user_id
+            if pending is not None:
+                upsert(s.connection(), MetaRow.__table__, ["key"], [{"key": f"erasing:{fact_id}", "value": pending}])  # type: ignore[attr-defined]
             s.delete(row)
             s.exec(delete(EventRow).where(col(EventRow.fact_id) == fact_id))  # type: ignore[call-overload]
             self._drop_from_profile(s, user_id, fact_id)

@@ -180,7 +180,8 @@ class StoreItemRow(SQLModel, table=True):
 
     `index_fields` are the field paths embedded for it (JSON list; NULL: not indexed) and
     `embedded` says whether its vectors reached the index: an item written but not yet
-    embedded (a crash between the two) is embedded again when the store opens.
+    embedded (a crash between the two) is embedded again when the store opens. `owner` is the
+    user the writer declared it belongs to (NULL: nobody's): what `forget_user` erases.
     """
 
     __tablename__ = "tm_store_items"
@@ -194,6 +195,7 @@ class StoreItemRow(SQLModel, table=True):
     ttl_minutes: float | None = None
     index_fields: str | None = Field(default=None, sa_column=Column(Text))
     embedded: bool = True
+    owner: str | None = Field(default=None, sa_column=Column(Text))  # the user it belongs to (forget_user); indexed by _v13
 
 
 class RequestRow(SQLModel, table=True):

@@ -493,3 +493,37 @@ def test_a_deleted_item_leaves_no_file(home, embeddings):
         checked, leftovers = find_leftovers(["qzlocker81"], [home])
         assert checked and not leftovers
         assert store.search(("users",), query="green tea")[0].key == "other"
+
+
+def test_forget_user_erases_the_items_declared_the_users_and_no_others(open_store) -> None:
+    """Q4: an item belongs to the user at the store's declared namespace position; a label that
+    equals another id never makes it that user's."""
+    store = open_store()
+    store.put(("memories", "alice"), "k1", {"text": "qzAliceItem"})
+    store.put(("memories", "bob"), "k1", {"text": "qzBobItem"})
+    store.put(("users", "42", "threads", "7"), "summary", {"text": "qzUser42Thread7"})
+    store.put(("users", "7"), "diet", {"text": "qzUser7Diet"})
+    memory = store.memory
+    memory.add([{"role": "user", "content": "I live in Oslo."}], user_id="7")
+    receipt = memory.forget_user("7")
+    assert receipt.removed["items"] == 1 and store.get(("users", "7"), "diet") is None
+    assert store.get(("users", "42", "threads", "7"), "summary").value == {"text": "qzUser42Thread7"}
+    from tiermem import UnknownUser
+
+    with pytest.raises(UnknownUser):
+        memory.forget_user("memories")  # a label is no user: nothing is erased
+    assert store.get(("memories", "alice"), "k1") is not None and store.get(("memories", "bob"), "k1") is not None
+    assert memory.forget_user("alice").removed["items"] == 1 and store.get(("memories", "alice"), "k1") is None
+    assert store.get(("memories", "bob"), "k1") is not None
+
+
+def test_user_label_declares_where_the_user_is(open_store) -> None:
+    from tiermem import InvalidInput
+
+    store = open_store(user_label=0)
+    store.put(("ana", "memories"), "k", {"text": "qzAnaFirst"})
+    store.put(("users", "ana"), "k", {"text": "qzNotAnas"})
+    assert store.memory.forget_user("ana").removed["items"] == 1
+    assert store.get(("ana", "memories"), "k") is None and store.get(("users", "ana"), "k") is not None
+    with pytest.raises(InvalidInput, match="user_label"):
+        TiermemStore(store.memory, user_label=-1)

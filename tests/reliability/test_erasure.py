@@ -182,3 +182,30 @@ def test_a_secret_the_assistant_repeated_leaves_with_the_fact(home: Path) -> Non
                                                                         user_id="bo"))
         assert "qzlock7731" not in str(mem.context("what did you say about my locker?", user_id="bo").messages)
     assert grep(home, "qzpass5512") == [] and grep(home, "qzpin8841") == []
+
+
+def test_an_interrupted_forget_is_finished_on_open_and_a_retry_returns_the_tombstone(home: Path) -> None:
+    """Q3: forget() deletes the fact in the same transaction as a record of its remaining steps;
+    a process that dies right after (simulated: that first transaction alone, then close) leaves
+    the record, the next open finishes it, and forgetting the id again returns its tombstone
+    (another user's call still gets FactNotFound)."""
+    import json
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from tiermem import FactNotFound
+
+    with Memory.open(home, embedder=HashEmbedder(64), share=False) as mem:
+        mem.add([say("My passport number is qzpass77x88.", name="Ann")], user_id="ann", at=T0)
+        [fact] = [f for f in mem.facts(user_id="ann") if "qzpass77x88" in f.text]
+        steps = {"user_id": "ann", "sources": fact.sources, "text": fact.text, "subject": fact.subject, "redact": True}
+        mem.session.forget_fact(fact.id, datetime.now(UTC), pending=json.dumps(steps))  # ... and the process dies
+        assert [t for t in mem.session.turns("ann") if "qzpass77x88" in t.content]  # the turn is still there
+    with Memory.open(home, embedder=HashEmbedder(64), share=False) as mem:
+        assert [t for t in mem.session.turns("ann") if "qzpass77x88" in t.content] == []
+        tombstone = mem.forget(fact.id, user_id="ann")
+        assert tombstone.op == "forget" and tombstone.fact_id == fact.id
+        with pytest.raises(FactNotFound):
+            mem.forget(fact.id, user_id="bob")
+    assert grep(home, "qzpass77x88") == []

@@ -92,6 +92,9 @@ def test_an_ending_of_what_was_held_or_done_replaces(old: str, new: str) -> None
     ("Ana takes salsa classes on Mondays.", "Ana quit her job at the bank."),  # another thing ended
     ("Ana has four goats.", "Ana also has two sheep."),
     ("Ana keeps notebook number 4 on the shelf.", "Ana keeps notebook number 7 on the shelf."),  # a number that names
+    ("Ana will reach her dreams.", "Ana won't quit on her dreams."),  # an ending denied is no ending
+    ("Ana is happier around people who accept her.",
+     "It took years, but now Ana is ready to offer love to those who need it."),  # 'now' in a clause of chat
 ])
 def test_look_alikes_of_a_change_replace_nothing(old: str, new: str) -> None:
     assert _relate(old, new) != "replaces"
