@@ -11,6 +11,7 @@ import types
 from typing import TYPE_CHECKING
 
 from ._errors import (
+    Busy,
     ConfigError,
     ContextOverflow,
     EmbeddingMismatch,
@@ -104,6 +105,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AddResult",
+    "Busy",
     "CallUsage",
     "Candidate",
     "ConfigError",

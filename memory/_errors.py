@@ -43,6 +43,11 @@ class StoreUnavailable(TieredMemoryError, ConnectionError):
     """A database or Qdrant server named by URL could not be reached."""
 
 
+class Busy(StoreUnavailable):
+    """`tiermem serve` is at its connection cap with clients that presented the key: try
+    again in a moment (or raise its `max_connections`)."""
+
+
 class MissingDependency(TieredMemoryError, ImportError):
     """An optional extra is needed for this feature."""
 

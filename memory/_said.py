@@ -39,6 +39,8 @@ SAID = "said"  # the `extractor` of a recalled passage: a Fact that is not store
 # passage only needs to start and stop between sentences, not to know every abbreviation.
 _BREAK = re.compile(r"(?<=[.!?:])(?<!\b\d\.)(?<!\b\d\d\.)\s+")  # not after a list's "2."
 CACHED_TURNS = 4000  # turns whose passages and tokens are kept between recalls
+CACHED_CHARS = 16_000_000  # and at most this much passage text (a few long answers must not hold gigabytes)
+TURN_ENDS = 6000  # of a longer answer a recall reads its first and last this many characters (`assistant_turns`)
 
 # "you recommended", "you'd suggested", "the list you gave me", "our previous conversation",
 # "remind me", "what we discussed": the question may be about the assistant's own words.
@@ -113,16 +115,18 @@ class SaidRecall:
         self.min_relevance = min_relevance
         # A turn's passages, their tokens and token counts, by (turn id, text): the text is part
         # of the key, so a turn with a statement forgotten since is cut again. `forget()` empties it.
-        self._cache: OrderedDict[tuple[str, str], list[tuple[str, Counter[str], int]]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int, int], list[tuple[str, Counter[str], int]]] = OrderedDict()
+        self._cached_chars = 0
         self._lock = threading.Lock()
 
     def forget(self) -> None:
         """Drop every cached passage (a turn was redacted or a user erased)."""
         with self._lock:
             self._cache.clear()
+            self._cached_chars = 0
 
     def _passages(self, turn: Turn) -> list[tuple[str, Counter[str], int]]:
-        key = (turn.id, turn.content)
+        key = (turn.id, len(turn.content), hash(turn.content))  # not the text itself: the cache keeps no answer alive
         with self._lock:
             found = self._cache.get(key)
             if found is not None:
@@ -131,9 +135,12 @@ class SaidRecall:
         made = [(text, Counter(tokens), len(tokens)) for text in passages(turn.content)
                 for tokens in (content_tokens(text),)]
         with self._lock:
-            self._cache[key] = made
-            while len(self._cache) > CACHED_TURNS:
-                self._cache.popitem(last=False)
+            if key not in self._cache:
+                self._cache[key] = made
+                self._cached_chars += sum(len(text) for text, *_ in made)
+            while len(self._cache) > CACHED_TURNS or (self._cached_chars > CACHED_CHARS and len(self._cache) > 1):
+                _, dropped = self._cache.popitem(last=False)
+                self._cached_chars -= sum(len(text) for text, *_ in dropped)
         return made
 
     def scored(self, query: str, query_vector: Sequence[float], user_id: str, as_of: datetime | None) -> list[Scored]:
@@ -142,7 +149,8 @@ class SaidRecall:
         wanted = set(content_tokens(query))
         if not wanted:
             return []
-        units = [(turn, n, text, counts, size) for turn in self.turns(user_id, before=as_of, limit=SCAN_TURNS)
+        units = [(turn, n, text, counts, size)
+                 for turn in self.turns(user_id, before=as_of, limit=SCAN_TURNS, ends=TURN_ENDS)
                  for n, (text, counts, size) in enumerate(self._passages(turn))]
         if not units:
             return []

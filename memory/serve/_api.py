@@ -63,7 +63,8 @@ def methods() -> dict[str, Method]:
 # HTTP status per error class (anything else from tiermem is a 500 with its type named).
 STATUS = {"InvalidInput": 400, "ConfigError": 400, "EmbeddingMismatch": 409, "ContextOverflow": 400,
           "FactNotFound": 404, "UnknownUser": 404, "MemoryClosed": 503, "StoreUnavailable": 503, "OutcomeUnknown": 503,
-          "MissingDependency": 501, "IndexLocked": 409, "IndexCorrupted": 500, "WriteConflict": 409}
+          "MissingDependency": 501, "IndexLocked": 409, "IndexCorrupted": 500, "WriteConflict": 409,
+          "Busy": 503}
 
 
 def dump_result(name: str, value: Any) -> Any:

@@ -132,7 +132,7 @@ class RemoteMemory(MemoryAPI):
             gone = payload.get("error", {}).get("type") in _OWNER_GONE
         except TimeoutError as exc:
             raise self._unknown(name, body, key, f"no answer from {self.url} within {self.timeout:g} s") from exc
-        except (ConnectionError, OSError) as exc:
+        except (ConnectionError, OSError, http.client.HTTPException) as exc:  # an answer cut mid-body too (IncompleteRead)
             if self.reconnect is None:
                 if key is not None:
                     raise self._unknown(name, body, key, f"the connection to {self.url} broke ({exc})") from exc
@@ -144,7 +144,7 @@ class RemoteMemory(MemoryAPI):
             self.api_key = api_key
             try:
                 status, payload = self._post(name, body, key)  # the same key: applied once, whoever ran it first
-            except (ConnectionError, OSError) as exc:
+            except (ConnectionError, OSError, http.client.HTTPException) as exc:
                 raise self._unknown(name, body, key, f"the new owner at {url} did not answer ({exc})") from exc
         if key is not None:
             self._unanswered.pop(key, None)

@@ -25,6 +25,7 @@ import socket as socketlib
 import socketserver
 import stat
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -92,8 +93,18 @@ class _Handler(BaseHTTPRequestHandler):
     def handle(self) -> None:
         try:
             super().handle()
-        except (ConnectionError, TimeoutError):
-            pass  # the client went away or stayed silent: nothing to answer
+        except (ConnectionError, TimeoutError, OSError):
+            pass  # the client went away, stayed silent, or was hung up on: nothing to answer
+
+    def handle_one_request(self) -> None:
+        # The whole request (waiting for it included, on a kept-alive connection) is due
+        # within the timeout; a body gets more below, by its length.
+        self.server.expect_by(self.request, time.monotonic() + self.timeout)  # type: ignore[attr-defined]
+        super().handle_one_request()
+
+    def _head_done(self, authorized: bool) -> None:
+        if authorized:
+            self.server.proven(self.request)  # type: ignore[attr-defined]
 
     def _send(self, status: int, payload: dict[str, Any]) -> None:
         body = json.dumps(payload, ensure_ascii=False).encode()
@@ -131,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             self._error(401, "Unauthorized", "missing or wrong API key (Authorization: Bearer <key>)")
             return
+        self._head_done(True)
+        self.server.expect_by(self.request, None)  # type: ignore[attr-defined]
         self._send(200, {"result": self.app.health()})
 
     def do_POST(self) -> None:  # noqa: N802
@@ -152,7 +165,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(413, "PayloadTooLarge", f"request body is {length} bytes; the limit is {self.app.max_body}",
                         close=True)
             return
+        self._head_done(True)
+        # A body at 64 kB/s at least: a slow drip of a large one is cut like a slow head.
+        self.server.expect_by(self.request, time.monotonic() + self.timeout + int(length) / 65536)  # type: ignore[attr-defined]
         raw = self.rfile.read(int(length))
+        self.server.expect_by(self.request, None)  # type: ignore[attr-defined]
         name = self.path[4:].strip("/")
         try:
             body = json.loads(raw or b"{}")
@@ -180,42 +197,103 @@ class _Handler(BaseHTTPRequestHandler):
             left -= len(chunk)
 
 
+_BUSY = json.dumps({"error": {"type": "Busy", "message": "too many connections; try again in a moment"}}).encode()
+
+
 class _Capped:
-    """Past `max_connections` live connections, a new one is answered 503 and closed at once
-    (a flood of idle sockets cannot grow the thread count without bound)."""
+    """At most `max_connections` live connections, none of them held by a client that never
+    finishes a request:
+
+    - a request's head and body must arrive within a deadline for the whole of them (a
+      slow drip of one byte at a time gets no more time than silence: nginx's
+      `client_header_timeout`), checked by one reaper thread;
+    - past the cap, a new connection takes the place of the oldest one that has not yet
+      presented the API key (has not completed a request, when there is no key), so keyless
+      slow clients cannot lock out clients with the key; when every connection has, the new
+      one is answered 503 Busy and closed.
+    """
 
     max_connections = MAX_CONNECTIONS
 
+    def _start_guard(self) -> None:
+        self._guard_stop = threading.Event()
+        self._connections = 0
+        self._connections_lock = threading.Lock()
+        self._unproven: dict[Any, None] = {}  # connections that have not presented the key, oldest first
+        self._deadlines: dict[Any, float] = {}  # connections inside a request: when it must be in
+        threading.Thread(target=self._reap, daemon=True, name="tiermem-serve-reaper").start()
+
     def _count(self, change: int) -> int:
-        with self._connections_lock:  # type: ignore[attr-defined]
-            self._connections += change  # type: ignore[attr-defined]
-            return self._connections  # type: ignore[attr-defined, no-any-return]
+        with self._connections_lock:
+            self._connections += change
+            return self._connections
+
+    def proven(self, request: Any) -> None:
+        with self._connections_lock:
+            self._unproven.pop(request, None)
+
+    def expect_by(self, request: Any, deadline: float | None) -> None:
+        with self._connections_lock:
+            if deadline is None:
+                self._deadlines.pop(request, None)
+            else:
+                self._deadlines[request] = deadline
+
+    def server_close(self) -> None:
+        self._guard_stop.set()
+        super().server_close()  # type: ignore[misc]
+
+    def _reap(self) -> None:
+        while not self._guard_stop.wait(0.25):
+            now = time.monotonic()
+            with self._connections_lock:
+                late = [r for r, deadline in self._deadlines.items() if deadline < now]
+                for request in late:
+                    self._deadlines.pop(request, None)
+            for request in late:
+                _hang_up(request)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if self._count(+1) > self.max_connections:
-            self._count(-1)
-            try:
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                                b"Content-Length: 84\r\n\r\n"
-                                b'{"error": {"type": "Busy", "message": "too many connections; try again in a moment"}}')
-            finally:
-                self.shutdown_request(request)  # type: ignore[attr-defined]
-            return
+            with self._connections_lock:
+                victim = next(iter(self._unproven), None)
+                if victim is not None:
+                    self._unproven.pop(victim)
+            if victim is None:
+                self._count(-1)
+                try:
+                    request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                    b"Connection: close\r\nContent-Length: " + str(len(_BUSY)).encode() + b"\r\n\r\n" + _BUSY)
+                finally:
+                    self.shutdown_request(request)  # type: ignore[attr-defined]
+                return
+            _hang_up(victim)  # its thread ends and gives its slot back
+        with self._connections_lock:
+            self._unproven[request] = None
         super().process_request(request, client_address)  # type: ignore[misc]
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)  # type: ignore[misc]
         finally:
+            with self._connections_lock:
+                self._unproven.pop(request, None)
+                self._deadlines.pop(request, None)
             self._count(-1)
+
+
+def _hang_up(request: Any) -> None:
+    try:
+        request.shutdown(socketlib.SHUT_RDWR)
+    except OSError:
+        pass  # already gone
 
 
 class _TCPServer(_Capped, ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, *args: Any) -> None:
-        self._connections = 0
-        self._connections_lock = threading.Lock()
+        self._start_guard()
         super().__init__(*args)
 
 
@@ -223,8 +301,7 @@ class _UnixServer(_Capped, socketserver.ThreadingMixIn, socketserver.UnixStreamS
     daemon_threads = True
 
     def __init__(self, *args: Any) -> None:
-        self._connections = 0
-        self._connections_lock = threading.Lock()
+        self._start_guard()
         super().__init__(*args)
 
 

@@ -25,8 +25,8 @@ summaries already present are skipped, with their journal rows. Everything of on
 is written in one transaction, after every line has been validated, so a bad file changes
 nothing. The long-term index is not in the file: it is rebuilt from the journal when the
 target home is next opened with an embedder (items are embedded again by their store).
-An item belongs to the users whose ids are labels of its namespace; a whole-home export
-carries every item. Not included: model usage rows.
+An item belongs to the user it was written for (its `owner`); a whole-home export carries
+every item. Not included: model usage rows.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ class StoredItem(BaseModel):
     ttl_minutes: float | None = None
     index_fields: str | None = None
     embedded: bool = False
+    owner: str | None = None  # the user it belongs to (absent in exports of earlier versions)
 
 FORMAT = "tiermem-export"
 VERSION = 2
@@ -128,7 +129,7 @@ def export_records(store: SessionStore, user_ids: Iterable[str], *, tiermem_vers
                 progress(done + 1, len(users))
         wanted = set(users)
         for row in conn.execute(select(ITEMS).order_by(ITEMS.c.namespace, ITEMS.c.key)).all():
-            if every_item or wanted & set(row.namespace.split(".")):
+            if every_item or row.owner in wanted:
                 yield {"type": "item", "data": StoredItem.model_validate(dict(row._mapping)).model_dump(mode="json")}
 
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, or_, update
+from sqlalchemy import case, delete, func, insert, literal, or_, update
 from sqlalchemy import select as select_columns  # sqlmodel's select types at most 4 columns
 from sqlmodel import Session, col, select
 
@@ -187,12 +187,20 @@ class TurnLog:
         with Session(self.engine) as s:
             return [_turn(r) for r in s.exec(query).all()]
 
-    def assistant_turns(self, user_id: str, *, before: datetime | None = None, limit: int) -> list[Turn]:
+    def assistant_turns(self, user_id: str, *, before: datetime | None = None, limit: int,
+                        ends: int | None = None) -> list[Turn]:
         """A user's assistant text turns, newest first (at or before `before`), forgotten
         statements left out: what recall of "what you told me" reads. Only the columns it
-        needs are read, and Turns are built without validation: this runs on a search."""
+        needs are read, and Turns are built without validation: this runs on a search.
+        `ends`: of a longer answer only its first and last `ends` characters are read (one
+        with statements forgotten in it is read whole, to cut them where they are)."""
         t = TurnRow.__table__  # type: ignore[attr-defined]
-        query = (select_columns(t.c.id, t.c.external_id, t.c.session_id, t.c.seq, t.c.content, t.c.forgotten, t.c.created_at)
+        content: Any = t.c.content
+        if ends is not None:
+            whole = or_(func.length(t.c.content) <= 2 * ends, t.c.forgotten.is_not(None) & (t.c.forgotten != "[]"))
+            content = case((whole, t.c.content), else_=func.substr(t.c.content, 1, ends) + literal(" \n\n")
+                           + func.substr(t.c.content, func.length(t.c.content) - ends + 1, ends))
+        query = (select_columns(t.c.id, t.c.external_id, t.c.session_id, t.c.seq, content, t.c.forgotten, t.c.created_at)
                  .where(t.c.user_id == user_id, t.c.role == "assistant", t.c.kind == "text")
                  .order_by(t.c.created_at.desc(), t.c.session_id.desc(), t.c.seq.desc()).limit(limit))
         if before is not None:

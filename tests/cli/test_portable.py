@@ -124,8 +124,9 @@ def test_files_and_items_travel_with_their_user(tmp_path: Path) -> None:
     spec = ItemIndexSpec(dims=64)
     with Memory.open(source, embedder=HashEmbedder()) as mem:
         mem.write_file("/memories/notes.md", "Ana likes tea\n", user_id="ana")
-        mem.items([PutItem(namespace=["users", "ana"], key="diet", value={"text": "vegetarian"}),
-                   PutItem(namespace=["users", "bob"], key="diet", value={"text": "vegan"})], index=spec)
+        mem.items([PutItem(namespace=["users", "ana"], key="diet", value={"text": "vegetarian"}, owner="ana"),
+                   PutItem(namespace=["users", "bob"], key="diet", value={"text": "vegan"}, owner="bob"),
+                   PutItem(namespace=["notes", "ana"], key="x", value={"text": "nobody's"})], index=spec)
     exported = tmp_path / "ana.jsonl"
     exported.write_text(cli("export", "--user", "ana", home=source).stdout)
     report = json.loads(cli("import", str(exported), "--json", *HASH, home=target).stdout)

@@ -149,7 +149,8 @@ def test_an_erased_conversation_is_not_recalled_after_a_recall_read_it(home: Pat
         assert not any("Caputo" in h.fact.text for h in mem.search(question, user_id="ana"))
         said = mem.retriever.said
         assert said is not None
-        assert not any("Caputo" in text for _, text in said._cache)  # nothing of it is kept in memory
+        # nothing of it is kept in memory (the cache is keyed by turn id and a hash, not the text)
+        assert not any("Caputo" in text for kept in said._cache.values() for text, *_ in kept)
 
 
 def test_context_pages_in_what_the_assistant_said(home: Path, minilm) -> None:
@@ -160,3 +161,24 @@ def test_context_pages_in_what_the_assistant_said(home: Path, minilm) -> None:
     assert said and "GR-90" in said[0].fact.text
     request = json.dumps([ctx.system, ctx.messages])
     assert any(SAID_PREFIX in line and "GR-90" in line for line in request.split("\\n"))
+
+
+def test_a_very_long_answer_is_read_at_its_two_ends_only(home: Path, minilm) -> None:
+    """Q16: of an answer longer than twice TURN_ENDS a recall reads both ends: what it says
+    first and last is still found, the cost of a recall stays bounded by the ends."""
+    from tiermem._said import TURN_ENDS
+
+    filler = "The service restarts cleanly after each deploy and the logs rotate daily. " * 2000
+    answer = ("I recommended the Qzarra trail for your first hike. " + filler + filler
+              + "Finally, the ranger station at Qzelm Gate sells the permits.")
+    assert len(answer) > 4 * TURN_ENDS
+    with Memory.open(home, embedder=minilm) as mem:
+        mem.add([{"role": "user", "content": "Plan my hike please."}, {"role": "assistant", "content": answer}],
+                user_id="ana", at=T0)
+        first = mem.search("which trail did you recommend for my first hike?", user_id="ana")
+        last = mem.search("remind me where you said to buy the permits", user_id="ana")
+        assert any("Qzarra" in h.fact.text for h in first if h.fact.text.startswith(SAID_PREFIX))
+        assert any("Qzelm" in h.fact.text for h in last if h.fact.text.startswith(SAID_PREFIX))
+        # what it read of the turn: both ends, not the middle
+        [turn] = mem.session.assistant_turns("ana", limit=5, ends=TURN_ENDS)
+        assert len(turn.content) <= 2 * TURN_ENDS + 4 and "Qzarra" in turn.content and "Qzelm" in turn.content

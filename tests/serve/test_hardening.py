@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tiermem import HashEmbedder, Memory, OutcomeUnknown
+from tiermem import Busy, HashEmbedder, Memory, OutcomeUnknown, StoreUnavailable
 from tiermem._errors import ConfigError, InvalidInput
 from tiermem.serve import MemoryServer, RemoteMemory
 from tiermem.serve._server import claim_socket_path
@@ -200,17 +200,37 @@ def test_idle_sockets_neither_starve_the_server_nor_live_forever(tmp_path):
 
 
 def test_past_the_connection_cap_a_new_connection_is_told_busy(tmp_path):
+    """Past the cap, a new connection takes the place of one that never completed a request;
+    when every connection has (kept alive after a request), it is told Busy (Q15: a body of
+    the length it says, read by the client as `Busy`)."""
     with served(tmp_path, max_connections=8) as (mem, server):
         host, port = server.url.removeprefix("http://").split(":")
-        held = [socket.create_connection((host, int(port))) for _ in range(8)]
+        silent = [socket.create_connection((host, int(port))) for _ in range(8)]
         try:
             time.sleep(0.2)  # let the server count them
+            assert RemoteMemory(server.url).health()["ok"]  # it took a silent one's place
+        finally:
+            for conn in silent:
+                conn.close()
+        time.sleep(0.3)
+        held = []
+        try:
+            for _ in range(8):  # connections that completed a request and stay open
+                conn = socket.create_connection((host, int(port)))
+                conn.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert b" 200 " in conn.recv(65536).split(b"\r\n")[0]
+                held.append(conn)
             answer = _raw(server.url, b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert b" 503 " in answer.split(b"\r\n")[0] and b"Busy" in answer
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert b" 503 " in head.split(b"\r\n")[0] and json.loads(body)["error"]["type"] == "Busy"
+            length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1])
+            assert length == len(body)
+            with pytest.raises(Busy, match="too many connections"):
+                RemoteMemory(server.url).health()
         finally:
             for conn in held:
                 conn.close()
-        time.sleep(0.2)
+        time.sleep(0.3)
         assert RemoteMemory(server.url).health()["ok"]
 
 
@@ -249,3 +269,74 @@ def test_a_socket_path_is_only_taken_from_a_dead_servers_socket(tmp_path):
             assert RemoteMemory(f"unix://{live}").health()["ok"]
         finally:
             server.stop()
+
+
+def _slowloris(host: str, port: int, stop: threading.Event, held: list) -> None:
+    """One keyless client that opens connections and drips a header byte every half second,
+    reconnecting whenever it is hung up on (bounded by `stop`)."""
+    conn = None
+    while not stop.is_set():
+        try:
+            if conn is None:
+                conn = socket.create_connection((host, port), timeout=2)
+                held.append(conn)
+                conn.sendall(b"POST /v1/search HTTP/1.1\r\n")
+            conn.sendall(b"X")
+        except OSError:
+            conn = None
+        stop.wait(0.5)
+
+
+def test_keyless_slow_clients_cannot_lock_out_a_client_with_the_key(tmp_path):
+    """Q9: 3x the connection cap of keyless connections dripping header bytes; a client with
+    the key still gets through (a new connection takes the place of the oldest one that has
+    not shown the key; a request head has a deadline as a whole)."""
+    key = "k" * 32
+    with served(tmp_path, api_key=key, max_connections=16, idle_timeout=2.0) as (mem, server):
+        host, port = server.url.removeprefix("http://").split(":")
+        stop, held = threading.Event(), []
+        attackers = [threading.Thread(target=_slowloris, args=(host, int(port), stop, held), daemon=True)
+                     for _ in range(48)]
+        for t in attackers:
+            t.start()
+        try:
+            time.sleep(1.0)
+            client = RemoteMemory(server.url, api_key=key, timeout=5)
+            ok = 0
+            for i in range(30):
+                try:
+                    client.remember(f"Ana note {i}", user_id="ana")
+                    ok += 1
+                except StoreUnavailable:
+                    client = RemoteMemory(server.url, api_key=key, timeout=5)
+                time.sleep(0.05)
+            assert ok >= 27, ok  # >= 90%
+        finally:
+            stop.set()
+            for t in attackers:
+                t.join(timeout=3)
+            for conn in held:
+                conn.close()
+
+
+def test_a_request_dripped_a_byte_at_a_time_is_cut_at_its_deadline(tmp_path):
+    with served(tmp_path, idle_timeout=1.0) as (mem, server):
+        host, port = server.url.removeprefix("http://").split(":")
+        conn = socket.create_connection((host, int(port)), timeout=0.3)
+        started = time.monotonic()
+        try:
+            conn.sendall(b"POST /v1/search HTTP/1.1\r\n")
+            while time.monotonic() - started < 4:
+                conn.sendall(b"X")  # one byte every 0.3 s: never silent for the idle timeout
+                try:
+                    if conn.recv(1024) == b"":
+                        break  # hung up on
+                except TimeoutError:
+                    continue
+            else:
+                pytest.fail("the server kept a dripping request open past its deadline")
+        except OSError:
+            pass  # reset: hung up on
+        finally:
+            conn.close()
+        assert time.monotonic() - started < 3.0  # cut near the 1 s deadline (the reaper looks every 0.25 s)
