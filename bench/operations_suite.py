@@ -22,7 +22,7 @@ Operations (what B should do to A):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,8 @@ class MemoryAPI:
         return self._call("update", _arguments(locals()))
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until background extraction has caught up. Returns False on timeout.
+        """Wait until background extraction has caught up, and the index with the journal
+        (rows another process wrote: an import beside this owner). Returns False on timeout.
 
         Batches whose retries are spent stay pending (see `backlog()`) and are retried by
         the next open.

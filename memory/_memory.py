@@ -374,7 +374,11 @@ class Memory(MemoryAPI):
 
     @_tracked
     def flush(self, timeout: float | None = None) -> bool:
-        return self.worker.flush(check_timeout(timeout))
+        done = self.worker.flush(check_timeout(timeout))
+        # Journal rows another process wrote (an import beside this owner) reach the index too.
+        if self.sync.watermark < self.session.last_event_seq():
+            self.sync.catch_up()
+        return done
 
     @_tracked
     def backlog(self, user_id: str | None = None) -> Backlog:

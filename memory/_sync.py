@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -36,6 +37,16 @@ def recorded_journal(folder: Path) -> str | None:
     """The journal id an embedded index folder was built from (None: not stamped yet)."""
     stamp = folder / STAMP
     return json.loads(stamp.read_text()).get("journal_id") if stamp.exists() else None
+
+
+def applied_seq(folder: Path) -> int | None:
+    """The last journal seq an embedded index folder applied (None: not recorded)."""
+    stamp = folder / STAMP
+    try:
+        value = json.loads(stamp.read_text()).get("applied_seq") if stamp.exists() else None
+    except ValueError:
+        return None
+    return int(value) if isinstance(value, int) else None
 
 
 class IndexSync:
@@ -90,6 +101,19 @@ class IndexSync:
             )
         if recorded is None:
             (folder / STAMP).write_text(json.dumps({"journal_id": journal}))
+        self._journal = journal
+
+    def _stamp_applied(self, seq: int) -> None:
+        """Record in the index folder the last journal seq it applied: a database restored
+        from an older copy has a journal that ends before it (R2 / Q5), whatever the counts."""
+        folder = Path(self.index.location)
+        journal = getattr(self, "_journal", None)
+        if journal is None or not folder.is_dir():
+            return
+        stamp = folder / STAMP
+        partial = stamp.with_name(STAMP + ".tmp")
+        partial.write_text(json.dumps({"journal_id": journal, "applied_seq": seq}))
+        os.replace(partial, stamp)
 
     @property
     def watermark(self) -> int:
@@ -98,6 +122,7 @@ class IndexSync:
     def _advance(self, seq: int) -> None:
         self._watermark = seq
         self.session.set_meta(self._key, str(seq))
+        self._stamp_applied(seq)
 
     def apply(self, events: Sequence[FactEvent], vectors: Vectors) -> None:
         """Bring the index up to (at least) these just-journaled events.
@@ -174,6 +199,10 @@ class IndexSync:
                 ops: list[IndexOp] = [Delete([i for i in touched if i not in current]),
                                       Upsert(self._points(list(current.values()), vectors))]
                 if any(e.op == "forget_user" for e in events):
+                    # Another process erased a user: a key this process cached for them is gone.
+                    seal = getattr(self.index, "seal", None)
+                    if seal is not None:
+                        seal.forget_all()
                     # A tombstone names only a hash of the erased id: drop every point the
                     # journal no longer has, whoever it belonged to.
                     ops.append(Delete(sorted(self.index.ids() - self.session.fact_ids())))
@@ -191,7 +220,10 @@ class IndexSync:
         Checked on open (two counts; the ids are compared only when those differ). Returns
         how many points were removed and added."""
         with self.lock:
-            if self.index.count() == self.session.count_facts(include_invalid=True):
+            last = self.session.last_event_seq()
+            applied = applied_seq(Path(self.index.location)) if Path(self.index.location).is_dir() else None
+            older = applied is not None and applied > last  # the journal ends before what the index applied
+            if not older and self.index.count() == self.session.count_facts(include_invalid=True):
                 return {"removed": 0, "added": 0}
             journal, indexed = self.session.fact_ids(), self.index.ids()
             extra, missing = sorted(indexed - journal), sorted(journal - indexed)
@@ -203,6 +235,10 @@ class IndexSync:
                 ops.append(Upsert(self._points(self.session.get_facts(missing[start:start + 512]), {})))
             self.index.apply(ops)
             self.index.flush()
+        if older:
+            logger.warning("tiermem: the database's journal ends before what the index applied (was an older copy of "
+                           "the database restored?); the index was compared with it fact by fact")
+            self._stamp_applied(last)
         return {"removed": len(extra), "added": len(missing)}
 
     def _points(self, facts: Sequence[Fact], vectors: Vectors) -> list[IndexedFact]:

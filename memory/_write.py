@@ -18,16 +18,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ._claims import quoted_values
 from ._erasure import INLINE_SCAN_BYTES, ErasureReceipt, allocated_bytes, find_leftovers, word_id_needles
-from ._errors import FactNotFound
+from ._errors import FactNotFound, IndexCorrupted
 from ._models import Candidate, Fact, FactEvent, Turn
 from ._retriever import Retriever
 from ._sync import IndexSync, Vectors
 from ._text import norm_hash
 from ._upkeep import SessionUpkeep
 from .extract import Extractor
-from .index import Upsert
-from ._claims import quoted_values
+from .index import Delete, Upsert
 from .reconcile import FORGOTTEN_ON_REQUEST, Neighbour, Reconciler, Verdicts
 from .session import SessionStore
 from .session._engine import sqlite_file
@@ -129,7 +129,7 @@ class WritePipeline:
             neighbours = self._neighbours(user_id, candidates, vectors, exclude) if candidates else []
             events = (self.reconciler.reconcile(user_id, candidates, vectors, neighbours, now=self.clock(), verdicts=verdicts)
                       if candidates else [])
-            found = _vectors_of(candidates, vectors)
+            found = dict(_vectors_of(candidates, vectors))
             # A fact reconcile indexed with more than its candidate's text (an ending, with what
             # it ended) gets its own vector; rare, so embedded here rather than ahead of time.
             unseen = sorted({e.fact.index_text for e in events if e.op == "add" and e.fact is not None
@@ -335,7 +335,11 @@ class WritePipeline:
         (SQLite's WAL, the embedded index) and check that none of the removed text is left."""
         with self.lock:
             texts = self.session.user_texts(user_id)
-            points = self.retriever.index.count(user_id)
+            ids = [f.id for f in self.session.list_facts(user_id, include_invalid=True)]
+            try:
+                points = self.retriever.index.count(user_id)
+            except IndexCorrupted:  # a damaged sealing key: the points go by their ids below
+                points = len(ids)
             item_texts = self.erase_items(user_id)
             texts += item_texts[:200]
             event, removed = self.session.forget_user(user_id, self.clock())
@@ -343,6 +347,9 @@ class WritePipeline:
             removed["items"] = len(item_texts)
             self.session.scrub()
             self.sync.apply([event], {})
+            # By id too: points sealed under a key this process no longer matches (another
+            # process re-created the user, a damaged key) are not found by the tenant token.
+            self.retriever.index.apply([Delete(ids)])
             how = self.retriever.index.user_erased(user_id)
             # Every local file is read, the sealed index's too: for the texts, and there also for
             # the user's words as clear keyword ids (a sealed index keeps only keyed ones,

@@ -31,7 +31,6 @@ from ._forgetting import named_share, target_words
 from ._models import Candidate, Fact, FactEvent, new_id
 from ._text import normalize
 
-
 ENDS = "ends"  # Fact.metadata key: the text of the statement this one says is over
 FORGOTTEN_ON_REQUEST = "forgotten at the user's request"  # the reason of an invalidation a request made
 

@@ -94,7 +94,8 @@ def import_(
         return
     console.print(f"imported {counts['turns']} turns, {counts['summaries']} summaries, {counts['facts']} facts, "
                   f"{counts['events']} journal rows, {counts['files']} files, {counts['items']} items (already there: "
-                  f"{counts['turns_skipped']} turns, {counts['facts_skipped']} facts)", markup=False)
+                  f"{counts['turns_skipped']} turns, {counts['facts_skipped']} facts, of them "
+                  f"{counts.get('facts_repeated', 0)} the same statement under another id)", markup=False)
     if counts["facts"] and not report["indexed"]:
         console.print("the index catches up at the next open (or run `tiermem reindex`)", markup=False)
 
@@ -155,8 +156,12 @@ def _catch_up(home: Path | None, database_url: str | None, embedder: str, facts:
 
     with progress_console.status(f"indexing {facts} imported facts") if not quiet else nullcontext():
         try:
-            Memory.open(home, database_url, embedder=_embedder_named(embedder)).close()
+            mem = Memory.open(home, database_url, embedder=_embedder_named(embedder))
+            try:
+                # Beside a running owner this reaches it: flush() catches its index up with the journal.
+                return bool(mem.flush(timeout=600))
+            finally:
+                mem.close()
         except TieredMemoryError as exc:  # e.g. an agent holds the embedded index: later, then
             progress_console.print(f"not indexed now: {exc}", markup=False)
             return False
-    return True

@@ -92,6 +92,7 @@ def _examine_index(where: Locations, store: SessionStore, journal_ids: set[str],
         problems.append("the index was built from another database; --repair moves it aside and rebuilds it")
         out["status"] = "from another database"
         return out
+    _examine_keys(store, out, problems)
     dims = _dims(store, path)
     from ..index import EdgeFactIndex
 
@@ -118,6 +119,26 @@ def _examine_index(where: Locations, store: SessionStore, journal_ids: set[str],
     return out
 
 
+def _examine_keys(store: SessionStore, out: dict[str, Any], problems: list[str]) -> None:
+    """Every user with facts needs a sound sealing key: without one their facts cannot be
+    searched (a lost key row) or read at all (a damaged one)."""
+    lost, damaged = [], []
+    for user_id, facts, _ in store.users():
+        if not facts:
+            continue
+        try:
+            if store.user_key(user_id, create=False) is None:
+                lost.append(user_id)
+        except IndexCorrupted:
+            damaged.append(user_id)
+    if lost:
+        problems.append(f"{len(lost)} users have facts but no sealing key (their facts are not searchable); "
+                        "--repair rebuilds the index under new keys")
+    if damaged:
+        problems.append(f"{len(damaged)} users have a damaged sealing key; --repair replaces it and rebuilds the index")
+    out["keys lost"], out["keys damaged"] = lost, damaged
+
+
 def _dims(store: SessionStore, path: Path) -> int:
     recorded = store.get_meta("embedder")
     if recorded and recorded.rsplit(":", 1)[-1].isdigit():
@@ -138,8 +159,18 @@ def repair_home(where: Locations, report: dict[str, Any], open_memory: Callable[
         aside = where.index_path.with_name(f"{where.index_path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
         os.replace(where.index_path, aside)
         done.append(f"moved the index aside to {aside} (delete it once you have checked it)")
+    damaged = report["index"].get("keys damaged") or []
+    lost = report["index"].get("keys lost") or []
+    if damaged:
+        store = SessionStore(where.database_url)
+        try:
+            for user_id in damaged:
+                store.drop_user_key(user_id)
+        finally:
+            store.close()
+        done.append(f"replaced the damaged sealing keys of {len(damaged)} users")
     with open_memory() as mem:  # rebuilds a missing index, resumes an interrupted rebuild, recovers pending turns
-        if mem.verify() != {"missing": set(), "extra": set()}:
+        if damaged or lost or mem.verify() != {"missing": set(), "extra": set()}:
             mem.reindex()
         mem.flush(timeout=300)
         done.append(f"index rebuilt from the journal ({mem.index.count()} points)")

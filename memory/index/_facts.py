@@ -79,6 +79,9 @@ class FactIndex:
     def apply(self, ops: Sequence[IndexOp]) -> None:
         for op in ops:
             if isinstance(op, Upsert):
+                if self.seal is not None:
+                    for user in {p.fact.user_id for p in op.points}:
+                        self.seal.confirm(user)
                 self.points.upsert([Point(point_id(p.fact.id), p.vector, self._words(p.fact.user_id, p.sparse, True),
                                           self._payload(p.fact), p.context) for p in op.points])
             elif isinstance(op, SetPayload):

@@ -57,11 +57,25 @@ class PayloadSeal:
 
         self._aead = AESGCM
         self._keys = keys
-        self._cache: OrderedDict[str, tuple[Any, str, bytes]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[Any, str, bytes, bytes]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def _entry(self, user_id: str, create: bool) -> tuple[Any, str, bytes] | None:
+    def confirm(self, user_id: str) -> None:
+        """Before a write: the user's key row must exist now, and be the key cached here
+        (another process may have erased the user, and the user come back with a new key)."""
+        key = self._keys(user_id, True)
+        with self._lock:
+            found = self._cache.get(user_id)
+            if found is not None and found[3] != key:
+                self._cache.pop(user_id)
+
+    def forget_all(self) -> None:
+        """Drop every cached key (another process erased a user)."""
+        with self._lock:
+            self._cache.clear()
+
+    def _entry(self, user_id: str, create: bool) -> tuple[Any, str, bytes, bytes] | None:
         with self._lock:
             found = self._cache.get(user_id)
             if found is not None:
@@ -71,7 +85,7 @@ class PayloadSeal:
         if key is None:
             return None
         entry = (self._aead(key), hmac.new(key, b"tiermem tenant", hashlib.sha256).hexdigest()[:32],
-                 hmac.new(key, b"tiermem words", hashlib.sha256).digest())
+                 hmac.new(key, b"tiermem words", hashlib.sha256).digest(), key)
         with self._lock:
             self._cache[user_id] = entry
             while len(self._cache) > self._cache_size:
@@ -103,7 +117,7 @@ class PayloadSeal:
         user_id = str(payload[TENANT_KEY])
         entry = self._entry(user_id, create=True)
         assert entry is not None  # create=True always makes one
-        aead, token, _ = entry
+        aead, token = entry[0], entry[1]
         nonce = os.urandom(12)
         point = str(payload.get("id", ""))
         sealed = aead.encrypt(nonce, json.dumps(payload, separators=(",", ":")).encode(), point.encode())

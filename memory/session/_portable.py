@@ -43,6 +43,7 @@ from sqlalchemy import func, select
 
 from .._errors import InvalidInput
 from .._models import Fact, FactEvent, MemoryFile, Summary, Turn, as_utc
+from .._text import norm_hash
 from ._engine import insert_for, upsert
 from ._tables import EventRow, FactRow, MemoryFileRow, SessionSeqRow, StoreItemRow, SummaryRow, TurnRow
 
@@ -207,6 +208,8 @@ def import_records(store: SessionStore, records: list[tuple[str, Any, dict[str, 
     """Write validated records (see `read_export`) in one transaction; returns what was
     added and what was already there, per type."""
     counts = {f"{k}{s}": 0 for k in ("turns", "summaries", "facts", "events", "files", "items") for s in ("", "_skipped")}
+    repeats = _repeats(store, [r[1] for r in records if r[0] == "fact"])
+    counts["facts_repeated"] = len(repeats)
     with store.writing() as conn:
         have_turns = _existing(conn, TURNS.c.id, {r[1].id for r in records if r[0] == "turn"})
         fact_ids = {r[1].id for r in records if r[0] == "fact"}
@@ -223,7 +226,7 @@ def import_records(store: SessionStore, records: list[tuple[str, Any, dict[str, 
             elif kind == "summary":
                 added = _import_summary(conn, value)
             elif kind == "fact":
-                added = value.id not in have_facts
+                added = value.id not in have_facts and value.id not in repeats
                 if added:
                     facts.append(value)
             elif kind == "file":
@@ -231,7 +234,7 @@ def import_records(store: SessionStore, records: list[tuple[str, Any, dict[str, 
             elif kind == "item":
                 added = _import_item(conn, value)
             else:
-                added = value.fact_id not in have_facts and value.fact_id in fact_ids
+                added = value.fact_id not in have_facts and value.fact_id in fact_ids and value.fact_id not in repeats
                 if added:
                     events.append(value)
             plural = {"turn": "turns", "summary": "summaries", "fact": "facts", "event": "events", "file": "files",
@@ -246,6 +249,20 @@ def import_records(store: SessionStore, records: list[tuple[str, Any, dict[str, 
         if facts:
             upsert(conn, FACTS, ["id"], [_fact_row(f) for f in facts])
     return counts
+
+
+def _repeats(store: SessionStore, facts: list[Fact]) -> set[str]:
+    """Imported valid facts whose user already has the same statement under another id (a
+    user imported into a home that has them, Q12): kept once, as the target has it."""
+    out: set[str] = set()
+    by_user: dict[str, list[Fact]] = {}
+    for fact in facts:
+        if fact.is_valid:
+            by_user.setdefault(fact.user_id, []).append(fact)
+    for user_id, mine in by_user.items():
+        have = store.facts_by_hash(user_id, (norm_hash(f.text) for f in mine))
+        out |= {f.id for f in mine if norm_hash(f.text) in have and have[norm_hash(f.text)].id != f.id}
+    return out
 
 
 def _existing(conn: Any, column: Any, ids: set[str]) -> set[str]:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from .._errors import StoreUnavailable
+from .._errors import IndexCorrupted, StoreUnavailable
 from .._models import Fact, FactEvent, Profile, Turn, as_utc
 from .._text import norm_hash
 from ._engine import engine_for, insert_for, sqlite_file, upsert
@@ -136,7 +136,7 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
         with Session(self.engine) as s:
             row = s.get(UserKeyRow, user_id)
         if row is not None:
-            return bytes.fromhex(row.key)
+            return _key_bytes(user_id, row.key)
         if not create:
             return None
         with self.writing() as conn:  # two processes making the first key: one wins, both read it
@@ -145,7 +145,13 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
         with Session(self.engine) as s:
             made = s.get(UserKeyRow, user_id)
         assert made is not None
-        return bytes.fromhex(made.key)
+        return _key_bytes(user_id, made.key)
+
+    def drop_user_key(self, user_id: str) -> None:
+        """Delete a user's sealing key (a damaged one: `tiermem doctor --repair` makes a new
+        one and rebuilds the index from the journal)."""
+        with self.writing() as conn:
+            conn.execute(delete(UserKeyRow).where(col(UserKeyRow.user_id) == user_id))
 
     def set_meta(self, key: str, value: str) -> None:
         with self.writing() as conn:  # an upsert: two processes opening a fresh database both set keys
@@ -487,3 +493,15 @@ def _profile(row: ProfileRow) -> Profile:
 def _event(row: EventRow) -> FactEvent:
     return FactEvent.model_validate_json(row.data).model_copy(update={"seq": row.seq})
 
+
+
+def _key_bytes(user_id: str, stored: str) -> bytes:
+    try:
+        key = bytes.fromhex(stored)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise IndexCorrupted(f"the sealing key of user {user_id!r} is damaged (not 64 hex digits): their facts cannot be "
+                             "read or sealed in the embedded index; run `tiermem doctor --repair` to make a new key and "
+                             "rebuild the index from the journal")
+    return key

@@ -236,3 +236,38 @@ def test_turn_numbers_taken_in_the_target_are_appended_after(source: Path, tmp_p
             (1, "Already here."), (2, "I live in Lisbon."), (3, "Nice!")]
         mem.add([say("And one more.")], user_id="ana", session_id="s-1", at=T0)  # the counter moved past them
         assert mem.session.turns("ana", "s-1")[-1].seq == 4
+
+
+def test_an_import_beside_a_running_owner_is_served_at_once(source: Path, tmp_path: Path) -> None:
+    """Q10: `tiermem import` in another process while an owner serves the home: the owner's
+    index catches up before the import says "indexed", so a read-only owner serves it."""
+    import subprocess
+    import sys
+
+    exported = tmp_path / "bob.jsonl"
+    exported.write_text(cli("export", "--user", "bob", home=source).stdout)
+    target = tmp_path / "t"
+    with Memory.open(target, embedder=HashEmbedder()) as owner:
+        owner.add([{"role": "user", "content": "I live in Oslo.", "name": "Cy"}], user_id="cy")
+        done = subprocess.run([sys.executable, "-m", "tiermem", "import", str(exported), "--json", *HASH,
+                               "--home", str(target)], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["facts"] >= 1 and report["indexed"] is True
+        imported = [f.text for f in owner.facts(user_id="bob")]
+        hits = owner.search(imported[0], user_id="bob")  # no write in between
+        assert [h.fact.text for h in hits][:1] == imported[:1]
+
+
+def test_importing_a_user_into_a_home_that_has_them_keeps_a_statement_once(tmp_path: Path) -> None:
+    """Q12: the same statement of the same user under another id is not stored twice."""
+    source, target = tmp_path / "s", tmp_path / "t"
+    for home in (source, target):
+        with Memory.open(home, embedder=HashEmbedder()) as mem:
+            mem.add([{"role": "user", "content": "I adopted a cat named qzCat3.", "name": "Ali"}], user_id="ali")
+    exported = tmp_path / "ali.jsonl"
+    exported.write_text(cli("export", "--user", "ali", home=source).stdout)
+    report = json.loads(cli("import", str(exported), "--json", *HASH, home=target).stdout)
+    assert report["facts_repeated"] == 1
+    with Memory.open(target, embedder=HashEmbedder()) as mem:
+        assert [f.text for f in mem.facts(user_id="ali")] == ["Ali adopted a cat named qzCat3."]

@@ -209,3 +209,48 @@ def test_an_interrupted_forget_is_finished_on_open_and_a_retry_returns_the_tombs
         with pytest.raises(FactNotFound):
             mem.forget(fact.id, user_id="bob")
     assert grep(home, "qzpass77x88") == []
+
+
+def test_a_key_another_process_erased_is_not_used_for_a_write(tmp_path: Path) -> None:
+    """Q6: a process that cached a user's key, while another erased the user (and so the key
+    row), seals the user's next fact under the key the row holds now, not the cached one."""
+    import os
+
+    from tiermem.index._sealing import PayloadSeal
+
+    rows: dict[str, bytes] = {}
+
+    def keys(user_id: str, create: bool) -> bytes | None:
+        if user_id not in rows and create:
+            rows[user_id] = os.urandom(32)
+        return rows.get(user_id)
+
+    seal = PayloadSeal(keys)
+    first = seal.seal({"user_id": "uma", "id": "f1", "text": "qz4411"})
+    rows.clear()  # another process's forget_user deleted the key row
+    seal.confirm("uma")  # what a write does first
+    second = seal.seal({"user_id": "uma", "id": "f2", "text": "qzStamps"})
+    assert "uma" in rows and first["user_id"] != second["user_id"]  # a new key, a new tenant token
+    assert seal.open(second, "uma")["text"] == "qzStamps"
+
+
+def test_a_restored_older_database_is_repaired_even_when_the_counts_match(tmp_path: Path) -> None:
+    """Q5 (R2): the index folder records the last journal seq it applied; a database whose
+    journal ends before it is compared with the index fact by fact, whatever the counts."""
+    import shutil
+
+    home = tmp_path / "home"
+    with Memory.open(home, embedder=HashEmbedder(64), share=False) as mem:
+        mem.add([say("My goldfish is called Bubbles.", name="Vic")], user_id="vic", at=T0)
+        mem.add([say("I drive a red qzMazda.", name="Wen")], user_id="wen", at=T0)
+    shutil.copy(home / "tiermem.db", tmp_path / "backup.db")
+    with Memory.open(home, embedder=HashEmbedder(64), share=False) as mem:
+        mem.add([say("My secret code word is zebrafish42.", name="Vic")], user_id="vic", at=T0)  # +1
+        [mazda] = mem.facts(user_id="wen")
+        mem.forget(mazda.id, user_id="wen")  # -1: the counts match again
+    for leftover in ("tiermem.db-wal", "tiermem.db-shm"):
+        (home / leftover).unlink(missing_ok=True)
+    shutil.copy(tmp_path / "backup.db", home / "tiermem.db")
+    with Memory.open(home, embedder=HashEmbedder(64), share=False) as mem:
+        assert not any("zebrafish42" in h.fact.text for h in mem.search("secret code word", user_id="vic"))
+        assert [h.fact.text for h in mem.search("red car mazda", user_id="wen")][:1] == ["Wen drives a red qzMazda."]

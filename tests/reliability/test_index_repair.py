@@ -115,3 +115,32 @@ def test_doctor_on_a_healthy_home_and_a_missing_one(home: Path, tmp_path: Path) 
     for args in (["search", "x", "--user", "ana", "--embedder", "hash"], ["reindex", "--embedder", "hash"], ["users"]):
         assert runner.invoke(app, [*args, "--home", str(missing)]).exit_code == 1
     assert not missing.exists()
+
+
+@pytest.mark.parametrize("damage", ["lost", "not hex"])
+def test_a_lost_or_damaged_sealing_key_is_found_by_doctor_and_repaired(home: Path, damage: str) -> None:
+    """Q13: a user with facts and no key row (their facts unsearchable) or a damaged key (raw
+    ValueError before): a tiermem error naming the fix, `doctor` reports it, `--repair` makes
+    a new key and rebuilds the index, and the user can be searched and erased again."""
+    import sqlite3
+
+    with Memory.open(home, embedder=HashEmbedder(64)) as mem:
+        mem.add([say("I visited the qzMuseum of glass in Venice.")], user_id="ana", at=T0)
+    db = sqlite3.connect(home / "tiermem.db")
+    if damage == "lost":
+        db.execute("DELETE FROM tm_user_keys WHERE user_id = 'ana'")
+    else:
+        db.execute("UPDATE tm_user_keys SET key = 'zz-not-hex' WHERE user_id = 'ana'")
+    db.commit()
+    db.close()
+    if damage == "not hex":
+        with Memory.open(home, embedder=HashEmbedder(64)) as mem, pytest.raises(IndexCorrupted, match="doctor --repair"):
+            mem.search("museum", user_id="ana")
+    result = runner.invoke(app, ["doctor", "--home", str(home), "--json"])
+    assert result.exit_code == 1 and any("sealing key" in p for p in json.loads(result.output)["problems"])
+    result = runner.invoke(app, ["doctor", "--repair", "--home", str(home), "--embedder", "hash", "--json"])
+    assert result.exit_code == 0, result.output
+    with Memory.open(home, embedder=HashEmbedder(64)) as mem:
+        assert [h.fact.text for h in mem.search("museum", user_id="ana")][:1] == ["Ana visited the qzMuseum of glass in Venice."]
+        receipt = mem.forget_user("ana")
+        assert receipt.verified is True and mem.index.count() == 0
