@@ -123,3 +123,10 @@ def pack(items: Iterable[tuple[str, Sequence[str]]], budget: int) -> tuple[list[
         if budget - used < 8:
             break
     return texts, sources, used
+
+
+def embedder_named(name: str) -> Any:
+    """The benchmarks' `--embedder` choice: "minilm" (the default's model) or "hash" (smoke runs)."""
+    from tiermem import HashEmbedder, MiniLMEmbedder
+
+    return HashEmbedder(64) if name == "hash" else MiniLMEmbedder()

@@ -36,9 +36,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tiermem import Embedder, HashEmbedder, Memory, MiniLMEmbedder
+from tiermem import Embedder, Memory
 
-from ._common import pack, percentile, progress, timer, write_results
+from ._common import embedder_named, pack, percentile, progress, timer, write_results
 from .locomo import Ranked, RawTurn, RawTurnBaselines, tiermem_ranked
 
 SYSTEMS = ("tiermem", "dense-turns", "bm25-turns", "rrf-turns")
@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                if f.is_dir() and (not args.conversations or f.name in args.conversations)]
     if not folders:
         parser.error(f"no conversations under {args.data} for tiers {args.tiers}")
-    embedder: Embedder = HashEmbedder(64) if args.embedder == "hash" else MiniLMEmbedder()
+    embedder: Embedder = embedder_named(args.embedder)
     result = run([Conversation(f) for f in folders], args.budgets, embedder, args.assistant_name)
     print_table(result)
     if args.save:

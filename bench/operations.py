@@ -31,8 +31,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tiermem import Embedder, Fact, HashEmbedder, Memory
+from tiermem import Embedder, Fact, Memory
 
+from ._common import embedder_named
 from .operations_suite import BACKGROUND, CASES, OPERATIONS, Case
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
@@ -147,13 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--show-misses", action="store_true", help="print each case that was not correct")
     parser.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
     args = parser.parse_args(argv)
-    embedder: Embedder
-    if args.embedder == "hash":
-        embedder = HashEmbedder(64)
-    else:
-        from tiermem import MiniLMEmbedder
-
-        embedder = MiniLMEmbedder()
+    embedder: Embedder = embedder_named(args.embedder)
     cases = [c for c in CASES if args.half in ("both", c.half) and c.family.startswith(args.family or "")]
     print(f"{len(cases)} cases through Memory.add (rules extractor and reconciler, {embedder.name})", file=sys.stderr)
     started = time.perf_counter()

@@ -27,8 +27,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tiermem import Embedder, HashEmbedder, Memory
+from tiermem import Embedder, Memory
 
+from ._common import embedder_named
 from .reconcile_suite import CASES, Case
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
@@ -132,13 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--show-misses", action="store_true", help="print each case that did not get its expected outcome")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
     args = parser.parse_args(argv)
-    embedder: Embedder
-    if args.embedder == "hash":
-        embedder = HashEmbedder(64)
-    else:
-        from tiermem import MiniLMEmbedder
-
-        embedder = MiniLMEmbedder()
+    embedder: Embedder = embedder_named(args.embedder)
     print(f"{len(CASES)} cases through Memory.add (rules extractor, {args.reconciler} reconciler, {embedder.name})",
           file=sys.stderr)
     if args.reconciler == "claude":
