@@ -27,6 +27,7 @@ from ._sync import IndexSync, Vectors
 from ._text import norm_hash
 from ._upkeep import SessionUpkeep
 from .extract import Extractor
+from .extract._rules import RETRACTS, RETRACTS_PREVIOUS
 from .index import Delete, Upsert
 from .reconcile import FORGOTTEN_ON_REQUEST, Neighbour, Reconciler, Verdicts
 from .session import SessionStore
@@ -73,11 +74,25 @@ class WritePipeline:
         if getattr(self.extractor, "uses_known", True):
             known = self.session.list_facts(user_id, limit=KNOWN_FACTS, newest_first=True)
         candidates = self.prepare(self.extractor.extract([t.extractable for t in turns], known=known), turns, self.extractor)
+        candidates = [self._previous_message(user_id, c, turns) for c in candidates]
         turn_ids = [t.id for t in turns]
         events = self._reconcile_and_commit(user_id, candidates, lambda evs: self.session.commit_extraction(turn_ids, evs))
         if events is not None:
             self._upkeep(user_id, {(t.user_id, t.session_id) for t in turns})
         return events
+
+    def _previous_message(self, user_id: str, candidate: Candidate, turns: Sequence[Turn]) -> Candidate:
+        """A 'scratch that' whose statement came in an earlier message: the ref of the
+        speaker's message before the request, in the same session."""
+        if candidate.metadata.get(RETRACTS) != RETRACTS_PREVIOUS:
+            return candidate
+        request = next((t for t in turns if t.ref in candidate.sources), None)
+        if request is None:
+            return candidate
+        earlier = [t for t in self.session.turns(user_id, request.session_id)
+                   if t.seq < request.seq and t.role == request.role and t.name == request.name and t.kind == "text"]
+        ref = earlier[-1].ref if earlier else None
+        return candidate.model_copy(update={"metadata": {**candidate.metadata, RETRACTS: ref}})
 
     @staticmethod
     def prepare(candidates: Sequence[Candidate], turns: Sequence[Turn], extractor: Extractor) -> list[Candidate]:
@@ -152,6 +167,8 @@ class WritePipeline:
         text match, and facts on the same subject and attribute (found by key, not vector)."""
         found = self.retriever.nearest(user_id, vectors, NEIGHBOURS)
         asks = [i for i, c in enumerate(candidates) if c.operation == "forget"]
+        retracted = {c.metadata.get(RETRACTS) for c in candidates if c.operation == "forget"} - {None, RETRACTS_PREVIOUS}
+        said_before = [f for f in self.session.list_facts(user_id) if set(f.sources) & retracted] if retracted else []
         if asks:  # a request to forget names facts by their words: look further than for a duplicate
             for i, hits in zip(asks, self.retriever.nearest(user_id, [vectors[i] for i in asks], FORGET_NEIGHBOURS),
                                strict=True):
@@ -164,6 +181,8 @@ class WritePipeline:
             if norm_hash(candidate.text) in by_hash:
                 near.append(Neighbour(by_hash[norm_hash(candidate.text)], None))
             near += [Neighbour(f, None) for f in by_key.get((candidate.subject.lower(), candidate.attribute or ""), [])]
+            if candidate.operation == "forget" and candidate.metadata.get(RETRACTS):
+                near += [Neighbour(f, None) for f in said_before if candidate.metadata[RETRACTS] in f.sources]
             out.append([n for n in near if n.fact.id not in exclude])
         return out
 

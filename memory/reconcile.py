@@ -336,6 +336,12 @@ def _forget(user_id: str, candidate: Candidate, pool: Sequence[Neighbour], now: 
     fact by its words (all of the target's content words are in it), or, when no fact has
     them, the one nearest fact that is clearly nearest. The speaker's own things ('my
     passport') never name a statement about someone else."""
+    retracted = candidate.metadata.get("retracts")  # 'scratch that': the message it takes back (extract._rules.RETRACTS)
+    if retracted is not None:
+        return [FactEvent(op="invalidate", fact_id=n.fact.id, user_id=user_id, previous=n.fact, at=now,
+                          reason=FORGOTTEN_ON_REQUEST,
+                          fact=n.fact.model_copy(update={"invalid_at": candidate.valid_from, "expired_at": now}))
+                for n in pool if retracted in n.fact.sources and n.fact.metadata.get("said_by") is None]
     holder = holder_key(candidate.subject, user_id)
     holder_words = frozenset(w.lower() for w in candidate.subject.split())
     words = target_words(candidate.text) - {holder}

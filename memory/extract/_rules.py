@@ -370,10 +370,13 @@ class RuleExtractor:
             name = turn.name or ("The user" if turn.role == "user" else "The assistant")
             for i, sentence in enumerate(split_sentences(turn.content)):
                 candidate = self._sentence(sentence, turn, name, asked if i == 0 else None)
-                if candidate is not None and candidate.operation == "forget" and not candidate.text:
-                    # 'scratch that': what the speaker said just before in this batch is not kept
+                if candidate is not None and candidate.metadata.get(RETRACTS) == RETRACTS_PREVIOUS:
+                    # 'scratch that': said just before in this batch, it is never stored; said in an
+                    # earlier message, the write path finds that message and reconcile retracts it
                     if out and out[-1].subject == name and out[-1].operation == "state":
                         out.pop()
+                    else:
+                        out.append(candidate)
                     continue
                 if candidate is not None:
                     out.append(candidate)
@@ -396,9 +399,10 @@ class RuleExtractor:
             return self._verbatim(sentence, turn, name)
         target = forget_target(sentence)
         if target is not None:  # a request to forget is no fact; reconcile retracts what it names
-            return Candidate(kind="semantic", text=_as_statement(to_third_person(target, name)) if target else "",
+            # 'scratch that' names what the speaker said just before (RETRACTS_PREVIOUS).
+            return Candidate(kind="semantic", text=_as_statement(to_third_person(target, name)) if target else sentence,
                              subject=name, operation="forget", importance=0.0, sources=[turn.ref],
-                             valid_from=turn.created_at)
+                             valid_from=turn.created_at, metadata={} if target else {RETRACTS: RETRACTS_PREVIOUS})
         sentence = _without_request(sentence)
         if is_question(sentence):
             sentence = _statement_before_question(sentence) or sentence
@@ -436,6 +440,8 @@ class RuleExtractor:
 
 
 ASSISTANT_SAID = "assistant"  # Candidate.metadata["said_by"] of what an unnamed assistant said
+RETRACTS = "retracts"  # a forget request's metadata: the provenance ref of the message it takes back
+RETRACTS_PREVIOUS = "previous"  # ... not known yet: the speaker's message before the request
 _SAID_MIN_WORDS = 4  # content words a sentence needs to be worth keeping ("Noted!", "Sure, happy to help" are not)
 _SAID_MAX_CHARS = 400  # a run-on list is kept in pieces of this size
 

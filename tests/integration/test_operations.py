@@ -115,3 +115,17 @@ def test_the_claude_extractor_asks_to_forget_and_the_reconciler_ends(home: Path,
             assert "model" in ended.reason
             [news] = mem.facts(user_id="ana")
             assert "cello away" in news.text and news.metadata["ends"] == ended.previous.text
+
+
+def test_scratch_that_takes_back_the_speakers_message_before_in_this_batch_or_an_earlier_one(home: Path, minilm) -> None:
+    with Memory.open(home, embedder=minilm) as mem:
+        mem.add([say("I live in Porto.")], user_id="ana", session_id="a", at=T0)
+        mem.add([say("My gate code is 4471. Actually, scratch that.")], user_id="ana", session_id="a", at=T0)
+        assert not any("4471" in f.text for f in mem.facts(user_id="ana", include_invalid=True))  # never stored
+        mem.add([say("I am training for the Lisbon marathon.")], user_id="ana", session_id="a", at=T0 + timedelta(hours=1))
+        result = mem.add([say("Hmm, scratch that.")], user_id="ana", session_id="a", at=T0 + timedelta(hours=2))
+        retracted = [e.previous.text for e in result.events if e.op == "invalidate" and e.previous]
+        assert retracted and all("marathon" in text for text in retracted), retracted
+        assert [f.text for f in mem.facts(user_id="ana")] == ["Ana lives in Porto."]  # the rest stays
+        mem.add([say("Scratch that.")], user_id="bo", session_id="b", at=T0)  # nothing before it: nothing happens
+        assert mem.facts(user_id="bo") == []
