@@ -61,6 +61,8 @@ _ANAPHORA = frozenset({"that", "this", "it", "what i just said", "what i said", 
 # Words of a target that name no content: 'the spider thing', 'my ex stuff'.
 _VAGUE = frozenset(content_tokens("thing things stuff bit bits part parts info information detail details fact facts "
                                   "note notes memory memories record records data mention whole matter business"))
+RETRACTS = "retracts"  # a forget request's metadata: the provenance ref of the message it takes back
+RETRACTS_PREVIOUS = "previous"  # ... not known yet: the speaker's message before the request ('scratch that')
 _FIRST_PERSON = re.compile(r"\b(?:my|mine|me|i|i'm|i've|myself)\b", re.I)
 
 
@@ -115,4 +117,4 @@ def named_share(words: frozenset[str], fact_text: str, holder_words: frozenset[s
     return found / len(wanted)
 
 
-__all__ = ["first_person", "forget_target", "named_share", "target_words"]
+__all__ = ["RETRACTS", "RETRACTS_PREVIOUS", "first_person", "forget_target", "named_share", "target_words"]

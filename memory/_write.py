@@ -21,13 +21,13 @@ from typing import Any
 from ._claims import quoted_values
 from ._erasure import INLINE_SCAN_BYTES, ErasureReceipt, allocated_bytes, find_leftovers, word_id_needles
 from ._errors import FactNotFound, IndexCorrupted
+from ._forgetting import RETRACTS, RETRACTS_PREVIOUS
 from ._models import Candidate, Fact, FactEvent, Turn
 from ._retriever import Retriever
 from ._sync import IndexSync, Vectors
 from ._text import norm_hash
 from ._upkeep import SessionUpkeep
 from .extract import Extractor
-from .extract._rules import RETRACTS, RETRACTS_PREVIOUS
 from .index import Delete, Upsert
 from .reconcile import FORGOTTEN_ON_REQUEST, Neighbour, Reconciler, Verdicts
 from .session import SessionStore

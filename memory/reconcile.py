@@ -27,7 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from ._claims import clauses, holder_key, parse, relate
-from ._forgetting import named_share, target_words
+from ._forgetting import RETRACTS, named_share, target_words
 from ._models import Candidate, Fact, FactEvent, new_id
 from ._text import normalize
 
@@ -336,7 +336,7 @@ def _forget(user_id: str, candidate: Candidate, pool: Sequence[Neighbour], now: 
     fact by its words (all of the target's content words are in it), or, when no fact has
     them, the one nearest fact that is clearly nearest. The speaker's own things ('my
     passport') never name a statement about someone else."""
-    retracted = candidate.metadata.get("retracts")  # 'scratch that': the message it takes back (extract._rules.RETRACTS)
+    retracted = candidate.metadata.get(RETRACTS)  # 'scratch that': the message it takes back
     if retracted is not None:
         return [FactEvent(op="invalidate", fact_id=n.fact.id, user_id=user_id, previous=n.fact, at=now,
                           reason=FORGOTTEN_ON_REQUEST,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, time
 
 from .._claims import parse
-from .._forgetting import forget_target
+from .._forgetting import RETRACTS, RETRACTS_PREVIOUS, forget_target
 from .._models import Candidate, Fact, Turn
 from .._sentences import is_question, is_small_talk, split_sentences
 from .._text import STOPWORDS, clean_spaces, content_tokens, normalize
@@ -440,8 +440,6 @@ class RuleExtractor:
 
 
 ASSISTANT_SAID = "assistant"  # Candidate.metadata["said_by"] of what an unnamed assistant said
-RETRACTS = "retracts"  # a forget request's metadata: the provenance ref of the message it takes back
-RETRACTS_PREVIOUS = "previous"  # ... not known yet: the speaker's message before the request
 _SAID_MIN_WORDS = 4  # content words a sentence needs to be worth keeping ("Noted!", "Sure, happy to help" are not)
 _SAID_MAX_CHARS = 400  # a run-on list is kept in pieces of this size
 
