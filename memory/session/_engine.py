@@ -53,12 +53,31 @@ def engine_for(url: str, *, read_only: bool = False) -> Engine:
             if read_only:
                 cursor.close()
                 return
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
             cursor.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed, not left in free pages
             cursor.close()
 
     return engine
+
+
+def _switch_to_wal(cursor: Any, patience: float = 30.0) -> None:
+    """PRAGMA journal_mode=WAL, tried again while another process holds the lock it needs:
+    on a fresh file that a first opener is still migrating SQLite can answer "database is
+    locked" at once, without its busy handler (seen in CI with two processes opening one
+    file together)."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def sqlite_file(url: str) -> Path | None:
