@@ -98,10 +98,11 @@ _ONE_ATTRIBUTE = 5  # content words of a predicate that states one attribute ('t
 # Verbs of ending: 'sold X', 'cancelled X', 'gave up X' say X is no longer had or done.
 _DISPOSAL = frozenset({"sell", "leave", "quit", "retire", "break", "get", "give", "stop", "cancel", "end", "resign",
                        "unsubscribe", "split", "finish"})
+# The ending words themselves, left out of what an ending is about ('gave up the piano' is about the piano).
+_ENDING_STEMS = frozenset(stem(w) for w in """stop quit give gave up cancel cancell end left leav sold sell retir resign
+    unsubscrib split broke finish done through longer anymore""".split())
 # Verbs of feeling and knowing: an ending ('left the beach') does not end them; only their
 # negation does ('no longer loves the beach').
-_ENDING_STEMS = frozenset(stem(w) for w in """stop quit give gave up cancel cancell end left leav sold sell retir resign
-    unsubscrib split broke drop finish done through longer anymore""".split())
 _FEELING_VERBS = frozenset("like love enjoy adore hate prefer know want need think feel miss hope wish believe".split())
 # Words of a time adverbial: 'gave up the piano last month', 'quit the choir in the spring'.
 _TIME_WORDS = frozenset(stem(w) for w in """spring summer autumn fall winter month months week weeks year years day days

@@ -63,7 +63,6 @@ _VAGUE = frozenset(content_tokens("thing things stuff bit bits part parts info i
                                   "note notes memory memories record records data mention whole matter business"))
 RETRACTS = "retracts"  # a forget request's metadata: the provenance ref of the message it takes back
 RETRACTS_PREVIOUS = "previous"  # ... not known yet: the speaker's message before the request ('scratch that')
-_FIRST_PERSON = re.compile(r"\b(?:my|mine|me|i|i'm|i've|myself)\b", re.I)
 
 
 def forget_target(sentence: str) -> str | None:
@@ -98,11 +97,6 @@ def target_words(target: str) -> frozenset[str]:
     return frozenset(content_tokens(target)) - _VAGUE
 
 
-def first_person(target: str) -> bool:
-    """Whether the target is the speaker's own ('my passport'): facts about others stay."""
-    return bool(_FIRST_PERSON.search(target))
-
-
 def named_share(words: frozenset[str], fact_text: str, holder_words: frozenset[str] = frozenset()) -> float:
     """How much of a request's target a stored statement holds: the share of the target's
     content words in it (1.0: all). Words match by stem, or when one stem starts the other
@@ -117,4 +111,4 @@ def named_share(words: frozenset[str], fact_text: str, holder_words: frozenset[s
     return found / len(wanted)
 
 
-__all__ = ["RETRACTS", "RETRACTS_PREVIOUS", "first_person", "forget_target", "named_share", "target_words"]
+__all__ = ["RETRACTS", "RETRACTS_PREVIOUS", "forget_target", "named_share", "target_words"]

@@ -336,17 +336,20 @@ def _forget(user_id: str, candidate: Candidate, pool: Sequence[Neighbour], now: 
     fact by its words (all of the target's content words are in it), or, when no fact has
     them, the one nearest fact that is clearly nearest. The speaker's own things ('my
     passport') never name a statement about someone else."""
+    def retract(facts: Sequence[Fact]) -> list[FactEvent]:
+        return [FactEvent(op="invalidate", fact_id=f.id, user_id=user_id, previous=f, at=now, reason=FORGOTTEN_ON_REQUEST,
+                          fact=f.model_copy(update={"invalid_at": candidate.valid_from, "expired_at": now}))
+                for f in facts]
+
+    pool = [n for n in pool if n.fact.metadata.get("said_by") is None]  # what the user said, not the assistant
     retracted = candidate.metadata.get(RETRACTS)  # 'scratch that': the message it takes back
     if retracted is not None:
-        return [FactEvent(op="invalidate", fact_id=n.fact.id, user_id=user_id, previous=n.fact, at=now,
-                          reason=FORGOTTEN_ON_REQUEST,
-                          fact=n.fact.model_copy(update={"invalid_at": candidate.valid_from, "expired_at": now}))
-                for n in pool if retracted in n.fact.sources and n.fact.metadata.get("said_by") is None]
+        return retract([n.fact for n in pool if retracted in n.fact.sources])
     holder = holder_key(candidate.subject, user_id)
     holder_words = frozenset(w.lower() for w in candidate.subject.split())
     words = target_words(candidate.text) - {holder}
     own = candidate.text.lower().startswith(candidate.subject.lower() + "'s")  # 'my passport', as the extractor wrote it
-    facts = {n.fact.id: n for n in pool if n.fact.metadata.get("said_by") is None}
+    facts = {n.fact.id: n for n in pool}
 
     def about_others(fact: Fact) -> bool:
         claim = parse(fact.text, fact.subject, user_id)
@@ -356,15 +359,15 @@ def _forget(user_id: str, candidate: Candidate, pool: Sequence[Neighbour], now: 
     best = max(shares.values(), default=0.0)
     # All of the target's words name a fact; failing that, the facts that hold most of them
     # ('the job hunting' / 'applying for jobs'), when they hold at least half.
-    named = [facts[i].fact for i, share in shares.items() if share == best and best >= 0.5]
-    if not named and words:
-        ranked = sorted((n for n in facts.values() if n.similarity is not None), key=lambda n: -(n.similarity or 0.0))
-        if ranked and (ranked[0].similarity or 0.0) >= policy.forget_similar and not about_others(ranked[0].fact) and (
-                len(ranked) == 1 or (ranked[0].similarity or 0.0) - (ranked[1].similarity or 0.0) >= policy.forget_margin):
-            named = [ranked[0].fact]
-    return [FactEvent(op="invalidate", fact_id=f.id, user_id=user_id, previous=f, at=now, reason=FORGOTTEN_ON_REQUEST,
-                      fact=f.model_copy(update={"invalid_at": candidate.valid_from, "expired_at": now}))
-            for f in named]
+    if best >= 0.5:
+        return retract([facts[i].fact for i, share in shares.items() if share == best])
+    # No fact holds its words ('my medication' / 'takes sertraline'): the nearest, when it is
+    # clearly the nearest.
+    cosines = sorted(((n.similarity, i) for i, n in facts.items() if n.similarity is not None), reverse=True)
+    if words and cosines and cosines[0][1] in shares and cosines[0][0] >= policy.forget_similar \
+            and (len(cosines) == 1 or cosines[0][0] - cosines[1][0] >= policy.forget_margin):
+        return retract([facts[cosines[0][1]].fact])
+    return []
 
 
 def _refined(target: Fact, candidate: Candidate) -> Fact:
