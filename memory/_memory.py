@@ -11,6 +11,7 @@ methods' documentation is the contract's (`tiermem.MemoryAPI`).
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 import threading
@@ -19,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
+from . import telemetry
 from ._config import resolve
 from ._context import ContextBuilder
 from ._contract import MemoryAPI, MessagesIn
@@ -85,10 +87,13 @@ Extraction = Literal["inline", "background"]
 
 def _tracked(method: Callable[..., T]) -> Callable[..., T]:
     """A public call: refused once the Memory is closed, and waited for by close(), so a
-    close() from another thread never pulls the stores out from under a running add()."""
+    close() from another thread never pulls the stores out from under a running add();
+    one span of the application's tracer when it has one (`tiermem.telemetry`)."""
 
-    @functools.wraps(method)
-    def call(self: Memory, *args: Any, **kwargs: Any) -> T:
+    signature = inspect.signature(method)
+    name = method.__name__
+
+    def run(self: Memory, args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
         with self._calls:
             if self._closed:
                 raise MemoryClosed("this Memory is closed; open a new one with Memory.open()")
@@ -99,6 +104,22 @@ def _tracked(method: Callable[..., T]) -> Callable[..., T]:
             with self._calls:
                 self._active -= 1
                 self._calls.notify_all()
+
+    @functools.wraps(method)
+    def call(self: Memory, *args: Any, **kwargs: Any) -> T:
+        if not telemetry.listening():
+            return run(self, args, kwargs)
+
+        def arguments() -> dict[str, Any]:
+            try:
+                return dict(signature.bind(self, *args, **kwargs).arguments)
+            except TypeError:  # the call itself will say what is wrong
+                return dict(kwargs)
+
+        with telemetry.operation(name, arguments) as span:
+            result = run(self, args, kwargs)
+            span.result(name, result)
+            return result
 
     return call
 

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import numpy as np
 
+from . import telemetry
 from ._models import Fact, Turn, as_utc
 from ._said import SaidRecall, asks_what_was_said, merge
 from ._text import sparse_document, sparse_query
@@ -57,7 +58,8 @@ class Retriever:
     ) -> list[Scored]:
         """Every candidate for `query`, ranked, with its explanation (not cut to `limit`).
         Arguments are the facade's, already checked."""
-        vector = self.embedder.embed_query(query)
+        with telemetry.span(self._embedding_span, self._embedding_attrs(1)):
+            vector = self.embedder.embed_query(query)
         request = IndexQuery(
             user_id=user_id,
             dense=vector,
@@ -66,17 +68,34 @@ class Retriever:
             as_of=as_utc(as_of) if as_of else None,
             kinds=tuple(kinds) if kinds else None,
         )
-        result = self.index.query(request)
+        with telemetry.span("query tiermem.facts", self._index_attrs("query")):
+            result = self.index.query(request)
         scored = fuse(result, vector, now=as_utc(as_of) if as_of else self.clock(), policy=self.policy)
         if self.said is not None and not kinds and asks_what_was_said(query):
             scored = merge(scored, self.said.scored(query, vector, user_id, as_of))
         return scored
 
     def nearest(self, user_id: str, vectors: Sequence[Sequence[float]], limit: int) -> list[list[IndexHit]]:
-        return self.index.nearest(user_id, vectors, limit)
+        with telemetry.span("nearest tiermem.facts", self._index_attrs("nearest")):
+            return self.index.nearest(user_id, vectors, limit)
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        return self.embedder.embed(list(texts)) if texts else []
+        if not texts:
+            return []
+        with telemetry.span(self._embedding_span, self._embedding_attrs(len(texts))):
+            return self.embedder.embed(list(texts))
+
+    # -- span attributes (GenAI `embeddings`, database `query`) ------------------------------------
+    @property
+    def _embedding_span(self) -> str:
+        return f"embeddings {self.embedder.name}"
+
+    def _embedding_attrs(self, count: int) -> dict[str, object]:
+        return {"gen_ai.operation.name": "embeddings", "gen_ai.request.model": self.embedder.name,
+                "gen_ai.embeddings.dimension.count": self.embedder.dims, "tiermem.embeddings.texts": count}
+
+    def _index_attrs(self, operation: str) -> dict[str, object]:
+        return {"db.system.name": getattr(self.index, "db_system", "qdrant"), "db.operation.name": operation, "db.collection.name": "tiermem.facts"}
 
     def indexed(self, facts: Sequence[Fact], vectors: Sequence[Sequence[float]] | None = None) -> list[IndexedFact]:
         """Index points for facts: dense vectors (embedded here unless given), contextual

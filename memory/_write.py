@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import telemetry
 from ._claims import quoted_values
 from ._erasure import INLINE_SCAN_BYTES, ErasureReceipt, allocated_bytes, find_leftovers, word_id_needles
 from ._errors import FactNotFound, IndexCorrupted
@@ -73,7 +74,12 @@ class WritePipeline:
         known: Sequence[Fact] = ()
         if getattr(self.extractor, "uses_known", True):
             known = self.session.list_facts(user_id, limit=KNOWN_FACTS, newest_first=True)
-        candidates = self.prepare(self.extractor.extract([t.extractable for t in turns], known=known), turns, self.extractor)
+        with telemetry.span("tiermem.extract", {"tiermem.extractor": getattr(self.extractor, "name", "custom"),
+                                                "tiermem.turns": len(turns)}) as span:
+            extracted = self.extractor.extract([t.extractable for t in turns], known=known)
+            if span is not None:
+                span.set_attribute("tiermem.candidates", len(extracted))
+        candidates = self.prepare(extracted, turns, self.extractor)
         candidates = [self._previous_message(user_id, c, turns) for c in candidates]
         turn_ids = [t.id for t in turns]
         events = self._reconcile_and_commit(user_id, candidates, lambda evs: self.session.commit_extraction(turn_ids, evs))
@@ -138,12 +144,16 @@ class WritePipeline:
             # A model's judgement is asked outside the lock (reads and other writes go on);
             # under it the neighbours are read again and the verdicts apply only to facts
             # that are still there as they were.
-            verdicts = self.reconciler.judge(user_id, candidates, vectors, self._neighbours(user_id, candidates, vectors, exclude),
-                                             now=self.clock())
-        with self.lock:
+            with telemetry.span("tiermem.judge", {"tiermem.candidates": len(candidates)}):
+                verdicts = self.reconciler.judge(user_id, candidates, vectors,
+                                                 self._neighbours(user_id, candidates, vectors, exclude), now=self.clock())
+        with self.lock, telemetry.span("tiermem.reconcile", {"tiermem.candidates": len(candidates)}) as span:
             neighbours = self._neighbours(user_id, candidates, vectors, exclude) if candidates else []
             events = (self.reconciler.reconcile(user_id, candidates, vectors, neighbours, now=self.clock(), verdicts=verdicts)
                       if candidates else [])
+            if span is not None:
+                for op in ("add", "update", "invalidate", "noop"):
+                    span.set_attribute(f"tiermem.events.{op}", sum(e.op == op for e in events))
             found = dict(_vectors_of(candidates, vectors))
             # A fact reconcile indexed with more than its candidate's text (an ending, with what
             # it ended) gets its own vector; rare, so embedded here rather than ahead of time.

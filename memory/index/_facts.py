@@ -47,6 +47,7 @@ class FactIndex:
     """
 
     seal: PayloadSeal | None = None  # the embedded index's sealed payloads (see `_sealing`)
+    db_system = "qdrant"  # the engine, as OpenTelemetry's `db.system.name` names it
 
     def __init__(self, points: PointStore, identity: str | None = None):
         self.points = points
@@ -227,6 +228,8 @@ class PgVectorFactIndex(FactIndex):
         dims: the embedder's vector size; checked against an existing table.
         collection: the table name.
     """
+
+    db_system = "postgresql"
 
     def __init__(self, url: str, dims: int, collection: str = "tiermem_facts"):
         from ._pgvector import PgVectorPoints, pg_engine

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from .. import telemetry
 from .._contract import MemoryAPI
 from .._errors import ConfigError, InvalidInput, OutcomeUnknown, StoreUnavailable
 from ._api import encode_args, error_for, load_result
@@ -85,6 +86,7 @@ class RemoteMemory(MemoryAPI):
             headers["Authorization"] = f"Bearer {self.api_key}"
         if key is not None:
             headers[KEY_HEADER] = key
+        telemetry.inject(headers)
         for attempt in range(2):
             conn = self._connection()
             try:
@@ -111,7 +113,14 @@ class RemoteMemory(MemoryAPI):
     def call(self, name: str, **kwargs: Any) -> Any:
         """A method by name. A write is sent with an idempotency key: resent after a lost
         answer, or to a new owner after a failover, it is applied once."""
-        return self.call_with_key(name, uuid.uuid4().hex if name in RECORDED else None, **kwargs)
+        key = uuid.uuid4().hex if name in RECORDED else None
+        if not telemetry.listening():
+            return self.call_with_key(name, key, **kwargs)
+        with telemetry.operation(name, lambda: kwargs, kind="CLIENT") as span:
+            span.set("server.address", self.url)
+            result = self.call_with_key(name, key, **kwargs)
+            span.result(name, result)
+            return result
 
     def call_with_key(self, name: str, key: str | None, **kwargs: Any) -> Any:
         """A method by name under a given idempotency key (a write resent from elsewhere)."""

@@ -30,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from .. import telemetry
 from .._errors import ConfigError, InvalidInput, TieredMemoryError
 from .._requests import request_key
 from ._api import STATUS, VERSION, decode_args, dump_result
@@ -177,7 +178,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "InvalidInput", f"the body is not JSON this server reads: {str(exc)[:200]}")
             return
         try:
-            result = self.app.call(name, decode_args(name, body), self.headers.get(KEY_HEADER))
+            with telemetry.served(name, dict(self.headers.items()), self.app.url):
+                result = self.app.call(name, decode_args(name, body), self.headers.get(KEY_HEADER))
         except TieredMemoryError as exc:
             self._error(STATUS.get(type(exc).__name__, 500), type(exc).__name__, str(exc))
         except (TypeError, ValueError, RecursionError, OverflowError) as exc:  # arguments of the wrong shape
