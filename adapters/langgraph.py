@@ -15,7 +15,6 @@ Needs the `langgraph` extra: `pip install 'tiermem[langgraph]'`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,8 +23,9 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.graph import MessagesState
 
-from tiermem import FactNotFound, InvalidInput, MemoryAPI, TieredMemoryError
+from tiermem import InvalidInput, MemoryAPI
 
+from . import _tools
 from ._store import TiermemStore, tiermem_store
 
 __all__ = ["TiermemStore", "tiermem_store", "MemoryState", "recall_node", "remember_node", "memory_tools", "user_and_thread"]
@@ -83,8 +83,7 @@ def recall_node(memory: MemoryAPI, *, system: str | None = None, budget: int = 8
         user_id, thread_id = user_and_thread(config)
         message = _last_user_text(state["messages"])
         ctx = memory.context(message, user_id=user_id, session_id=thread_id, system=system, budget=budget)
-        block = next((b["text"] for b in ctx.messages[-1]["content"] if b.get("text", "").startswith("<memories>")), "")
-        return {"memory_system": ctx.system, "memory_block": block, "memory_fact_ids": [h.fact.id for h in ctx.facts]}
+        return {"memory_system": ctx.system, "memory_block": _tools.memory_block(ctx), "memory_fact_ids": [h.fact.id for h in ctx.facts]}
 
     return recall
 
@@ -113,12 +112,6 @@ def remember_node(memory: MemoryAPI) -> Callable[..., dict[str, Any]]:
     return remember
 
 
-def _hit_dict(hit: Any) -> dict[str, Any]:
-    fact = hit.fact
-    return {"id": fact.id, "text": fact.text, "kind": fact.kind, "score": round(hit.score, 4),
-            "valid_from": fact.valid_from.isoformat(), "metadata": fact.metadata}
-
-
 def memory_tools(memory: MemoryAPI, *, user_id: str | None = None) -> list[BaseTool]:
     """`search_memory`, `remember_fact` and `forget_fact` over the user's facts.
 
@@ -132,37 +125,15 @@ def memory_tools(memory: MemoryAPI, *, user_id: str | None = None) -> list[BaseT
         return user_id if user_id is not None else user_and_thread(config)[0]
 
     def search_memory(query: str, limit: int = 10, offset: int = 0, *, config: RunnableConfig) -> str:
-        """Search the user's long-term memory. Returns the facts most relevant to `query`
-        (JSON: id, text, kind, score, valid_from)."""
-        try:
-            hits = memory.search(query, user_id=who(config), limit=max(1, limit + offset))
-        except TieredMemoryError as exc:
-            return f"Error: {exc}"
-        return json.dumps([_hit_dict(h) for h in hits[offset:offset + limit]], ensure_ascii=False)
+        return _tools.recall(memory, lambda: who(config), query, limit, offset)
 
     def remember_fact(content: str, kind: str | None = None, *, config: RunnableConfig) -> str:
-        """Store a self-contained fact about the user in long-term memory (e.g. "Ana is
-        allergic to peanuts"). A fact that contradicts a stored one replaces it; the old one
-        stays in history."""
-        try:
-            result = memory.remember(content, user_id=who(config), kind=kind)
-        except TieredMemoryError as exc:
-            return f"Error: {exc}"
-        event = result.events[0]
-        verb = {"add": "created", "update": "updated", "noop": "already known as"}.get(event.op, event.op)
-        return f"{verb} memory {event.fact_id}"
+        return _tools.remember(memory, lambda: who(config), content, kind)
 
     def forget_fact(id: str, reason: str = "forgotten at the user's request", *, config: RunnableConfig) -> str:
-        """Stop using a stored fact (by the id search_memory returned). Reversible: the fact
-        is retracted, not erased."""
-        try:
-            memory.retract(id, user_id=who(config), reason=reason)
-        except FactNotFound:
-            return f"Error: no memory {id!r} for this user; search_memory gives the ids"
-        except TieredMemoryError as exc:
-            return f"Error: {exc}"
-        return f"forgot memory {id}"
+        return _tools.forget(memory, lambda: who(config), id, reason)
 
+    search_memory.__doc__, remember_fact.__doc__, forget_fact.__doc__ = _tools.RECALL_DOC, _tools.REMEMBER_DOC, _tools.FORGET_DOC
     tools = []
     for fn in (search_memory, remember_fact, forget_fact):
         tools.append(StructuredTool.from_function(fn, name=fn.__name__, description=(fn.__doc__ or "").strip()))
