@@ -134,7 +134,7 @@ def memory_tools(memory: MemoryAPI, *, user_id: str | None = None) -> list[BaseT
         return _tools.forget(memory, lambda: who(config), id, reason)
 
     search_memory.__doc__, remember_fact.__doc__, forget_fact.__doc__ = _tools.RECALL_DOC, _tools.REMEMBER_DOC, _tools.FORGET_DOC
-    tools = []
+    tools: list[BaseTool] = []
     for fn in (search_memory, remember_fact, forget_fact):
         tools.append(StructuredTool.from_function(fn, name=fn.__name__, description=(fn.__doc__ or "").strip()))
     return tools

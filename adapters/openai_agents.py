@@ -255,5 +255,6 @@ def memory_tools(memory: MemoryAPI, *, user_id: UserOf) -> list[FunctionTool]:
     async def forget(ctx: RunContextWrapper[Any], id: str) -> str:
         return await asyncio.to_thread(_tools.forget, memory, lambda: _who(user_id, ctx), id)
 
-    docs = {recall: _tools.RECALL_DOC, remember: _tools.REMEMBER_DOC, forget: _tools.FORGET_DOC}
-    return [function_tool(fn, name_override=fn.__name__, description_override=doc) for fn, doc in docs.items()]
+    return [function_tool(recall, name_override="recall", description_override=_tools.RECALL_DOC),
+            function_tool(remember, name_override="remember", description_override=_tools.REMEMBER_DOC),
+            function_tool(forget, name_override="forget", description_override=_tools.FORGET_DOC)]

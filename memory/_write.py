@@ -369,17 +369,20 @@ class WritePipeline:
                 points = self.retriever.index.count(user_id)
             except IndexCorrupted:  # a damaged sealing key: the points go by their ids below
                 points = len(ids)
-            item_texts = self.erase_items(user_id)
-            texts += item_texts[:200]
-            event, removed = self.session.forget_user(user_id, self.clock())
-            self.retriever.forget_turn_vectors()
-            removed["items"] = len(item_texts)
-            self.session.scrub()
-            self.sync.apply([event], {})
-            # By id too: points sealed under a key this process no longer matches (another
-            # process re-created the user, a damaged key) are not found by the tenant token.
-            self.retriever.index.apply([Delete(ids)])
-            how = self.retriever.index.user_erased(user_id)
+            with telemetry.span("delete tiermem.session", {"db.operation.name": "delete"}):
+                item_texts = self.erase_items(user_id)
+                texts += item_texts[:200]
+                event, removed = self.session.forget_user(user_id, self.clock())
+                self.retriever.forget_turn_vectors()
+                removed["items"] = len(item_texts)
+                self.session.scrub()
+            with telemetry.span("delete tiermem.facts", {"db.operation.name": "delete",
+                                                         "db.system.name": getattr(self.retriever.index, "db_system", "qdrant")}):
+                self.sync.apply([event], {})
+                # By id too: points sealed under a key this process no longer matches (another
+                # process re-created the user, a damaged key) are not found by the tenant token.
+                self.retriever.index.apply([Delete(ids)])
+                how = self.retriever.index.user_erased(user_id)
             # Every local file is read, the sealed index's too: for the texts, and there also for
             # the user's words as clear keyword ids (a sealed index keeps only keyed ones,
             # `index._sealing`), as long as that costs about what the user holds.
@@ -391,10 +394,11 @@ class WritePipeline:
                 note = (f"the local files hold {size / 2**20:,.0f} MB: not scanned inline (the scan would cost time in "
                         "proportion to the whole store); deleted rows are zeroed and the WAL truncated all the same")
             else:
-                checked, leftovers = find_leftovers([*texts, user_id], roots)
-                index = Path(self.retriever.index.location)
-                if how == "sealed" and index.is_dir():
-                    leftovers += find_leftovers([], [index], raw=word_id_needles(texts))[1]
+                with telemetry.span("tiermem.erasure.verify", {"tiermem.bytes": size}):
+                    checked, leftovers = find_leftovers([*texts, user_id], roots)
+                    index = Path(self.retriever.index.location)
+                    if how == "sealed" and index.is_dir():
+                        leftovers += find_leftovers([], [index], raw=word_id_needles(texts))[1]
         removed["index_points"] = points
         return ErasureReceipt(user_id=user_id, removed=removed, index=how,
                               verified=(not leftovers) if checked else None, checked_files=checked, leftovers=leftovers,

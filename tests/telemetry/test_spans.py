@@ -72,6 +72,8 @@ def test_add_search_context_forget_user_each_make_a_span_with_children(mem: Memo
 
     erased = telemetry.named("forget_user")[0]
     assert erased.attributes["tiermem.erasure.verified"] is True
+    assert {"delete tiermem.session", "delete tiermem.facts", "tiermem.erasure.verify"} <= {
+        s.name for s in telemetry.children(erased)}
 
     for span in telemetry.spans():
         text = _everything(span)
