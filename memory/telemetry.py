@@ -92,7 +92,13 @@ def _duration() -> Any:
 
 def user_hash(user_id: str) -> str:
     """A stable, non-reversible label for a user id (the id itself is kept only on opt-in)."""
-    return hashlib.sha256(user_id.encode()).hexdigest()[:16]
+    return hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _clean(value: str, limit: int = 256) -> str:
+    # Attributes are built before the call checks its arguments: a lone surrogate (which the
+    # call will reject) must not break the span instead.
+    return value.encode("utf-8", "replace").decode("utf-8")[:limit]
 
 
 class Operation:
@@ -127,13 +133,13 @@ def _identity(method: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(user, str):
         attrs["gen_ai.memory.scope"] = "session" if method == "forget_session" else "user"
         attrs["tiermem.user.hash"] = user_hash(user)
-        attrs["gen_ai.memory.namespace"] = user if content else user_hash(user)
+        attrs["gen_ai.memory.namespace"] = _clean(user) if content else user_hash(user)
     session = arguments.get("session_id")
     if isinstance(session, str):
-        attrs["gen_ai.conversation.id"] = session
+        attrs["gen_ai.conversation.id"] = _clean(session)
     fact_id = arguments.get("fact_id")
     if isinstance(fact_id, str):
-        attrs["gen_ai.memory.id"] = fact_id
+        attrs["gen_ai.memory.id"] = _clean(fact_id)
     if method in _MEMORY_TYPE:
         attrs["gen_ai.memory.type"] = _MEMORY_TYPE[method]
     limit = arguments.get("limit")
@@ -145,7 +151,7 @@ def _identity(method: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
     if content:
         query = arguments.get("query", arguments.get("message"))
         if isinstance(query, str):
-            attrs["gen_ai.memory.query"] = query
+            attrs["gen_ai.memory.query"] = _clean(query, 8192)
     return attrs
 
 
