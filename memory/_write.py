@@ -147,7 +147,8 @@ class WritePipeline:
             with telemetry.span("tiermem.judge", {"tiermem.candidates": len(candidates)}):
                 verdicts = self.reconciler.judge(user_id, candidates, vectors,
                                                  self._neighbours(user_id, candidates, vectors, exclude), now=self.clock())
-        with self.lock, telemetry.span("tiermem.reconcile", {"tiermem.candidates": len(candidates)}) as span:
+        with self.lock, self.session.user_writer(user_id), \
+                telemetry.span("tiermem.reconcile", {"tiermem.candidates": len(candidates)}) as span:
             neighbours = self._neighbours(user_id, candidates, vectors, exclude) if candidates else []
             events = (self.reconciler.reconcile(user_id, candidates, vectors, neighbours, now=self.clock(), verdicts=verdicts)
                       if candidates else [])

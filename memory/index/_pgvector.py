@@ -54,6 +54,9 @@ def pg_engine(url: str) -> Any:
         raise ConfigError(f"index_url {engine.url.render_as_string(hide_password=True)} is not PostgreSQL")
     try:
         with engine.begin() as conn:
+            # IF NOT EXISTS is not safe against a concurrent CREATE (two processes opening a
+            # fresh database at once: one fails on the catalog's unique index): one at a time.
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('tiermem:create extension vector'))"))
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
     except Exception as exc:  # noqa: BLE001 - unreachable, no such extension, no right to create it
         engine.dispose()

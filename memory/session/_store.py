@@ -6,6 +6,7 @@ transaction as the turns it came from; the long-term index is rebuilt from here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,6 +29,7 @@ from .._text import norm_hash
 from ._engine import engine_for, insert_for, sqlite_file, upsert
 from ._files import MemoryFileLog
 from ._items import StoreItemLog
+from ._locks import user_writer
 from ._migrations import LATEST as SCHEMA_LATEST
 from ._migrations import current_version, migrate
 from ._requests import RequestLog
@@ -129,6 +131,10 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
     @property
     def url_for_humans(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
+
+    def user_writer(self, user_id: str) -> contextlib.AbstractContextManager[None]:
+        """The user's writer lock across processes (PostgreSQL's advisory lock; see `_locks`)."""
+        return user_writer(self.engine, user_id)
 
     def user_key(self, user_id: str, create: bool = True) -> bytes | None:
         """The user's key for the embedded index's sealed payloads (made on first use;
