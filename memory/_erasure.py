@@ -39,7 +39,8 @@ class ErasureReceipt(_Model):
         when nothing local could be checked, or the local files were too large to scan
         inline (`note` says which).
     leftovers: files where a removed text was still found (should be empty).
-    note: why `verified` is None, when it is.
+    note: why `verified` is None, when it is; on PostgreSQL, what was rewritten, what was
+        sealed, what is left for later and what the server's WAL and backups keep.
     """
 
     user_id: str

@@ -20,13 +20,24 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
 from . import telemetry
 from ._config import resolve
 from ._context import ContextBuilder
 from ._contract import MemoryAPI, MessagesIn
 from ._documents import to_documents
 from ._erasure import ErasureReceipt
-from ._errors import ConfigError, EmbeddingMismatch, FactNotFound, InvalidInput, MemoryClosed, UnknownUser
+from ._errors import (
+    ConfigError,
+    EmbeddingMismatch,
+    FactNotFound,
+    InvalidInput,
+    MemoryClosed,
+    OutcomeUnknown,
+    StoreUnavailable,
+    UnknownUser,
+)
 from ._files import FileWrites, check_path
 from ._messages import (
     MAX_BUDGET,
@@ -85,6 +96,25 @@ T = TypeVar("T")
 Extraction = Literal["inline", "background"]
 
 
+# Calls that change nothing: retried once when the database connection broke under them.
+_RETRIED = frozenset({"search", "context", "facts", "users", "get", "history", "files", "usage", "backlog", "verify",
+                      "flush", "health"})
+
+
+def _connection_lost(exc: DBAPIError) -> bool:
+    """A dropped connection, a server restart or failover, a refused connection (PostgreSQL);
+    not a constraint, a syntax error or SQLite's busy file."""
+    if exc.connection_invalidated:
+        return True
+    module = type(exc.orig).__module__ if exc.orig is not None else ""
+    return module.startswith("psycopg") and isinstance(exc, OperationalError | InterfaceError)
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0][:300]
+
+
 def _tracked(method: Callable[..., T]) -> Callable[..., T]:
     """A public call: refused once the Memory is closed, and waited for by close(), so a
     close() from another thread never pulls the stores out from under a running add();
@@ -99,7 +129,22 @@ def _tracked(method: Callable[..., T]) -> Callable[..., T]:
                 raise MemoryClosed("this Memory is closed; open a new one with Memory.open()")
             self._active += 1
         try:
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except DBAPIError as exc:
+                if not _connection_lost(exc):
+                    raise
+                if name not in _RETRIED:
+                    raise OutcomeUnknown(f"{name}: the connection to the database broke ({_first_line(exc)}); the write "
+                                         "may or may not have been stored: read it back (facts(), backlog()) before "
+                                         "sending it again") from exc
+            try:  # a read: once more, on a fresh connection (the pool dropped the broken one)
+                return method(self, *args, **kwargs)
+            except DBAPIError as exc:
+                if not _connection_lost(exc):
+                    raise
+                raise StoreUnavailable(f"{name}: the database cannot be reached ({_first_line(exc)}); is it running, "
+                                       "and is its URL right?") from exc
         finally:
             with self._calls:
                 self._active -= 1
@@ -555,7 +600,9 @@ class Memory(MemoryAPI):
         Returns whether anything changed. A Qdrant server optimizes on its own.
         """
         with self._lock:
-            compacted = self.index.compact() if compact else False
+            compacted = self.index.compact(patient=True) if compact else False
+            if compact:  # PostgreSQL: the tables an erasure could not rewrite without waiting
+                self.session.scrub((), lock_timeout=60.0)
             return self.index.optimize() or compacted
 
     @_tracked

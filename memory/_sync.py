@@ -63,6 +63,8 @@ class IndexSync:
         self._key = f"index_seq:{identity}"
         self._rebuilding_key = rebuilding_key(identity)
         self._format_key = f"index_format:{identity}"
+        # The format this backend's points are written in (each engine's own latest).
+        self.format = getattr(self.index, "format", INDEX_FORMAT)
         self._adopt_legacy_keys()
         self._watermark = int(session.get_meta(self._key) or 0)
         self.behind = False  # an index write failed: catch_up() is owed
@@ -179,12 +181,12 @@ class IndexSync:
                 logger.warning("tiermem: an index rebuild was interrupted; rebuilding it from the journal")
                 return self.reindex()
             old_format = self.session.get_meta(self._format_key)
-            if old_format != INDEX_FORMAT:
+            if old_format != self.format:
                 if self.index.count() > 0:
-                    brought = [why for fmt, why in INDEX_FORMATS.items() if int(fmt) > int(old_format or 1)]
+                    brought = [why for fmt, why in INDEX_FORMATS.items() if int(old_format or 1) < int(fmt) <= int(self.format)]
                     logger.warning("tiermem: rebuilding the index once in its new format (%s)", "; ".join(brought))
                     self.reindex()
-                self.session.set_meta(self._format_key, INDEX_FORMAT)
+                self.session.set_meta(self._format_key, self.format)
             last = self.session.last_event_seq()
             if self._watermark > 0 and self.index.count() == 0 and self.session.count_facts(include_invalid=True) > 0:
                 self.reindex()  # the index folder was lost: rebuild it whole
@@ -269,7 +271,7 @@ class IndexSync:
             self.index.flush()
             self._advance(last)
             self.session.delete_meta(self._rebuilding_key)
-            self.session.set_meta(self._format_key, INDEX_FORMAT)
+            self.session.set_meta(self._format_key, self.format)
             self.behind = False
         return done
 

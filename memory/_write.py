@@ -31,7 +31,7 @@ from ._upkeep import SessionUpkeep
 from .extract import Extractor
 from .index import Delete, Upsert
 from .reconcile import FORGOTTEN_ON_REQUEST, Neighbour, Reconciler, Verdicts
-from .session import SessionStore
+from .session import FACT_TABLES, ITEM_TABLES, SessionStore
 from .session._engine import sqlite_file
 
 logger = logging.getLogger("tiermem")
@@ -333,7 +333,7 @@ class WritePipeline:
             self._upkeep(owner, {s for s in sessions if s[0] == owner})
         for key in pending:
             self.session.delete_meta(key)
-        self.session.scrub()
+        self.session.scrub(FACT_TABLES)
         return len(pending)
 
     def _reread_passages(self, read_by: dict[str, set[str]]) -> None:
@@ -357,7 +357,7 @@ class WritePipeline:
             self.session.redact_turns(user_id, sorted(refs))
             self.retriever.forget_turn_vectors()
         self.session.forget_requests(user_id)
-        self.session.scrub()
+        self.session.scrub(FACT_TABLES)
         return {"turns": len(refs), "facts": len(facts)}
 
     def forget_user(self, user_id: str) -> ErasureReceipt:
@@ -376,7 +376,10 @@ class WritePipeline:
                 event, removed = self.session.forget_user(user_id, self.clock())
                 self.retriever.forget_turn_vectors()
                 removed["items"] = len(item_texts)
-                self.session.scrub()
+                # Only the tables that held the user's rows are rewritten (PostgreSQL), and
+                # none is waited for long: one another transaction holds is left for later.
+                deferred = self.session.scrub([*(t for t, n in removed.items() if n), "tm_fact_events",
+                                               *(ITEM_TABLES if item_texts else ())])
             with telemetry.span("delete tiermem.facts", {"db.operation.name": "delete",
                                                          "db.system.name": getattr(self.retriever.index, "db_system", "qdrant")}):
                 self.sync.apply([event], {})
@@ -389,11 +392,12 @@ class WritePipeline:
             # `index._sealing`), as long as that costs about what the user holds.
             roots = self.local_files()
             size = allocated_bytes(roots)
-            note = ""
+            notes = self._erasure_notes(deferred)
             checked, leftovers = 0, list[str]()
             if size > INLINE_SCAN_BYTES:
-                note = (f"the local files hold {size / 2**20:,.0f} MB: not scanned inline (the scan would cost time in "
-                        "proportion to the whole store); deleted rows are zeroed and the WAL truncated all the same")
+                notes.insert(0, f"the local files hold {size / 2**20:,.0f} MB: not scanned inline (the scan would cost time "
+                                "in proportion to the whole store)" + ("; deleted rows are zeroed and the WAL truncated all "
+                                                                       "the same" if sqlite_file(self.session.url) else ""))
             else:
                 with telemetry.span("tiermem.erasure.verify", {"tiermem.bytes": size}):
                     checked, leftovers = find_leftovers([*texts, user_id], roots)
@@ -403,7 +407,23 @@ class WritePipeline:
         removed["index_points"] = points
         return ErasureReceipt(user_id=user_id, removed=removed, index=how,
                               verified=(not leftovers) if checked else None, checked_files=checked, leftovers=leftovers,
-                              event=event, note=note)
+                              event=event, note="; ".join(notes))
+
+    def _erasure_notes(self, deferred: Sequence[str]) -> list[str]:
+        """What the receipt says was done to the files, per backend (not scanned or not)."""
+        dialect = self.session.engine.dialect.name
+        if dialect != "postgresql":
+            return []
+        notes = ["PostgreSQL: the tables that held the user's rows were rewritten without them (VACUUM FULL)"]
+        if deferred:
+            notes.append(f"{', '.join(deferred)} could not be rewritten now (another transaction held them): the next "
+                         "erasure or `tiermem optimize --compact` rewrites them")
+        if getattr(self.retriever.index, "db_system", "") == "postgresql":
+            notes.append("the index's rows were deleted; their payloads and keyword ids were sealed with the user's key, "
+                         "now destroyed")
+        notes.append("the server's write-ahead log (pg_wal), base backups and replicas still hold the session tier's "
+                     "rows as they were written, until the server recycles them")
+        return notes
 
     def local_files(self) -> list[Path]:
         """The files of the stores that live on this machine and this process can read:

@@ -22,7 +22,8 @@ FAR_FUTURE = 253402300799.0  # 9999-12-31T23:59:59Z
 INDEX_FORMAT = "5"
 INDEX_FORMATS = {"2": "validity dates after 3000", "3": "Snowball stemming for keywords",
                  "4": "contextual vectors: each fact read with the turns it came from",
-                 "5": "keyword ids derived with each user's key on the embedded index"}  # what each format brought
+                 "5": "keyword ids derived with each user's key on the embedded index",
+                 "6": "payloads and keyword ids sealed with each user's key on the pgvector index"}  # what each format brought
 DERIVED_KEYS = frozenset({"valid_from_ts", "invalid_at_ts", "event_ts"})
 
 

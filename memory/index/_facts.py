@@ -8,9 +8,10 @@ import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._base import (
+    INDEX_FORMAT,
     TENANT_KEY,
     Delete,
     DeleteUser,
@@ -48,6 +49,7 @@ class FactIndex:
 
     seal: PayloadSeal | None = None  # the embedded index's sealed payloads (see `_sealing`)
     db_system = "qdrant"  # the engine, as OpenTelemetry's `db.system.name` names it
+    format = INDEX_FORMAT  # the format its points are written in (`tiermem.index._base.INDEX_FORMATS`)
 
     def __init__(self, points: PointStore, identity: str | None = None):
         self.points = points
@@ -131,7 +133,9 @@ class FactIndex:
     def optimize(self) -> bool:
         return self.points.optimize()
 
-    def compact(self) -> bool:
+    def compact(self, *, patient: bool = False) -> bool:
+        """Rewrite the storage without deleted points. `patient`: an operator's off-peak run
+        that may wait for other sessions (PostgreSQL; an erasure's own attempt does not)."""
         return self.points.compact()
 
     def user_erased(self, user_id: str) -> str:
@@ -230,6 +234,7 @@ class PgVectorFactIndex(FactIndex):
     """
 
     db_system = "postgresql"
+    format = "6"  # payloads and keyword ids sealed with the user's key
 
     def __init__(self, url: str, dims: int, collection: str = "tiermem_facts"):
         from ._pgvector import PgVectorPoints, pg_engine
@@ -243,6 +248,26 @@ class PgVectorFactIndex(FactIndex):
             raise
         where = self.engine.url.render_as_string(hide_password=True).split("@")[-1]
         super().__init__(points, f"pgvector:{where}/{collection}")
+
+    def attach_keys(self, keys: KeyStore) -> None:
+        """Seal payloads and keyword ids with per-user keys, as the embedded index does: an
+        erasure deletes the user's rows and their key, and what the table and index files,
+        the server's WAL, its base backups and replicas keep of them is ciphertext and ids no
+        dictionary maps back to words, without rewriting tables every tenant uses."""
+        from ._sealing import PayloadSeal
+
+        self.seal = PayloadSeal(keys)
+
+    def user_erased(self, user_id: str) -> str:
+        if self.seal is None:
+            return super().user_erased(user_id)
+        self.seal.forget(user_id)
+        return "sealed"
+
+    def compact(self, *, patient: bool = False) -> bool:
+        from ._pgvector import PgVectorPoints
+
+        return cast(PgVectorPoints, self.points).compact(lock_timeout=None if patient else 0.2)
 
     def sibling(self, name: str, dims: int, schema: Schema) -> PointStore:
         from ._pgvector import PgVectorPoints

@@ -23,6 +23,7 @@ files (the write-ahead log and backups are the server's, see the guide).
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -33,6 +34,7 @@ import numpy as np
 from .._errors import ConfigError, EmbeddingMismatch, MissingDependency, StoreUnavailable
 from ._points import PLAIN, Condition, Point, PointHit, Schema, Search, context_of
 
+logger = logging.getLogger("tiermem")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
 _DISTANCE = {"cosine": ("<=>", "vector_cosine_ops"), "l2": ("<->", "vector_l2_ops"), "inner_product": ("<#>", "vector_ip_ops")}
 NO_TENANT = ""  # the tenant column of a collection without one: IDF over the whole collection
@@ -283,14 +285,31 @@ class PgVectorPoints:
         """Searches are exact within a tenant: there is no vector index to build."""
         return False
 
-    def compact(self) -> bool:
+    def compact(self, lock_timeout: float | None = 0.2) -> bool:
         """VACUUM FULL both tables: they are written anew without deleted rows, and the old
-        files removed (an exclusive lock for the time it takes; it grows with the tables)."""
+        files removed (an exclusive lock for the time it takes; it grows with the tables).
+        Every other session's query on a table queues behind the rewrite and behind its wait
+        for the lock, so the wait is bounded by `lock_timeout` seconds (None: wait): a table
+        another transaction holds is left as it is, and False returned (`tiermem optimize
+        --compact` does it later, waiting)."""
         from sqlalchemy import text
+        from sqlalchemy.exc import OperationalError
 
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f"VACUUM FULL {self.terms}"))
-            conn.execute(text(f"VACUUM FULL {self.name}"))
+            if lock_timeout is not None:
+                conn.execute(text(f"SET lock_timeout = '{max(1, int(lock_timeout * 1000))}ms'"))
+            try:
+                conn.execute(text(f"VACUUM FULL {self.terms}"))
+                conn.execute(text(f"VACUUM FULL {self.name}"))
+            except OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+                    raise
+                logger.warning("tiermem: %s is in use by another transaction; not compacted now "
+                               "(`tiermem optimize --compact` does it)", self.name)
+                return False
+            finally:
+                if lock_timeout is not None:
+                    conn.execute(text("RESET lock_timeout"))
         return True
 
     def close(self) -> None:

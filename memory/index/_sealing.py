@@ -40,7 +40,7 @@ from ._base import TENANT_KEY
 # In the clear: what the engine filters on and what ranking reads before a fact is built.
 CLEAR = frozenset({"id", "kind", "importance", "valid_from_ts", "invalid_at_ts", "event_ts"})
 SEALED = "sealed"
-NO_KEY = "\x00no key"  # the tenant of a user with no key: matches no point
+NO_KEY = "(no key)"  # the tenant of a user with no key: matches no point (tokens are hex; PostgreSQL text holds no NUL)
 KeyStore = Callable[[str, bool], bytes | None]  # (user_id, create) -> the user's key, or None
 
 

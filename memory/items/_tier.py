@@ -24,7 +24,7 @@ from .._text import sparse_document, sparse_query
 from ..embed import Embedder
 from ..index._items import FieldPoint, ItemHit, ItemIndex, item_ref, item_schema
 from ..index._points import PointStore, Schema
-from ..session import SessionStore
+from ..session import ITEM_TABLES, SessionStore
 from ._filters import Matcher, compile_filter
 from ._ops import (
     GetItem,
@@ -317,7 +317,7 @@ class ItemTier:
     def _erase_traces(self) -> None:
         """A deleted item's text leaves the disk: the database's freed pages and WAL, and
         the index files (rewritten without the deleted points)."""
-        self.session.scrub()
+        self.session.scrub(ITEM_TABLES)
         for item_index in self._all_indexes():
             item_index.compact()
 

@@ -53,6 +53,26 @@ from ._usage import UsageLog
 CRITICAL_IMPORTANCE = 0.95  # allergies, conditions, dietary and accessibility needs (RuleExtractor)
 
 
+COMPACT_LOCK_TIMEOUT = 0.1  # seconds an erasure's table rewrite may wait for its lock (others queue behind the wait)
+# The tables an add() writes, in its order: an erasure rewrites them in the reverse order.
+_WRITE_ORDER = ("tm_session_seq", "tm_turns", "tm_user_keys", "tm_facts", "tm_fact_events", "tm_profiles", "tm_summaries")
+COMPACT_PENDING = "compact_pending"  # tm_meta: tables an erasure could not rewrite yet (PostgreSQL)
+# What forgetting facts or a session deletes rows from (the erasure records in tm_meta name the text too).
+FACT_TABLES = ("tm_facts", "tm_fact_events", "tm_turns", "tm_summaries", "tm_profiles", "tm_requests", "tm_meta")
+ITEM_TABLES = ("tm_store_items",)
+
+
+def _vacuum_full(conn: Any, table: str) -> bool:
+    """Rewrite one table; False when its lock was not had within the connection's lock_timeout."""
+    try:
+        conn.exec_driver_sql(f'VACUUM FULL "{table}"')
+        return True
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+            return False
+        raise
+
+
 class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
     """Turns, summaries, profiles and the fact journal, in SQLite or PostgreSQL.
 
@@ -371,27 +391,53 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
             summaries = s.exec(select(SummaryRow.text).where(SummaryRow.user_id == user_id).limit(limit)).all()
         return [*turns, *facts, *summaries]
 
-    def scrub(self) -> None:
-        """Leave no deleted text in SQLite's files: deleted cells are zeroed (secure_delete
-        is on for every connection) and the WAL, which still holds the pages as they were
-        written, is checkpointed into the database and truncated. PostgreSQL: VACUUM FULL
-        writes every tiermem table anew without its deleted rows and removes the old files
-        (an exclusive lock on each table while it is rewritten; the server's write-ahead log
-        and backups are outside its reach: see the guide)."""
+    def scrub(self, tables: Iterable[str] | None = None, *, lock_timeout: float = COMPACT_LOCK_TIMEOUT) -> list[str]:
+        """Leave no deleted text in the database's files.
+
+        SQLite: deleted cells are zeroed (secure_delete is on for every connection) and the
+        WAL, which still holds the pages as they were written, is checkpointed into the
+        database and truncated.
+
+        PostgreSQL: VACUUM FULL writes `tables` (default: every tiermem table) anew without
+        their deleted rows and removes the old files. Each rewrite holds an exclusive lock on
+        its table, and every other session's query on it queues behind the rewrite and behind
+        its wait for the lock; so the wait is bounded (`lock_timeout` seconds) and a table
+        another transaction holds (an export, a report) is not waited for: it is recorded and
+        rewritten by the next scrub or by `optimize(compact=True)`. The server's write-ahead
+        log and backups are outside its reach (see the guide).
+
+        Returns the tables left for later (PostgreSQL; [] otherwise).
+        """
         if self.engine.dialect.name == "sqlite":
             with self._write_gate, self.engine.connect() as conn:
                 for _ in range(20):
                     busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
                     if busy is None or not busy[0]:
-                        return
+                        return []
                     time.sleep(0.05)  # a reader still holds the WAL: wait for it
-        elif self.engine.dialect.name == "postgresql":
-            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                tables = conn.execute(text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND starts_with(tablename, 'tm_') "
-                    "ORDER BY tablename")).scalars().all()
-                for table in tables:
-                    conn.exec_driver_sql(f'VACUUM FULL "{table}"')
+            return []
+        if self.engine.dialect.name != "postgresql":
+            return []
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            existing = set(conn.execute(text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND starts_with(tablename, 'tm_')"
+            )).scalars().all())
+            pending = set(filter(None, (self.get_meta(COMPACT_PENDING) or "").split(",")))
+            wanted = (existing if tables is None else set(tables) & existing) | (pending & existing)
+            # The write path's tables last, in the reverse of its order (turns, then facts and
+            # their journal): a writer held up by one rewrite is past the others' by then.
+            order = sorted(wanted, key=lambda t: (_WRITE_ORDER.index(t) if t in _WRITE_ORDER else -1, t), reverse=True)
+            conn.exec_driver_sql(f"SET lock_timeout = '{max(1, int(lock_timeout * 1000))}ms'")
+            deferred: list[str] = []
+            for table in order:
+                # One table held by another transaction means a reader holds the rest too (a
+                # report, an export): each further wait would queue everyone again.
+                if deferred or not _vacuum_full(conn, table):
+                    deferred.append(table)
+            conn.exec_driver_sql("RESET lock_timeout")
+        if deferred or pending:
+            self.set_meta(COMPACT_PENDING, ",".join(deferred))
+        return deferred
 
     def data_files(self) -> Path | None:
         """Where the database keeps its table and index files, when this process can read
