@@ -4,6 +4,7 @@ agent loops). The framework adapters only wrap these in their own tool types."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -94,3 +95,14 @@ def instructions_from(context: Any) -> str:
     parts = [b["text"] for b in context.system if b.get("text")]
     block = memory_block(context)
     return "\n\n".join([*parts, block] if block else parts)
+
+
+async def paged_instructions(memory: MemoryAPI, message: str, *, user_id: str, session_id: str, base: str | None,
+                             budget: int) -> str:
+    """`base` plus what `context()` pages in for `message` (profile, summary, relevant facts),
+    as one instructions text; `base` alone when there is no message to page for."""
+    if not message.strip():
+        return base or ""
+    built = await asyncio.to_thread(memory.context, message, user_id=user_id, session_id=session_id, system=base,
+                                    budget=budget)
+    return instructions_from(built)

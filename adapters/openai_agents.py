@@ -230,13 +230,9 @@ def memory_instructions(memory: MemoryAPI, *, user_id: UserOf, session_id: str |
         raise InvalidInput(f"budget must be an integer of at least 256 tokens, got {budget!r}")
 
     async def instructions(ctx: RunContextWrapper[Any], agent: Agent[Any]) -> str:
-        message = _tools.last_user_text(ctx.turn_input)
-        if not message.strip():
-            return base or ""
         session = session_id(ctx) if callable(session_id) else session_id
-        built = await asyncio.to_thread(memory.context, message, user_id=_who(user_id, ctx), session_id=session,
-                                        system=base, budget=budget)
-        return _tools.instructions_from(built)
+        return await _tools.paged_instructions(memory, _tools.last_user_text(ctx.turn_input), user_id=_who(user_id, ctx), session_id=session,
+                                               base=base, budget=budget)
 
     return instructions
 

@@ -160,7 +160,25 @@ def folder_identity(folder: Path) -> str:
         return index_id
 
 
-class EdgeFactIndex(FactIndex):
+class SealedFactIndex(FactIndex):
+    """An index that seals payloads and keyword ids with per-user keys (`_sealing`): an
+    erasure deletes the user's points and their key, and what the engine's files (its WAL
+    and backups too) keep of them is ciphertext and ids no dictionary maps back to words,
+    without rewriting storage every tenant uses."""
+
+    def attach_keys(self, keys: KeyStore) -> None:
+        from ._sealing import PayloadSeal
+
+        self.seal = PayloadSeal(keys)
+
+    def user_erased(self, user_id: str) -> str:
+        if self.seal is None:
+            return super().user_erased(user_id)
+        self.seal.forget(user_id)
+        return "sealed"
+
+
+class EdgeFactIndex(SealedFactIndex):
     """Facts in an embedded qdrant-edge shard folder (the default).
 
     Raises:
@@ -174,17 +192,6 @@ class EdgeFactIndex(FactIndex):
         points = EdgePoints(path, dims, FACTS)
         self.path = points.path
         super().__init__(points, f"embedded:{folder_identity(points.path)}")
-
-    def attach_keys(self, keys: KeyStore) -> None:
-        from ._sealing import PayloadSeal
-
-        self.seal = PayloadSeal(keys)
-
-    def user_erased(self, user_id: str) -> str:
-        if self.seal is None:
-            return super().user_erased(user_id)
-        self.seal.forget(user_id)
-        return "sealed"
 
     def sibling(self, name: str, dims: int, schema: Schema) -> PointStore:
         from ._edge import EdgePoints
@@ -223,7 +230,7 @@ class QdrantFactIndex(FactIndex):
 
 
 
-class PgVectorFactIndex(FactIndex):
+class PgVectorFactIndex(SealedFactIndex):
     """Facts in a PostgreSQL table with pgvector (`index_url="postgresql://..."`): one
     database can hold every tier, shared by any number of processes with no owner.
 
@@ -248,21 +255,6 @@ class PgVectorFactIndex(FactIndex):
             raise
         where = self.engine.url.render_as_string(hide_password=True).split("@")[-1]
         super().__init__(points, f"pgvector:{where}/{collection}")
-
-    def attach_keys(self, keys: KeyStore) -> None:
-        """Seal payloads and keyword ids with per-user keys, as the embedded index does: an
-        erasure deletes the user's rows and their key, and what the table and index files,
-        the server's WAL, its base backups and replicas keep of them is ciphertext and ids no
-        dictionary maps back to words, without rewriting tables every tenant uses."""
-        from ._sealing import PayloadSeal
-
-        self.seal = PayloadSeal(keys)
-
-    def user_erased(self, user_id: str) -> str:
-        if self.seal is None:
-            return super().user_erased(user_id)
-        self.seal.forget(user_id)
-        return "sealed"
 
     def compact(self, *, patient: bool = False) -> bool:
         from ._pgvector import PgVectorPoints
