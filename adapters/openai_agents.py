@@ -89,8 +89,9 @@ def _turns(keyed: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
             continue
         text = _tools.item_text(item)
         if text.strip():
-            turn_id = item.get("id") if isinstance(item.get("id"), str) and item.get("id") else key
-            turns.append({"role": item["role"], "content": text, "id": turn_id})
+            # The item's own key, not the model's message id: test doubles (and some
+            # providers) repeat those, and a fact's sources must name one turn.
+            turns.append({"role": item["role"], "content": text, "id": key})
     return turns
 
 

@@ -90,7 +90,12 @@ class RemoteMemory(MemoryAPI):
         for attempt in range(2):
             conn = self._connection()
             try:
-                conn.request("POST", f"/v1/{name}", body=body, headers=headers)
+                try:
+                    conn.request("POST", f"/v1/{name}", body=body, headers=headers)
+                except (BrokenPipeError, ConnectionResetError):
+                    # A server at its connection cap answers 503 Busy and closes without reading
+                    # the request: its answer may be waiting on the socket; read it if so.
+                    pass
                 response = conn.getresponse()
                 data = response.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
