@@ -28,6 +28,7 @@ from ._points import Condition, Point, PointHit, PointStore, Schema, Search, poi
 
 if TYPE_CHECKING:
     from .._models import Fact
+    from ._pgvector import PgVectorPoints
     from ._sealing import KeyStore, PayloadSeal
 
 FACTS = Schema(tenant=TENANT_KEY, keywords=("kind",), floats=("valid_from_ts", "invalid_at_ts"), context=True)
@@ -257,9 +258,18 @@ class PgVectorFactIndex(SealedFactIndex):
         super().__init__(points, f"pgvector:{where}/{collection}")
 
     def compact(self, *, patient: bool = False) -> bool:
+        return self._pg.compact(lock_timeout=None if patient else 0.2)
+
+    def user_erased(self, user_id: str) -> str:
+        how = super().user_erased(user_id)
+        self._pg.drop_unused_indexes(lock_timeout=0.2)  # a large tenant's own HNSW index holds its vectors
+        return how
+
+    @property
+    def _pg(self) -> PgVectorPoints:
         from ._pgvector import PgVectorPoints
 
-        return cast(PgVectorPoints, self.points).compact(lock_timeout=None if patient else 0.2)
+        return cast(PgVectorPoints, self.points)
 
     def sibling(self, name: str, dims: int, schema: Schema) -> PointStore:
         from ._pgvector import PgVectorPoints

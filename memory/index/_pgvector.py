@@ -22,6 +22,7 @@ files (the write-ahead log and backups are the server's, see the guide).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -38,6 +39,12 @@ logger = logging.getLogger("tiermem")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
 _DISTANCE = {"cosine": ("<=>", "vector_cosine_ops"), "l2": ("<->", "vector_l2_ops"), "inner_product": ("<#>", "vector_ip_ops")}
 NO_TENANT = ""  # the tenant column of a collection without one: IDF over the whole collection
+HNSW_MIN_POINTS = 5_000  # a tenant this large gets HNSW indexes of its own from optimize(): at 5k facts exact search
+# takes 50 ms p50 here and the tenant's HNSW 19 ms, recall@10 1.0 (python -m bench.pg_hnsw)
+# An HNSW scan (a large tenant's own index) keeps going until the LIMIT is met after the
+# other filters (validity, kind), and looks wider than pgvector's default of 40 candidates:
+# searches ask for up to 60. Results come back nearly in distance order, and are re-sorted.
+_HNSW_SETTINGS = "SET hnsw.ef_search = 200; SET hnsw.iterative_scan = 'relaxed_order'"
 
 
 def pg_engine(url: str) -> Any:
@@ -69,6 +76,9 @@ def pg_engine(url: str) -> Any:
     @event.listens_for(engine, "connect")
     def _register(dbapi_conn: Any, _record: Any) -> None:
         register_vector(dbapi_conn)
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute(_HNSW_SETTINGS)
+        dbapi_conn.commit()
 
     engine.dispose()  # connections made before the listener have no vector type: make them anew
     return engine
@@ -95,6 +105,7 @@ class PgVectorPoints:
         self.owns_engine = owns_engine
         self.location = f"pgvector table {name!r} in {engine.url.render_as_string(hide_password=True)}"
         self._operator = _DISTANCE[schema.distance][0]
+        self.hnsw_min_points = HNSW_MIN_POINTS
         self._closed = threading.Event()
         self._ensure()
 
@@ -223,6 +234,7 @@ class PgVectorPoints:
                         f"AND {vector} IS NOT NULL ORDER BY {distance} LIMIT :limit"),
                         {**params, "query": np.asarray(s.vector, dtype=np.float32), "limit": s.limit}).all()
                     hits = [(row[0], self._similarity(float(row[-1])), row[1] if s.with_vectors else None) for row in rows]
+                    hits.sort(key=lambda h: -h[1])  # an HNSW scan's relaxed order
                 out.append([PointHit(payload, score, _floats(vector) if vector is not None else None)
                             for payload, score, vector in hits])
         return out
@@ -282,8 +294,74 @@ class PgVectorPoints:
         """Every write is committed before it returns."""
 
     def optimize(self) -> bool:
-        """Searches are exact within a tenant: there is no vector index to build."""
-        return False
+        """Searches are exact within a tenant (a b-tree on the tenant, then the distance over
+        its rows): linear in the tenant's size. A tenant of at least `hnsw_min_points` points
+        gets HNSW indexes of its own (partial: `WHERE tenant = ...`, one per vector column),
+        built without blocking writes (CONCURRENTLY); the planner uses them for that tenant's
+        searches only, every other tenant stays exact. Indexes of tenants that have no
+        points left are dropped. Returns whether anything changed."""
+        from sqlalchemy import text
+
+        if not self.schema.tenant:
+            return False
+        changed = False
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            large = conn.execute(text(f"SELECT tenant FROM {self.name} GROUP BY tenant HAVING count(*) >= :n"),
+                                 {"n": self.hnsw_min_points}).scalars().all()
+            have = set(self._tenant_indexes(conn))
+            ops = _DISTANCE[self.schema.distance][1]
+            for tenant in large:
+                for column in self._vector_columns:
+                    name = self._tenant_index(tenant, column)
+                    if name not in have:
+                        literal = tenant.replace("'", "''")
+                        conn.execute(text(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {self.name} "
+                                          f"USING hnsw ({column} {ops}) WHERE tenant = '{literal}'"))
+                        changed = True
+        return self.drop_unused_indexes() or changed
+
+    def drop_unused_indexes(self, lock_timeout: float | None = None) -> bool:
+        """Drop the HNSW indexes of tenants with no points left (an erased user's: their vectors
+        leave the index pages with them). With `lock_timeout`, an index another transaction
+        is using is left for the next call. Returns whether any was dropped."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import OperationalError
+
+        dropped = False
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            indexes = self._tenant_indexes(conn)
+            if not indexes:
+                return False
+            alive = set(conn.execute(text(f"SELECT DISTINCT tenant FROM {self.name}")).scalars().all())
+            wanted = {self._tenant_index(t, c) for t in alive for c in self._vector_columns}
+            if lock_timeout is not None:
+                conn.execute(text(f"SET lock_timeout = '{max(1, int(lock_timeout * 1000))}ms'"))
+            for name in indexes:
+                if name in wanted:
+                    continue
+                try:
+                    conn.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
+                    dropped = True
+                except OperationalError as exc:
+                    if getattr(exc.orig, "sqlstate", None) != "55P03":
+                        raise
+            if lock_timeout is not None:
+                conn.execute(text("RESET lock_timeout"))
+        return dropped
+
+    @property
+    def _vector_columns(self) -> tuple[str, ...]:
+        return ("dense", "context") if self.schema.context else ("dense",)
+
+    def _tenant_index(self, tenant: str, column: str) -> str:
+        return "tm_hnsw_" + hashlib.sha256(f"{self.name}\x00{tenant}\x00{column}".encode()).hexdigest()[:24]
+
+    def _tenant_indexes(self, conn: Any) -> list[str]:
+        from sqlalchemy import text
+
+        return list(conn.execute(text(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = :table "
+            "AND starts_with(indexname, 'tm_hnsw_')"), {"table": self.name}).scalars().all())
 
     def compact(self, lock_timeout: float | None = 0.2) -> bool:
         """VACUUM FULL both tables: they are written anew without deleted rows, and the old

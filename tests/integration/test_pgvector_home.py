@@ -168,3 +168,32 @@ def test_dropped_connections_reach_the_caller_as_tiermem_errors(tmp_path: Path, 
         finally:
             store.close()
         assert len(acknowledged) > 5 and set(acknowledged) <= kept  # nothing a call returned is lost
+
+
+def test_a_large_tenant_gets_its_own_hnsw_index_and_loses_it_with_its_erasure(tmp_path: Path, pg_env: str) -> None:
+    """optimize() gives a tenant over the size its own partial HNSW indexes (the others stay
+    exact); its searches find what they found before; erasing it drops them."""
+    with Memory.open(embedder=HashEmbedder(64)) as mem:
+        mem.add([{"role": "user", "content": f"I planted tree number {i} in the orchard."} for i in range(240)], user_id="big")
+        mem.add([{"role": "user", "content": "I planted a lemon tree."}], user_id="small")
+        before = [h.fact.id for h in mem.search("which tree did I plant in the orchard", user_id="big", limit=10)]
+        points = mem.index.points
+        points.hnsw_min_points = 200
+
+        def indexes() -> list[str]:
+            with points.engine.connect() as conn:
+                return points._tenant_indexes(conn)
+
+        assert mem.optimize() is True
+        assert len(indexes()) == 2  # dense and contextual vectors of "big" only
+        with points.engine.connect() as conn:
+            plan = "\n".join(conn.execute(text(
+                f"EXPLAIN SELECT id FROM {points.name} WHERE tenant = :t ORDER BY dense <=> :q LIMIT 10"),
+                {"t": points._tenant(mem.index._payload(mem.get(before[0]))),
+                 "q": str([0.1] * 64)}).scalars().all())
+        assert "tm_hnsw_" in plan  # the planner uses the tenant's own index
+        after = [h.fact.id for h in mem.search("which tree did I plant in the orchard", user_id="big", limit=10)]
+        assert set(after) == set(before)
+        assert mem.search("lemon tree", user_id="small")  # a small tenant is searched exactly, as before
+        mem.forget_user("big")
+        assert indexes() == []
