@@ -33,7 +33,7 @@ import asyncio
 import dataclasses
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -194,7 +194,7 @@ class TiermemConversationStore(ConversationStore):
             ops = [PutItem(namespace=ENTRIES, key=entry_id, value=None) for entry_id in sorted(mine - reachable)]
             self.memory.items([*ops, PutItem(namespace=RECORDS, key=conversation_id, value=None)])
 
-    def _walk(self, tips: Sequence[str | None], seen: set[str], stop: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    def _walk(self, tips: Sequence[str | None], seen: set[str], stop: Collection[str] = ()) -> None:
         for entry_id in tips:
             while entry_id is not None and entry_id not in seen and entry_id not in stop:
                 value = self._get(ENTRIES, entry_id)

@@ -30,7 +30,7 @@ from tiermem import Memory, MiniLMEmbedder
 from tiermem.session._engine import engine_for
 
 
-def _drive(mem: Memory, users: int, stop: threading.Event) -> dict[str, list[float]]:
+def _drive(mem: Memory, users: int, stop: threading.Event) -> tuple[dict[str, list[float]], list[threading.Thread]]:
     """Two searchers and one adder for tenants other than user-0, until `stop`."""
     times: dict[str, list[float]] = {"search": [], "add": []}
 
@@ -54,19 +54,19 @@ def _drive(mem: Memory, users: int, stop: threading.Event) -> dict[str, list[flo
     threads = [threading.Thread(target=searcher, args=(k,)) for k in range(2)] + [threading.Thread(target=adder)]
     for t in threads:
         t.start()
-    return times | {"_threads": threads}  # type: ignore[dict-item]
+    return times, threads
 
 
 def _window(mem: Memory, users: int, action: Callable[[], Any], settle: float = 1.0) -> tuple[dict[str, Any], Any]:
     stop = threading.Event()
-    times = _drive(mem, users, stop)
+    times, threads = _drive(mem, users, stop)
     time.sleep(settle)
     started = time.perf_counter()
     result = action()
     took = time.perf_counter() - started
     time.sleep(settle)
     stop.set()
-    for t in times.pop("_threads"):  # type: ignore[attr-defined]
+    for t in threads:
         t.join()
     summary = {f"{k}_{stat}_ms": round(fn(v) * 1000, 1) for k, v in times.items() if v
                for stat, fn in (("worst", max), ("p95", lambda xs: percentile(xs, 0.95)))}

@@ -52,13 +52,21 @@ class Retriever:
         # the next add's; each is embedded once while it is recent.
         self._turn_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._turn_lock = threading.Lock()
+        # Span names and attributes, made once: the read path builds nothing for a tracer
+        # that is not there (GenAI `embeddings`, database `query`).
+        self._embed_span = f"embeddings {embedder.name}"
+        self._embed_attrs = {"gen_ai.operation.name": "embeddings", "gen_ai.request.model": embedder.name,
+                             "gen_ai.embeddings.dimension.count": embedder.dims}
+        engine = getattr(index, "db_system", "qdrant")
+        self._query_attrs = {"db.system.name": engine, "db.operation.name": "query", "db.collection.name": "tiermem.facts"}
+        self._nearest_attrs = {**self._query_attrs, "db.operation.name": "nearest"}
 
     def scored(
         self, query: str, user_id: str, limit: int, as_of: datetime | None = None, kinds: Sequence[str] | None = None,
     ) -> list[Scored]:
         """Every candidate for `query`, ranked, with its explanation (not cut to `limit`).
         Arguments are the facade's, already checked."""
-        with telemetry.span(self._embedding_span, self._embedding_attrs(1)):
+        with telemetry.span(self._embed_span, self._embed_attrs):
             vector = self.embedder.embed_query(query)
         request = IndexQuery(
             user_id=user_id,
@@ -68,7 +76,7 @@ class Retriever:
             as_of=as_utc(as_of) if as_of else None,
             kinds=tuple(kinds) if kinds else None,
         )
-        with telemetry.span("query tiermem.facts", self._index_attrs("query")):
+        with telemetry.span("query tiermem.facts", self._query_attrs):
             result = self.index.query(request)
         scored = fuse(result, vector, now=as_utc(as_of) if as_of else self.clock(), policy=self.policy)
         if self.said is not None and not kinds and asks_what_was_said(query):
@@ -76,26 +84,14 @@ class Retriever:
         return scored
 
     def nearest(self, user_id: str, vectors: Sequence[Sequence[float]], limit: int) -> list[list[IndexHit]]:
-        with telemetry.span("nearest tiermem.facts", self._index_attrs("nearest")):
+        with telemetry.span("nearest tiermem.facts", self._nearest_attrs):
             return self.index.nearest(user_id, vectors, limit)
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        with telemetry.span(self._embedding_span, self._embedding_attrs(len(texts))):
+        with telemetry.span(self._embed_span, self._embed_attrs):
             return self.embedder.embed(list(texts))
-
-    # -- span attributes (GenAI `embeddings`, database `query`) ------------------------------------
-    @property
-    def _embedding_span(self) -> str:
-        return f"embeddings {self.embedder.name}"
-
-    def _embedding_attrs(self, count: int) -> dict[str, object]:
-        return {"gen_ai.operation.name": "embeddings", "gen_ai.request.model": self.embedder.name,
-                "gen_ai.embeddings.dimension.count": self.embedder.dims, "tiermem.embeddings.texts": count}
-
-    def _index_attrs(self, operation: str) -> dict[str, object]:
-        return {"db.system.name": getattr(self.index, "db_system", "qdrant"), "db.operation.name": operation, "db.collection.name": "tiermem.facts"}
 
     def indexed(self, facts: Sequence[Fact], vectors: Sequence[Sequence[float]] | None = None) -> list[IndexedFact]:
         """Index points for facts: dense vectors (embedded here unless given), contextual

@@ -56,8 +56,19 @@ def capture_content() -> bool:
 
 
 def listening() -> bool:
-    # No provider can have been set before the application imported the API.
-    return "opentelemetry.trace" in sys.modules
+    """Whether the application set a tracer or meter provider. Before it imports the API none
+    can exist (nothing is imported here for it); the API's own proxy and no-op providers
+    receive nothing, so with only those a call builds no span at all."""
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        return False
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+        return True
+    metrics = sys.modules.get("opentelemetry.metrics")
+    return metrics is not None and type(metrics.get_meter_provider()).__name__ not in _NO_METERS
+
+
+_NO_METERS = frozenset({"_ProxyMeterProvider", "NoOpMeterProvider"})  # the API's own: nobody reads them
 
 
 class _State:
@@ -258,11 +269,7 @@ def record_error(current: Any, exc: BaseException) -> None:
 
 def _describe_error(exc: BaseException) -> str:
     doc = (type(exc).__doc__ or "").strip().split("\n\n")[0]
-    return " ".join(doc.split()) or kind_of(exc)
-
-
-def kind_of(exc: BaseException) -> str:
-    return type(exc).__name__
+    return " ".join(doc.split()) or type(exc).__name__
 
 
 # -- what a result says, per method (counts and tokens, never text) -------------------------------

@@ -54,8 +54,6 @@ CRITICAL_IMPORTANCE = 0.95  # allergies, conditions, dietary and accessibility n
 
 
 COMPACT_LOCK_TIMEOUT = 0.1  # seconds an erasure's table rewrite may wait for its lock (others queue behind the wait)
-# The tables an add() writes, in its order: an erasure rewrites them in the reverse order.
-_WRITE_ORDER = ("tm_session_seq", "tm_turns", "tm_user_keys", "tm_facts", "tm_fact_events", "tm_profiles", "tm_summaries")
 COMPACT_PENDING = "compact_pending"  # tm_meta: tables an erasure could not rewrite yet (PostgreSQL)
 # What forgetting facts or a session deletes rows from (the erasure records in tm_meta name the text too).
 FACT_TABLES = ("tm_facts", "tm_fact_events", "tm_turns", "tm_summaries", "tm_profiles", "tm_requests", "tm_meta")
@@ -424,12 +422,9 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
             )).scalars().all())
             pending = set(filter(None, (self.get_meta(COMPACT_PENDING) or "").split(",")))
             wanted = (existing if tables is None else set(tables) & existing) | (pending & existing)
-            # The write path's tables last, in the reverse of its order (turns, then facts and
-            # their journal): a writer held up by one rewrite is past the others' by then.
-            order = sorted(wanted, key=lambda t: (_WRITE_ORDER.index(t) if t in _WRITE_ORDER else -1, t), reverse=True)
             conn.exec_driver_sql(f"SET lock_timeout = '{max(1, int(lock_timeout * 1000))}ms'")
             deferred: list[str] = []
-            for table in order:
+            for table in sorted(wanted):
                 # One table held by another transaction means a reader holds the rest too (a
                 # report, an export): each further wait would queue everyone again.
                 if deferred or not _vacuum_full(conn, table):
