@@ -89,15 +89,25 @@ class RemoteMemory(MemoryAPI):
         telemetry.inject(headers)
         for attempt in range(2):
             conn = self._connection()
+            broken = False
             try:
                 try:
                     conn.request("POST", f"/v1/{name}", body=body, headers=headers)
                 except (BrokenPipeError, ConnectionResetError):
                     # A server at its connection cap answers 503 Busy and closes without reading
-                    # the request: its answer may be waiting on the socket; read it if so.
-                    pass
-                response = conn.getresponse()
-                data = response.read()
+                    # the request: its answer may be waiting on the socket; read it if so, but
+                    # never wait for one (what is there is there already).
+                    if conn.sock is None:
+                        raise
+                    conn.sock.settimeout(min(self.timeout, 1.0))
+                    broken = True
+                try:
+                    response = conn.getresponse()
+                    data = response.read()
+                except TimeoutError:
+                    if broken:  # nothing was waiting: the connection is simply gone
+                        raise ConnectionResetError("no answer after a broken send") from None
+                    raise
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 self._drop()
                 if attempt:
