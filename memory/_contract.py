@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._erasure import ErasureReceipt
-    from ._models import AddResult, Backlog, CallUsage, Context, Fact, FactEvent, Hit, MemoryFile, UsageReport
+    from ._models import AddResult, Backlog, CallUsage, Context, Fact, FactEvent, Hit, MemoryFile, Turn, UsageReport
     from .items import ItemIndexSpec, ItemOp, ItemResult
 
 MessagesIn = Sequence[Mapping[str, Any]] | Mapping[str, Any] | str
@@ -175,6 +175,23 @@ class MemoryAPI:
     def users(self) -> list[tuple[str, int, int]]:
         """(user_id, valid facts, turns) for every stored user."""
         return self._call("users", _arguments(locals()))  # type: ignore[no-any-return]
+
+    def turns(self, *, user_id: str, session_id: str | None = None, refs: Sequence[str] | None = None,
+              limit: int = 100, offset: int = 0, newest_first: bool = False) -> list[Turn]:
+        """A user's stored turns, verbatim: one session's in turn order, or all of them by time.
+
+        Args:
+            session_id: only this conversation's turns.
+            refs: only the turns with these ids or caller message ids (what `Fact.sources` holds),
+                in the order given; refs that name nothing stored are left out.
+            limit / offset: a page of at most `limit` turns, after skipping `offset`.
+            newest_first: the latest turns first (a user's last activity is `turns(..., limit=1,
+                newest_first=True)`).
+
+        Raises:
+            UnknownUser: nothing at all is stored for `user_id`.
+        """
+        return self._call("turns", _arguments(locals()))  # type: ignore[no-any-return]
 
     def get(self, fact_id: str, *, user_id: str | None = None) -> Fact:
         """One fact by id; with `user_id`, only that user's (another user's fact is FactNotFound)."""
@@ -365,6 +382,6 @@ class MemoryAPI:
 # The methods the contract serves, in the order the docs list them. Everything else on a
 # MemoryAPI (close, the async twins, the context manager) is local to the object.
 CONTRACT = (
-    "add", "remember", "update", "flush", "backlog", "search", "context", "facts", "users", "get", "history", "retract",
+    "add", "remember", "update", "flush", "backlog", "search", "context", "facts", "users", "turns", "get", "history", "retract",
     "restore", "forget", "forget_session", "forget_user", "files", "write_file", "delete_files", "items", "usage", "record_usage", "health",
 )

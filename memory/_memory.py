@@ -488,6 +488,24 @@ class Memory(MemoryAPI):
         return self.session.users()
 
     @_tracked
+    def turns(self, *, user_id: str, session_id: str | None = None, refs: Sequence[str] | None = None,
+              limit: int = 100, offset: int = 0, newest_first: bool = False) -> list[Turn]:
+        user_id = check_id(user_id, "user_id")
+        check_count(limit, "limit")
+        check_count(offset, "offset", low=0, high=MAX_OFFSET)
+        if session_id is not None:
+            session_id = check_id(session_id, "session_id")
+        if refs is not None:
+            refs = check_ids(refs, "refs")
+        if not self.session.has_user(user_id):
+            raise UnknownUser(f"no user {user_id!r} is stored; list users with `tiermem users`")
+        if refs is not None:
+            found = [t for t in self.session.turns_by_ref(user_id, refs)
+                     if session_id is None or t.session_id == session_id]
+            return (found[::-1] if newest_first else found)[offset:offset + limit]
+        return self.session.turns(user_id, session_id, limit=limit, offset=offset, newest_first=newest_first)
+
+    @_tracked
     def get(self, fact_id: str, *, user_id: str | None = None) -> Fact:
         fact = self.session.get_fact(check_id(fact_id, "fact_id"))
         if fact is None or (user_id is not None and fact.user_id != check_id(user_id, "user_id")):
@@ -654,8 +672,12 @@ class Memory(MemoryAPI):
     def health(self) -> dict[str, Any]:
         from . import __version__
 
+        policy = self.retriever.policy
         return {"ok": not self._closed, "version": __version__, "pid": os.getpid(), "location": self.location,
-                "embedder": self.embedder.name, "dims": self.embedder.dims}
+                "embedder": self.embedder.name, "dims": self.embedder.dims,
+                # what `context()` pages in: a hit's explain['dense'] or ['context'] at least
+                # min_relevance, or explain['sparse_norm'] at least min_lexical_relevance
+                "page_in": {"min_relevance": policy.min_relevance, "min_lexical_relevance": policy.min_lexical_relevance}}
 
     def _off_hot_path(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run bookkeeping (access stats) off the hot path; failures are logged, not lost."""

@@ -110,23 +110,19 @@ def fuse(
         cos = entry.get("dense")
         if cos is None and vector is not None:
             cos = float(vector @ query)
-        fusion = 0.0
-        if "dense_rank" in entry:
-            fusion += policy.dense_weight / (policy.rrf_k + entry["dense_rank"])
-        if "context_rank" in entry:
-            fusion += policy.context_weight / (policy.rrf_k + entry["context_rank"])
-        if "sparse_rank" in entry and entry["sparse"] >= policy.min_sparse_score:
-            fusion += policy.sparse_weight / (policy.rrf_k + entry["sparse_rank"])
+        by_dense = policy.dense_weight / (policy.rrf_k + entry["dense_rank"]) if "dense_rank" in entry else 0.0
+        by_context = policy.context_weight / (policy.rrf_k + entry["context_rank"]) if "context_rank" in entry else 0.0
+        by_sparse = (policy.sparse_weight / (policy.rrf_k + entry["sparse_rank"])
+                     if "sparse_rank" in entry and entry["sparse"] >= policy.min_sparse_score else 0.0)
+        fusion = by_dense + by_context + by_sparse
         importance = float(payload.get("importance", 0.5))
         rec = recency(payload.get("kind", ""), payload.get("event_ts", now_ts), now_ts, policy.recency_half_life_days)
         sparse_norm = entry.get("sparse", 0.0) / max_sparse
-        score = (
-            fusion
-            + policy.dense_score_weight * (cos or 0.0)
-            + policy.sparse_score_weight * sparse_norm
-            + policy.importance_weight * importance
-            + policy.recency_weight * rec
-        )
+        by_dense += policy.dense_score_weight * (cos or 0.0)
+        by_sparse += policy.sparse_score_weight * sparse_norm
+        by_importance = policy.importance_weight * importance
+        by_recency = policy.recency_weight * rec
+        score = by_dense + by_context + by_sparse + by_importance + by_recency
         explain = {
             "sparse": round(entry.get("sparse", 0.0), 4),
             "sparse_norm": round(sparse_norm, 4),
@@ -134,6 +130,9 @@ def fuse(
             "importance": importance,
             "recency": round(rec, 4),
             "score": round(score, 6),
+            # what each channel and prior added to the score (they sum to it): the UI's bars
+            "part_dense": round(by_dense, 6), "part_context": round(by_context, 6), "part_sparse": round(by_sparse, 6),
+            "part_importance": round(by_importance, 6), "part_recency": round(by_recency, 6),
         }
         if cos is not None:
             explain["dense"] = round(cos, 4)

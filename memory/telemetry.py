@@ -41,7 +41,7 @@ OPERATIONS: dict[str, str] = {
     "add": "update_memory", "remember": "update_memory", "update": "update_memory", "restore": "update_memory",
     "write_file": "update_memory", "record_usage": "update_memory",
     "search": "search_memory", "context": "search_memory", "facts": "search_memory", "get": "search_memory",
-    "history": "search_memory", "users": "search_memory", "files": "search_memory", "usage": "search_memory",
+    "history": "search_memory", "users": "search_memory", "turns": "search_memory", "files": "search_memory", "usage": "search_memory",
     "forget": "delete_memory", "retract": "delete_memory", "forget_session": "delete_memory",
     "forget_user": "delete_memory", "delete_files": "delete_memory",
 }
@@ -319,7 +319,7 @@ def _counted(value: Any) -> dict[str, Any]:
 
 
 _DESCRIBE: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "search": _hits, "facts": _hits, "users": _hits, "files": _hits, "items": _hits,
+    "search": _hits, "facts": _hits, "users": _hits, "turns": _hits, "files": _hits, "items": _hits,
     "context": _context, "add": _added, "remember": _added,
     "forget_user": _erased, "forget_session": _counted,
 }

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..session import SessionStore
 
 # The order of `tiermem --help`: try it, look inside, move data, maintain, share, the model.
-COMMAND_ORDER = ("demo", "users", "facts", "turns", "search", "context", "stats", "usage", "export", "import", "doctor",
+COMMAND_ORDER = ("demo", "users", "facts", "turns", "search", "context", "ui", "stats", "usage", "export", "import", "doctor",
                  "reindex", "reextract", "optimize", "serve", "mcp", "models", "bench")
 
 
@@ -624,7 +624,7 @@ def models_info(as_json: JsonOpt = False) -> None:
 
 
 # The other commands live in their own modules; importing them registers them on `app`.
-from . import _data, _inspect  # noqa: E402,F401
+from . import _data, _inspect, _ui  # noqa: E402,F401
 
 
 def main() -> None:

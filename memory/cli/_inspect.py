@@ -194,7 +194,7 @@ def context(
         console.print(Text.assemble(("profile (cached prefix, always sent): ", "bold"), literal(baked["text"])))
     table = _table("score", "paged-in fact", "why", wide=1)
     for f in facts:
-        why = ", ".join(f"{k} {v:.3g}" for k, v in f["explain"].items() if k != "score")
+        why = ", ".join(f"{k} {v:.3g}" for k, v in f["explain"].items() if k != "score" and not k.startswith("part_"))
         table.add_row(f"{f['score']:.4f}", literal(f["text"]), literal(why))
     console.print(table)
     console.print("tokens: " + ", ".join(f"{k} {v}" for k, v in ctx.report.tokens.items()) + f" (total {ctx.report.total} of {budget})",

@@ -173,19 +173,39 @@ class TurnLog:
 
     # -- reading turns ----------------------------------------------------------------------
     def turns(
-        self, user_id: str, session_id: str | None = None, *, after_seq: int = 0, limit: int | None = None
+        self, user_id: str, session_id: str | None = None, *, after_seq: int = 0, limit: int | None = None,
+        offset: int = 0, newest_first: bool = False,
     ) -> list[Turn]:
         """A session's turns in turn order (the order key of the summary's cursor), or all of
-        a user's turns by time."""
+        a user's turns by time; `newest_first` reverses either order."""
         query = select(TurnRow).where(TurnRow.user_id == user_id)
         if session_id is not None:
-            query = query.where(TurnRow.session_id == session_id, col(TurnRow.seq) > after_seq).order_by(col(TurnRow.seq))
+            query = query.where(TurnRow.session_id == session_id, col(TurnRow.seq) > after_seq)
+            order: list[Any] = [col(TurnRow.seq)]
         else:
-            query = query.order_by(col(TurnRow.created_at), col(TurnRow.session_id), col(TurnRow.seq))
+            order = [col(TurnRow.created_at), col(TurnRow.session_id), col(TurnRow.seq)]
+        query = query.order_by(*(c.desc() for c in order) if newest_first else order)
+        if offset:
+            query = query.offset(offset)
         if limit is not None:
             query = query.limit(limit)
         with Session(self.engine) as s:
             return [_turn(r) for r in s.exec(query).all()]
+
+    def turns_by_ref(self, user_id: str, refs: Sequence[str]) -> list[Turn]:
+        """A user's turns named by id or by the caller's message id (`Turn.ref`), in the order
+        of `refs`; refs that name nothing are left out."""
+        table = TurnRow.__table__  # type: ignore[attr-defined]
+        wanted = list(dict.fromkeys(refs))
+        by_ref: dict[str, Turn] = {}
+        with Session(self.engine) as s:
+            for start in range(0, len(wanted), 400):
+                part = wanted[start:start + 400]
+                hit = (table.c.external_id.in_(part)) | (table.c.external_id.is_(None) & table.c.id.in_(part))
+                for row in s.exec(select(TurnRow).where(TurnRow.user_id == user_id, hit)).all():
+                    turn = _turn(row)
+                    by_ref[turn.ref] = turn
+        return [by_ref[r] for r in wanted if r in by_ref]
 
     def assistant_turns(self, user_id: str, *, before: datetime | None = None, limit: int,
                         ends: int | None = None) -> list[Turn]:
