@@ -28,8 +28,8 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check memory adapters bench tests
-	$(VENV)/bin/mypy memory
+	$(VENV)/bin/ruff check memory adapters agents bench tests
+	$(VENV)/bin/mypy memory adapters agents
 
 bench-smoke: $(STAMP)
 	$(VENV)/bin/python -m pytest tests/bench -q

@@ -12,6 +12,7 @@ when another writer came first: concurrent edits all survive.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from collections.abc import Callable
 from typing import Any
@@ -89,8 +90,8 @@ class TiermemMemoryTool(BetaAbstractMemoryTool):
             current = self._file(path)
             content = change(current.content)
             try:
-                self._do(lambda f=current, c=content: self.memory.write_file(path, c, user_id=self.user_id,
-                                                                             if_version=f.version))
+                self._do(functools.partial(self.memory.write_file, path, content, user_id=self.user_id,
+                                           if_version=current.version))
                 return content
             except WriteConflict:
                 continue
@@ -199,8 +200,8 @@ class TiermemMemoryTool(BetaAbstractMemoryTool):
             raise ToolError(f"The path {command.old_path} does not exist")
         for f in files:
             try:
-                self._do(lambda f=f: self.memory.write_file(new + f.path[len(old):], f.content, user_id=self.user_id,
-                                                            if_version=0))
+                self._do(functools.partial(self.memory.write_file, new + f.path[len(old):], f.content,
+                                           user_id=self.user_id, if_version=0))
             except WriteConflict as exc:
                 raise ToolError(f"The destination {command.new_path} cannot be written: {exc}") from None
         self.memory.delete_files([f.path for f in files], user_id=self.user_id)

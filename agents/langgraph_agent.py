@@ -95,7 +95,7 @@ def _anthropic_messages(messages: Sequence[AnyMessage], memory_block: str) -> li
     last_human = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=-1)
     for i, m in enumerate(messages):
         if isinstance(m, HumanMessage):
-            blocks = [{"type": "text", "text": memory_block}] if i == last_human and memory_block else []
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": memory_block}] if i == last_human and memory_block else []
             add("user", [*blocks, {"type": "text", "text": str(m.content)}])
         elif isinstance(m, AIMessage):
             blocks = [{"type": "text", "text": str(m.content)}] if m.content else []

@@ -57,7 +57,8 @@ def run_demo(console: Console, home: Path | None, embedder_name: str) -> None:
             console.print(f"[bold]{len(mem.facts(user_id=user))}[/bold] valid facts, "
                           f"{len(mem.facts(user_id=user, include_invalid=True))} with history.")
         if home:
-            console.print(f"Inspect them: tiermem facts list --user {user} --all --home {where}")
+            console.print(f"Inspect them: tiermem facts list --user {user} --all --home {where}\n"
+                          f"or in a browser: tiermem ui --open --home {where}")
         else:
             console.print("The demo memory was temporary; keep it with `tiermem demo --home DIR`, then "
-                          f"`tiermem facts list --user {user} --all --home DIR`.")
+                          f"`tiermem facts list --user {user} --all --home DIR` or `tiermem ui --open --home DIR`.")

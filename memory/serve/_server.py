@@ -85,6 +85,14 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = IDLE_TIMEOUT  # applied to the socket: a silent client is dropped, its thread freed
     app: MemoryServer
 
+    def setup(self) -> None:
+        super().setup()
+        if self.connection.family in (socketlib.AF_INET, socketlib.AF_INET6):
+            # An answer is written as headers, then body: with Nagle's algorithm the body waits for
+            # the client to acknowledge the headers, which it delays by up to 40 ms (delayed ACK):
+            # 44 ms per served call instead of 0.7 ms, measured on loopback.
+            self.connection.setsockopt(socketlib.IPPROTO_TCP, socketlib.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
 

@@ -171,6 +171,18 @@ def test_reconcile_bench_prints_one_json_document_per_class(capsys) -> None:
     assert result["facts_lost"] == 0  # the subject rules do not depend on the embedder
 
 
+def test_served_smoke(capsys) -> None:
+    from bench import served
+
+    assert served.main(["--smoke"]) == 0
+    ops = json.loads(capsys.readouterr().out)["operations"]
+    assert set(ops) == {"search", "context", "facts"}
+    for row in ops.values():
+        for way in ("in-process", "tcp", "unix"):
+            assert row[f"{way}_p95_ms"] >= row[f"{way}_p50_ms"] > 0
+        assert row["tcp_added_p50_ms"] == round(row["tcp_p50_ms"] - row["in-process_p50_ms"], 3)
+
+
 def test_fairness_smoke(capsys) -> None:
     from bench import fairness
 
