@@ -29,7 +29,7 @@ from .inject import (
     summary_block,
     tool_result_stub,
 )
-from .retrieve import Scored, drop_near_duplicates, has_content, is_relevant
+from .retrieve import Scored, drop_near_duplicates, has_content, is_relevant, settle_ties
 from .session import SessionStore
 
 
@@ -82,31 +82,38 @@ class ContextBuilder:
         if not has_content(message):
             return [], [Dropped(what="memory", why="message has no content words; nothing paged in")]
         dropped: list[Dropped] = []
-        scored = self.retriever.scored(message, user_id, 0)
+        scored = self.retriever.scored(message, user_id, 0, settle=0)
         relevant = [s for s in scored if is_relevant(s, policy)]
+        settle_ties(relevant, len(relevant))  # only the order of what can be paged in matters
         if len(relevant) < len(scored):
             dropped.append(Dropped(what=f"{len(scored) - len(relevant)} candidate facts", why="below relevance threshold"))
         def already_visible(s: Scored) -> bool:
+            if s.fact_id in profile_ids:
+                return True
+            if not in_window:  # nothing recent to be seen in: no payload opened to find out
+                return False
             sources = set(s.hit_.payload.get("sources") or ())
-            return s.fact_id in profile_ids or bool(sources) and sources <= in_window
+            return bool(sources) and sources <= in_window
 
-        fresh = [s for s in relevant if not already_visible(s)]
-        if len(fresh) < len(relevant):
-            dropped.append(Dropped(what=f"{len(relevant) - len(fresh)} facts",
-                                   why="already in the cached profile or in the recent turns"))
-        # Only what can fit is worth building Facts for and comparing: the budget, not the
-        # candidate count, bounds the work (with slack for the near-duplicates dropped next).
-        fitting, used = [], 0
-        for s in fresh:
+        # Only what can fit is worth opening, building Facts for and comparing: the budget, not
+        # the candidate count, bounds the work (with slack for the near-duplicates dropped next).
+        fitting, used, visible, examined = [], 0, 0, 0
+        for s in relevant:
             if used > memory_budget * 1.3:
                 break
+            examined += 1
+            if already_visible(s):
+                visible += 1
+                continue
             fitting.append(s)
             used += self.count_tokens(str(s.hit_.payload.get("text", ""))) + 8
+        if visible:
+            dropped.append(Dropped(what=f"{visible} facts", why="already in the cached profile or in the recent turns"))
         kept, near = drop_near_duplicates(fitting, policy.mmr_duplicate)
         dropped += [Dropped.model_construct(what=f"fact {s.fact_id}", why="near duplicate of a paged-in fact", tokens=0)
                     for s in near]
-        if len(fitting) < len(fresh):
-            dropped.append(Dropped(what=f"{len(fresh) - len(fitting)} facts", why="memory budget"))
+        if examined < len(relevant):
+            dropped.append(Dropped(what=f"{len(relevant) - examined} facts", why="memory budget"))
         return kept, dropped
 
     def build(

@@ -63,9 +63,11 @@ class Retriever:
 
     def scored(
         self, query: str, user_id: str, limit: int, as_of: datetime | None = None, kinds: Sequence[str] | None = None,
+        *, settle: int | None = None,
     ) -> list[Scored]:
         """Every candidate for `query`, ranked, with its explanation (not cut to `limit`).
-        Arguments are the facade's, already checked."""
+        Arguments are the facade's, already checked. `settle`: how many leading candidates
+        the caller keeps in this order (default `limit`; ties further down stay unordered)."""
         with telemetry.span(self._embed_span, self._embed_attrs):
             vector = self.embedder.embed_query(query)
         request = IndexQuery(
@@ -78,7 +80,8 @@ class Retriever:
         )
         with telemetry.span("query tiermem.facts", self._query_attrs):
             result = self.index.query(request)
-        scored = fuse(result, vector, now=as_utc(as_of) if as_of else self.clock(), policy=self.policy)
+        scored = fuse(result, vector, now=as_utc(as_of) if as_of else self.clock(), policy=self.policy,
+                      settle=limit if settle is None else settle)
         if self.said is not None and not kinds and asks_what_was_said(query):
             scored = merge(scored, self.said.scored(query, vector, user_id, as_of))
         return scored

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -48,15 +49,26 @@ class RetrievalPolicy:
 
 
 class Scored:
-    """A ranked candidate; its `Fact` is only built if it is returned."""
+    """A ranked candidate; its `Fact` is only built if it is returned, and its explanation
+    only if it is read (a search ranks ~100 candidates and returns 10)."""
 
-    __slots__ = ("hit_", "score", "explain", "vector")
+    __slots__ = ("hit_", "score", "vector", "relevance", "_explain", "_parts")
 
-    def __init__(self, hit: IndexHit, score: float, explain: dict[str, float], vector: np.ndarray | None):
+    def __init__(self, hit: IndexHit, score: float, explain: dict[str, float] | None, vector: np.ndarray | None,
+                 parts: tuple[Any, ...] | None = None):
         self.hit_ = hit
         self.score = score
-        self.explain = explain
         self.vector = vector
+        self._explain = explain
+        self._parts = parts
+        if explain is not None:
+            self.relevance = (max(explain.get("dense", 0.0), explain.get("context", 0.0)), explain.get("sparse_norm", 0.0))
+
+    @property
+    def explain(self) -> dict[str, float]:
+        if self._explain is None:
+            self._explain = _explanation(*self._parts)  # type: ignore[misc]
+        return self._explain
 
     @property
     def fact(self) -> Fact:
@@ -86,9 +98,11 @@ def recency(kind: str, event_ts: float, now_ts: float, half_life_days: float) ->
 
 
 def fuse(
-    result: QueryResult, query_vector: Sequence[float], *, now: datetime, policy: RetrievalPolicy = RetrievalPolicy()
+    result: QueryResult, query_vector: Sequence[float], *, now: datetime, policy: RetrievalPolicy = RetrievalPolicy(),
+    settle: int | None = None,
 ) -> list[Scored]:
-    """Combine dense and sparse candidates into one ranking with an explanation per fact."""
+    """Combine dense and sparse candidates into one ranking with an explanation per fact.
+    `settle`: how many leading candidates need their ties in final order (default all)."""
     entries: dict[str, dict[str, float]] = {}
     hits: dict[str, IndexHit] = {}
     for channel, channel_hits in (("dense", result.dense), ("context", result.context), ("sparse", result.sparse)):
@@ -123,36 +137,49 @@ def fuse(
         by_importance = policy.importance_weight * importance
         by_recency = policy.recency_weight * rec
         score = by_dense + by_context + by_sparse + by_importance + by_recency
-        explain = {
-            "sparse": round(entry.get("sparse", 0.0), 4),
-            "sparse_norm": round(sparse_norm, 4),
-            "fusion": round(fusion, 6),
-            "importance": importance,
-            "recency": round(rec, 4),
-            "score": round(score, 6),
-            # what each channel and prior added to the score (they sum to it): the UI's bars
-            "part_dense": round(by_dense, 6), "part_context": round(by_context, 6), "part_sparse": round(by_sparse, 6),
-            "part_importance": round(by_importance, 6), "part_recency": round(by_recency, 6),
-        }
-        if cos is not None:
-            explain["dense"] = round(cos, 4)
-        if "context" in entry:
-            explain["context"] = round(entry["context"], 4)
-        for key in ("dense_rank", "context_rank", "sparse_rank"):
-            if key in entry:
-                explain[key] = entry[key]
-        scored.append(Scored(hit, score, explain, vector))
+        candidate = Scored(hit, score, None, vector, (entry, cos, sparse_norm, fusion, importance, rec, score,
+                                                      (by_dense, by_context, by_sparse, by_importance, by_recency)))
+        # What the page-in threshold reads, as the explanation shows it (rounded alike).
+        candidate.relevance = (max(round(cos, 4) if cos is not None else 0.0, round(entry.get("context", 0.0), 4)),
+                               round(sparse_norm, 4))
+        scored.append(candidate)
     scored.sort(key=lambda s: -s.score)
-    _break_ties(scored)
+    settle_ties(scored, len(scored) if settle is None else settle)
     return scored
 
 
-def _break_ties(scored: list[Scored]) -> None:
+def _explanation(entry: dict[str, float], cos: float | None, sparse_norm: float, fusion: float, importance: float,
+                 rec: float, score: float, parts: tuple[float, float, float, float, float]) -> dict[str, float]:
+    by_dense, by_context, by_sparse, by_importance, by_recency = parts
+    explain = {
+        "sparse": round(entry.get("sparse", 0.0), 4),
+        "sparse_norm": round(sparse_norm, 4),
+        "fusion": round(fusion, 6),
+        "importance": importance,
+        "recency": round(rec, 4),
+        "score": round(score, 6),
+        # what each channel and prior added to the score (they sum to it): the UI's bars
+        "part_dense": round(by_dense, 6), "part_context": round(by_context, 6), "part_sparse": round(by_sparse, 6),
+        "part_importance": round(by_importance, 6), "part_recency": round(by_recency, 6),
+    }
+    if cos is not None:
+        explain["dense"] = round(cos, 4)
+    if "context" in entry:
+        explain["context"] = round(entry["context"], 4)
+    for key in ("dense_rank", "context_rank", "sparse_rank"):
+        if key in entry:
+            explain[key] = entry[key]
+    return explain
+
+
+def settle_ties(scored: list[Scored], upto: int) -> None:
     """Equal scores ordered by text, then id, in place: the same order on every backend and
     in every home. Only tied candidates are read for it (on the embedded index reading the
-    text opens a sealed payload; see index._sealing)."""
+    text opens a sealed payload; see index._sealing), and only the ties that start among the
+    first `upto`, the ones a caller keeps: a search's long tail of keyword-only candidates
+    ties at the prior, and would otherwise open ~50 payloads a search for nothing."""
     start = 0
-    while start < len(scored):
+    while start < min(upto, len(scored)):
         end = start + 1
         while end < len(scored) and scored[end].score == scored[start].score:
             end += 1
@@ -164,9 +191,8 @@ def _break_ties(scored: list[Scored]) -> None:
 def is_relevant(s: Scored, policy: RetrievalPolicy) -> bool:
     """The page-in threshold: semantically close (the fact, or the fact in its context), or
     among the strongest keyword matches."""
-    if max(s.explain.get("dense", 0.0), s.explain.get("context", 0.0)) >= policy.min_relevance:
-        return True
-    return s.explain.get("sparse_norm", 0.0) >= policy.min_lexical_relevance
+    semantic, lexical = s.relevance
+    return semantic >= policy.min_relevance or lexical >= policy.min_lexical_relevance
 
 
 def has_content(query: str) -> bool:
