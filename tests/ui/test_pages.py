@@ -199,7 +199,8 @@ def test_read_only_without_the_flag(page: Any, readonly_url: str, demo: Memory) 
     assert ("ana", len(demo.facts(user_id="ana")), len(demo.turns(user_id="ana", limit=1000))) in demo.users()
 
 
-def test_forgetting_a_user_needs_a_confirmation_and_leaves_no_trace(page: Any, tmp_path: Path, minilm: Any) -> None:
+def test_forgetting_a_user_needs_a_confirmation_and_leaves_no_trace(page: Any, tmp_path: Path, minilm: Any,
+                                                                   artifacts: Path) -> None:
     with Memory.open(tmp_path / "home", embedder=minilm, share=False) as memory:
         fill_demo(memory, "ana")
         # Bo's own words (the erasure check looks for Ana's texts in the files: they must be hers only)
@@ -214,8 +215,10 @@ def test_forgetting_a_user_needs_a_confirmation_and_leaves_no_trace(page: Any, t
             assert "ana" in {u for u, *_ in memory.users()}
             page.go_back()
             page.fill("#confirm-id", "ana")
+            page.screenshot(path=str(artifacts / "confirm-user.png"), full_page=True)
             page.click("#confirm")
             assert page.inner_text("#done") == "Erased"
+            page.screenshot(path=str(artifacts / "receipt.png"), full_page=True)
             receipt = {r.get_attribute("data-removed"): int(r.locator("td.n").inner_text())
                        for r in page.locator("#receipt tr[data-removed]").all()}
             assert receipt["tm_turns"] > 0 and receipt["tm_facts"] > 0 and receipt["index_points"] > 0
@@ -236,7 +239,7 @@ def test_forgetting_a_user_needs_a_confirmation_and_leaves_no_trace(page: Any, t
             assert forged.status == 403 and {u for u, *_ in memory.users()} == {"bo"}
 
 
-def test_forgetting_a_fact_through_its_page(page: Any, tmp_path: Path, minilm: Any) -> None:
+def test_forgetting_a_fact_through_its_page(page: Any, tmp_path: Path, minilm: Any, artifacts: Path) -> None:
     with Memory.open(tmp_path / "home", embedder=minilm, share=False) as memory:
         fill_demo(memory)
         lisbon = _fact(memory, "ana", "Lisbon")
@@ -244,6 +247,7 @@ def test_forgetting_a_fact_through_its_page(page: Any, tmp_path: Path, minilm: A
             page.goto(url + f"/fact?u=ana&id={lisbon.id}")
             page.click("text=forget this fact…")
             assert page.inner_text("#fact-text") == lisbon.text
+            page.screenshot(path=str(artifacts / "confirm-fact.png"), full_page=True)
             page.click("#confirm")
             assert page.inner_text("#done") == "Forgotten"
             page.goto(url + "/user?u=ana")
