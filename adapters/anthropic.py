@@ -409,7 +409,7 @@ class MemoryClient:
             try:
                 kind, request = steps.send(answer)
             except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+                return done.value
             answer = self._context(plan) if kind == "context" else self.caller.call(
                 lambda r=request: self.client.messages.count_tokens(**r).input_tokens,
                 purpose="count_tokens", user_id=plan.user_id, record=False)
@@ -494,7 +494,7 @@ class AsyncMemoryClient:
             try:
                 kind, request = steps.send(answer)
             except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+                return done.value
             if kind == "context":
                 answer = await self.memory.acontext(**_context_args(plan))
             else:

@@ -361,30 +361,30 @@ class AsyncMemory:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     async def add(self, messages: Any, **kwargs: Any) -> dict[str, Any]:
-        return await self._run(self._sync.add, messages, **kwargs)  # type: ignore[no-any-return]
+        return await self._run(self._sync.add, messages, **kwargs)
 
     async def search(self, query: str, **kwargs: Any) -> dict[str, Any]:
-        return await self._run(self._sync.search, query, **kwargs)  # type: ignore[no-any-return]
+        return await self._run(self._sync.search, query, **kwargs)
 
     async def get(self, memory_id: str) -> dict[str, Any] | None:
-        return await self._run(self._sync.get, memory_id)  # type: ignore[no-any-return]
+        return await self._run(self._sync.get, memory_id)
 
     async def get_all(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._run(self._sync.get_all, **kwargs)  # type: ignore[no-any-return]
+        return await self._run(self._sync.get_all, **kwargs)
 
     async def update(self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None,
                      **kwargs: Any) -> dict[str, str]:
-        return await self._run(self._sync.update, memory_id, text, metadata, **kwargs)  # type: ignore[no-any-return]
+        return await self._run(self._sync.update, memory_id, text, metadata, **kwargs)
 
     async def delete(self, memory_id: str) -> dict[str, str]:
-        return await self._run(self._sync.delete, memory_id)  # type: ignore[no-any-return]
+        return await self._run(self._sync.delete, memory_id)
 
     async def delete_all(self, user_id: str | None = None, agent_id: str | None = None,
                          run_id: str | None = None) -> dict[str, str]:
-        return await self._run(self._sync.delete_all, user_id, agent_id, run_id)  # type: ignore[no-any-return]
+        return await self._run(self._sync.delete_all, user_id, agent_id, run_id)
 
     async def history(self, memory_id: str) -> list[dict[str, Any]]:
-        return await self._run(self._sync.history, memory_id)  # type: ignore[no-any-return]
+        return await self._run(self._sync.history, memory_id)
 
     async def reset(self) -> None:
         await self._run(self._sync.reset)

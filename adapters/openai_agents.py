@@ -78,7 +78,7 @@ def _plain(item: Any) -> dict[str, Any]:
         item = item.model_dump(mode="json", exclude_unset=True)
     if not isinstance(item, Mapping):
         raise TypeError(f"a session item must be a dict (a TResponseInputItem), got {type(item).__name__}")
-    return json.loads(json.dumps(item, ensure_ascii=False, allow_nan=False))  # type: ignore[no-any-return]
+    return json.loads(json.dumps(item, ensure_ascii=False, allow_nan=False))
 
 
 def _turns(keyed: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -172,8 +172,8 @@ class TiermemSession:
         keyed: list[tuple[str, dict[str, Any]]] = []
         for offset in itertools.count(0, PAGE):
             [page] = self.memory.items([SearchItems(namespace_prefix=self.namespace, limit=PAGE, offset=offset)])
-            keyed += [(r.key, r.value["item"]) for r in page if r.namespace == self.namespace]  # type: ignore[union-attr]
-            if len(page) < PAGE:  # type: ignore[arg-type]
+            keyed += [(r.key, r.value["item"]) for r in page if r.namespace == self.namespace]
+            if len(page) < PAGE:
                 break
         keyed.sort(key=lambda pair: pair[0])
         return keyed

@@ -62,7 +62,7 @@ ENTRIES = ["pydantic_ai", "entries"]
 PAGE = 1000
 _RECORD = TypeAdapter(ConversationRecord)
 _ENTRY = TypeAdapter(ConversationEntry)
-_MESSAGE: TypeAdapter[ModelMessage] = TypeAdapter(ModelMessage)  # type: ignore[arg-type]
+_MESSAGE: TypeAdapter[ModelMessage] = TypeAdapter(ModelMessage)
 
 UserOf = str | Callable[[RunContext[Any]], str]
 
@@ -116,7 +116,7 @@ class TiermemConversationStore(ConversationStore):
     # -- storage, in worker threads ---------------------------------------------------------------
     def _get(self, namespace: list[str], key: str) -> dict[str, Any] | None:
         [found] = self.memory.items([GetItem(namespace=namespace, key=key)])
-        return found.value if found is not None else None  # type: ignore[union-attr]
+        return found.value if found is not None else None
 
     def _record(self, conversation_id: str) -> ConversationRecord | None:
         value = self._get(RECORDS, conversation_id)
@@ -127,8 +127,8 @@ class TiermemConversationStore(ConversationStore):
         offset = 0
         while True:
             [page] = self.memory.items([SearchItems(namespace_prefix=RECORDS, limit=PAGE, offset=offset)])
-            out += [_RECORD.validate_python(r.value["record"]) for r in page]  # type: ignore[union-attr]
-            if len(page) < PAGE:  # type: ignore[arg-type]
+            out += [_RECORD.validate_python(r.value["record"]) for r in page]
+            if len(page) < PAGE:
                 return out
             offset += PAGE
 
@@ -176,7 +176,7 @@ class TiermemConversationStore(ConversationStore):
                 raise ConversationConflict(conversation_id)
             if expected and any(getattr(stored, key) != value for key, value in expected.items()):
                 raise ConversationConflict(conversation_id)
-            changed = dataclasses.replace(stored, **details)  # type: ignore[arg-type]
+            changed = dataclasses.replace(stored, **details)
             self.memory.items([self._put_record(changed)])
             return changed
 
@@ -210,7 +210,7 @@ class TiermemConversationStore(ConversationStore):
         if not turns:
             return
         try:
-            self.memory.add(turns, user_id=user, session_id=record.conversation_id)  # type: ignore[arg-type]
+            self.memory.add(turns, user_id=user, session_id=record.conversation_id)
         except TieredMemoryError as exc:  # the conversation is saved; say so, do not fail the save
             logger.warning("tiermem: conversation %s: saved, but its messages were not added to memory: %s",
                            record.conversation_id, exc)

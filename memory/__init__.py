@@ -61,7 +61,7 @@ class _Package(types.ModuleType):
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "reconcile" and isinstance(value, types.ModuleType):
-            value = value.reconcile  # type: ignore[attr-defined]
+            value = value.reconcile
         super().__setattr__(name, value)
 
 

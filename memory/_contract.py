@@ -106,11 +106,11 @@ class MemoryAPI:
         Batches whose retries are spent stay pending (see `backlog()`) and are retried by
         the next open.
         """
-        return self._call("flush", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("flush", _arguments(locals()))
 
     def backlog(self, user_id: str | None = None) -> Backlog:
         """Turns waiting for phase 2 and the failures recorded for them."""
-        return self._call("backlog", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("backlog", _arguments(locals()))
 
     # -- reading --------------------------------------------------------------------------------
     def search(self, query: str, *, user_id: str, limit: int = 10, as_of: datetime | None = None,
@@ -130,7 +130,7 @@ class MemoryAPI:
         Example:
             >>> [h.fact.text for h in mem.search("where does Ana live?", user_id="ana", limit=3)]
         """
-        return self._call("search", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("search", _arguments(locals()))
 
     def context(self, message: str, *, user_id: str, session_id: str = "default", system: str | None = None,
                 budget: int = 8000, documents: Sequence[Any] | None = None, exclude_turns: Sequence[str] = ()) -> Context:
@@ -161,7 +161,7 @@ class MemoryAPI:
             >>> ctx = mem.context("what should I pack?", user_id="ana", session_id="s-4", system="You help.")
             >>> client.messages.create(model=..., system=ctx.system, messages=ctx.messages, max_tokens=1024)
         """
-        return self._call("context", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("context", _arguments(locals()))
 
     def facts(self, *, user_id: str, include_invalid: bool = False, limit: int | None = None, offset: int = 0) -> list[Fact]:
         """A user's facts from the journal, oldest first (no index, no embedder needed).
@@ -170,11 +170,11 @@ class MemoryAPI:
             UnknownUser: nothing at all is stored for `user_id` (a typo, usually). A user
                 whose turns yielded no facts yet gets an empty list.
         """
-        return self._call("facts", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("facts", _arguments(locals()))
 
     def users(self) -> list[tuple[str, int, int]]:
         """(user_id, valid facts, turns) for every stored user."""
-        return self._call("users", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("users", _arguments(locals()))
 
     def turns(self, *, user_id: str, session_id: str | None = None, refs: Sequence[str] | None = None,
               limit: int = 100, offset: int = 0, newest_first: bool = False) -> list[Turn]:
@@ -191,11 +191,11 @@ class MemoryAPI:
         Raises:
             UnknownUser: nothing at all is stored for `user_id`.
         """
-        return self._call("turns", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("turns", _arguments(locals()))
 
     def get(self, fact_id: str, *, user_id: str | None = None) -> Fact:
         """One fact by id; with `user_id`, only that user's (another user's fact is FactNotFound)."""
-        return self._call("get", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("get", _arguments(locals()))
 
     def history(self, fact_id: str, *, user_id: str | None = None) -> list[FactEvent]:
         """Every change to a fact, oldest first (its versions are `event.previous` / `event.fact`).
@@ -203,7 +203,7 @@ class MemoryAPI:
         Raises:
             FactNotFound: unknown or forgotten (erased with its history), or another user's.
         """
-        return self._call("history", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("history", _arguments(locals()))
 
     # -- changing and erasing -------------------------------------------------------------------
     def retract(self, fact_id: str, *, user_id: str | None = None, reason: str = "retracted") -> FactEvent:
@@ -215,7 +215,7 @@ class MemoryAPI:
             FactNotFound: no such fact (or another user's, when `user_id` is given).
             InvalidInput: the fact is already invalid.
         """
-        return self._call("retract", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("retract", _arguments(locals()))
 
     def restore(self, fact_id: str, *, user_id: str | None = None) -> FactEvent:
         """Make a retracted (or otherwise invalidated) fact valid again.
@@ -224,7 +224,7 @@ class MemoryAPI:
             FactNotFound: no such fact (erased, or another user's).
             InvalidInput: the fact is valid already.
         """
-        return self._call("restore", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("restore", _arguments(locals()))
 
     def forget(self, fact_id: str, *, user_id: str | None = None, redact_turns: bool = False) -> FactEvent:
         """Erase one fact from every tier (journal rows, profile, index and its files).
@@ -239,7 +239,7 @@ class MemoryAPI:
         Raises:
             FactNotFound: no such fact (or another user's, when `user_id` is given).
         """
-        return self._call("forget", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("forget", _arguments(locals()))
 
     def forget_session(self, session_id: str, *, user_id: str) -> dict[str, int]:
         """Erase one conversation: its turns and summaries, and every fact that came from one
@@ -249,7 +249,7 @@ class MemoryAPI:
         Raises:
             UnknownUser: nothing is stored for `user_id`.
         """
-        return self._call("forget_session", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("forget_session", _arguments(locals()))
 
     def forget_user(self, user_id: str) -> ErasureReceipt:
         """Erase everything stored about a user: turns, summaries, profile, facts, files,
@@ -264,13 +264,13 @@ class MemoryAPI:
             An `ErasureReceipt`: rows removed per tier, and whether a scan of the local files
             found any removed text (`verified`, `leftovers`).
         """
-        return self._call("forget_user", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("forget_user", _arguments(locals()))
 
     # -- memory-tool files ----------------------------------------------------------------------
     def files(self, *, user_id: str, prefix: str = "") -> list[MemoryFile]:
         """A user's files (Claude's memory tool), by path; with `prefix`, the file at that
         path and those under it as a folder."""
-        return self._call("files", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("files", _arguments(locals()))
 
     def write_file(self, path: str, content: str, *, user_id: str, if_version: int | None = None) -> MemoryFile:
         """Write a file and the fact that makes it searchable, in one transaction.
@@ -285,11 +285,11 @@ class MemoryAPI:
                 and retry. Nothing was written.
             InvalidInput: a bad path or content (NUL, too long); nothing was written.
         """
-        return self._call("write_file", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("write_file", _arguments(locals()))
 
     def delete_files(self, paths: Sequence[str], *, user_id: str) -> int:
         """Erase files and their facts (text gone from every tier). Returns how many."""
-        return self._call("delete_files", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("delete_files", _arguments(locals()))
 
     # -- items (what a LangGraph store keeps) ---------------------------------------------------
     def items(self, ops: Sequence[ItemOp], *, index: ItemIndexSpec | None = None) -> list[ItemResult]:
@@ -306,7 +306,7 @@ class MemoryAPI:
         Raises:
             InvalidInput: a bad namespace, key, value, filter or page; nothing was written.
         """
-        return self._call("items", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("items", _arguments(locals()))
 
     # -- model usage ----------------------------------------------------------------------------
     def usage(self, user_id: str | None = None, session_id: str | None = None) -> UsageReport:
@@ -318,7 +318,7 @@ class MemoryAPI:
             >>> report = mem.usage(user_id="ana")
             >>> report.total.cache_read_share, report.total.cost_usd
         """
-        return self._call("usage", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("usage", _arguments(locals()))
 
     def record_usage(self, usage: CallUsage) -> None:
         """Add one model call's tokens to the usage table (what MemoryClient does for each
@@ -333,7 +333,7 @@ class MemoryAPI:
 
     def health(self) -> dict[str, Any]:
         """Whether this memory answers, its version, and where it keeps its tiers."""
-        return self._call("health", _arguments(locals()))  # type: ignore[no-any-return]
+        return self._call("health", _arguments(locals()))
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Release what this object holds (stores, connections); later calls raise MemoryClosed."""

@@ -381,7 +381,7 @@ class Memory(MemoryAPI):
 
             return open_home(where.home, {"database_url": database_url, "embedder": embedder, "extraction": mode,
                                           "collection": collection, **{k: v for k, v in parts.items() if v is not None},
-                                          **options})  # type: ignore[no-any-return]
+                                          **options})
         with stores(where, embedder.dims, collection) as (session, index):
             return cls(session=session, index=index, embedder=embedder, extraction=mode,  # type: ignore[arg-type]
                        **parts, **options)

@@ -39,10 +39,10 @@ def _tables() -> Any:
     """The session tier's tables (imported when a command needs them: SQLAlchemy is slow to load)."""
     from types import SimpleNamespace
 
-    from ..session._tables import FactRow, SessionSeqRow, SummaryRow, TurnRow
+    from ..session._tables import FactRow, SessionSeqRow, SummaryRow, TurnRow, table_of
 
-    return SimpleNamespace(facts=FactRow.__table__, turns=TurnRow.__table__,  # type: ignore[attr-defined]
-                           seqs=SessionSeqRow.__table__, summaries=SummaryRow.__table__)  # type: ignore[attr-defined]
+    return SimpleNamespace(facts=table_of(FactRow), turns=table_of(TurnRow),
+                           seqs=table_of(SessionSeqRow), summaries=table_of(SummaryRow))
 
 
 turns_app = typer.Typer(help="The stored conversation turns.", no_args_is_help=True, rich_markup_mode=None)

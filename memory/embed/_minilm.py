@@ -107,9 +107,9 @@ class MiniLMEmbedder:
             return []
         model = self.model
         if self.backend == "onnx":
-            return model.encode(list(texts)).tolist()  # type: ignore[no-any-return]
+            return model.encode(list(texts)).tolist()
         vectors = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False)
-        return vectors.tolist()  # type: ignore[no-any-return]
+        return vectors.tolist()
 
     def embed_query(self, text: str) -> list[float]:
         with self._lock:

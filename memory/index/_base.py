@@ -79,7 +79,7 @@ class IndexHit(PointHit):
     def fact(self) -> Fact:
         if self._cached is None:
             self._cached = from_payload(self.payload)
-        return self._cached  # type: ignore[no-any-return]
+        return self._cached
 
 
 class QueryResult(NamedTuple):

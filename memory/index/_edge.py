@@ -256,9 +256,9 @@ class EdgePoints:
         for s in searches:
             if s.sparse:
                 vector = s.vector
-                query = qe.Query.Nearest(qe.SparseVector(indices=vector[0], values=vector[1]), using=SPARSE)  # type: ignore[index]
+                query = qe.Query.Nearest(qe.SparseVector(indices=vector[0], values=vector[1]), using=SPARSE)
             else:
-                query = qe.Query.Nearest(list(s.vector), using=vector_name(s))  # type: ignore[arg-type]
+                query = qe.Query.Nearest(list(s.vector), using=vector_name(s))
             requests.append(qe.QueryRequest(limit=s.limit, query=query, filter=self._filter(s.where), with_payload=True,
                                             with_vector=[DENSE] if s.with_vectors else False))
         with self._guard:

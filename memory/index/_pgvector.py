@@ -259,7 +259,7 @@ class PgVectorPoints:
             f"WHERE {clause} ORDER BY scored.score DESC, {self.name}.id LIMIT :limit")
 
     def _sparse_params(self, s: Search) -> dict[str, Any]:
-        indices, values = s.vector  # type: ignore[misc]
+        indices, values = s.vector
         tenant = next((str(c.value) for c in s.where if c.key == self.schema.tenant and c.op == "eq"), None)
         if self.schema.tenant and tenant is None:
             raise ValueError(f"a sparse search of {self.name} must name its tenant ({self.schema.tenant})")

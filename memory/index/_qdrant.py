@@ -154,7 +154,7 @@ class QdrantPoints:
         m = self._m
         requests = []
         for s in searches:
-            vector = m.SparseVector(indices=s.vector[0], values=s.vector[1]) if s.sparse else list(s.vector)  # type: ignore[index,arg-type]
+            vector = m.SparseVector(indices=s.vector[0], values=s.vector[1]) if s.sparse else list(s.vector)
             requests.append(m.QueryRequest(query=vector, using=vector_name(s), filter=self._filter(s.where),
                                            limit=s.limit, with_payload=True,
                                            with_vector=[DENSE] if s.with_vectors else False))

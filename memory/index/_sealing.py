@@ -134,7 +134,7 @@ class PayloadSeal:
             raise KeyError(f"no key for the points of user {user_id!r}")
         raw = base64.b64decode(blob)
         opened = entry[0].decrypt(raw[:12], raw[12:], str(payload.get("id", "")).encode())
-        return json.loads(opened)  # type: ignore[no-any-return]
+        return json.loads(opened)
 
     def open_later(self, payload: dict[str, Any], user_id: str) -> dict[str, Any]:
         """The payload, opened on the first read of a sealed field: ranking reads only the
@@ -147,7 +147,7 @@ class PayloadSeal:
             self._cache.pop(user_id, None)
 
 
-class OpenedOnRead(dict):  # type: ignore[type-arg]
+class OpenedOnRead(dict):
     """A sealed payload's clear fields, with the sealed ones read on first use."""
 
     def __init__(self, clear: dict[str, Any], opener: Callable[[], dict[str, Any]]):

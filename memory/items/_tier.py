@@ -204,7 +204,7 @@ class ItemTier:
         wrong = next((v for v in out.values() if index is not None and len(v) != index.dims), None)
         if wrong is not None:
             raise InvalidInput(f"a vector has {len(wrong)} dimensions; the index takes {index.dims}")  # type: ignore[union-attr]
-        return out  # type: ignore[return-value]
+        return out
 
     # -- reads -----------------------------------------------------------------------------------
     def _gets(self, gets: list[tuple[int, GetItem]], results: list[ItemResult], now: datetime) -> None:

@@ -267,6 +267,6 @@ def own_home(home: Path, memory_options: dict[str, Any], *, host: str = "127.0.0
 def served_home(home: Path) -> dict[str, Any] | None:
     """The owner of a home as `serve.json` states it (not checked)."""
     try:
-        return json.loads((home / INFO_FILE).read_text())  # type: ignore[no-any-return]
+        return json.loads((home / INFO_FILE).read_text())
     except (OSError, ValueError):
         return None

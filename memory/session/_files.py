@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from .._errors import WriteConflict
 from .._models import FactEvent, MemoryFile, as_utc
-from ._tables import MemoryFileRow
+from ._tables import MemoryFileRow, table_of
 
 
 class MemoryFileLog:
@@ -43,7 +43,7 @@ class MemoryFileLog:
         Raises:
             WriteConflict: the stored version is not `over`; nothing was written.
         """
-        table = MemoryFileRow.__table__  # type: ignore[attr-defined]
+        table = table_of(MemoryFileRow)
         values = {"content": file.content, "fact_id": file.fact_id, "updated_at": as_utc(file.updated_at),
                   "version": file.version}
         try:

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from .._models import as_utc
 from ._engine import insert_for
-from ._tables import StoreItemRow
+from ._tables import StoreItemRow, table_of
 
 
 def _under(prefix: str) -> Any:
@@ -61,7 +61,7 @@ class StoreItemLog:
             return
         rows = [{**r, **{k: as_utc(r[k]) for k in ("created_at", "updated_at", "expires_at") if r.get(k)}} for r in rows]
         with self.writing() as conn:
-            statement = insert_for(conn, StoreItemRow.__table__)  # type: ignore[attr-defined]
+            statement = insert_for(conn, table_of(StoreItemRow))
             changed = {c: statement.excluded[c] for c in rows[0] if c not in ("namespace", "key", "created_at")}
             conn.execute(statement.on_conflict_do_update(index_elements=["namespace", "key"], set_=changed), rows)
 
@@ -69,7 +69,7 @@ class StoreItemLog:
         """The vectors of these items reached the index (unless the item changed since)."""
         if not pairs:
             return
-        table = StoreItemRow.__table__  # type: ignore[attr-defined]
+        table = table_of(StoreItemRow)
         statement = update(table).where(table.c.namespace == bindparam("ns"), table.c.key == bindparam("k"),
                                         table.c.updated_at == bindparam("at")).values(embedded=True)
         with self.writing() as conn:
@@ -117,7 +117,7 @@ class StoreItemLog:
         rows = [r for r in self.store_get(pairs, alive_at=now).values() if r.ttl_minutes is not None]
         if not rows:
             return
-        table = StoreItemRow.__table__  # type: ignore[attr-defined]
+        table = table_of(StoreItemRow)
         statement = update(table).where(table.c.namespace == bindparam("ns"), table.c.key == bindparam("k")).values(
             expires_at=bindparam("until"))
         with self.writing() as conn:

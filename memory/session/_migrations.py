@@ -39,7 +39,7 @@ from sqlalchemy.exc import OperationalError
 
 from .._errors import ConfigError
 from .._quickread import SCHEMA_VERSION
-from ._tables import SchemaVersion
+from ._tables import SchemaVersion, table_of
 
 _MIGRATION_LOCK = 7_310_422_001  # PostgreSQL advisory lock key: any constant of our own
 
@@ -365,11 +365,11 @@ def _migrate_locked(conn: Connection) -> int:
             f"database schema is version {version}, newer than this tiermem ({LATEST}); upgrade tiermem"
         )
     if version == 0:
-        SchemaVersion.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+        table_of(SchemaVersion).create(conn, checkfirst=True)
     for number in range(version + 1, LATEST + 1):
         MIGRATIONS[number - 1](conn)
         conn.execute(
-            SchemaVersion.__table__.insert().values(  # type: ignore[attr-defined]
+            table_of(SchemaVersion).insert().values(
                 version=number, applied_at=datetime.now(UTC)
             )
         )

@@ -45,18 +45,18 @@ from .._errors import InvalidInput
 from .._models import Fact, FactEvent, MemoryFile, Summary, Turn, as_utc
 from .._text import norm_hash
 from ._engine import insert_for, upsert
-from ._tables import EventRow, FactRow, MemoryFileRow, SessionSeqRow, StoreItemRow, SummaryRow, TurnRow
+from ._tables import EventRow, FactRow, MemoryFileRow, SessionSeqRow, StoreItemRow, SummaryRow, TurnRow, table_of
 
 if TYPE_CHECKING:
     from ._store import SessionStore
 
-TURNS: Any = TurnRow.__table__  # type: ignore[attr-defined]
-SUMMARIES: Any = SummaryRow.__table__  # type: ignore[attr-defined]
-FACTS: Any = FactRow.__table__  # type: ignore[attr-defined]
-EVENTS: Any = EventRow.__table__  # type: ignore[attr-defined]
-SEQS: Any = SessionSeqRow.__table__  # type: ignore[attr-defined]
-FILES: Any = MemoryFileRow.__table__  # type: ignore[attr-defined]
-ITEMS: Any = StoreItemRow.__table__  # type: ignore[attr-defined]
+TURNS: Any = table_of(TurnRow)
+SUMMARIES: Any = table_of(SummaryRow)
+FACTS: Any = table_of(FactRow)
+EVENTS: Any = table_of(EventRow)
+SEQS: Any = table_of(SessionSeqRow)
+FILES: Any = table_of(MemoryFileRow)
+ITEMS: Any = table_of(StoreItemRow)
 logger = logging.getLogger("tiermem")
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from .._models import as_utc
-from ._tables import RequestRow
+from ._tables import RequestRow, table_of
 
 KEEP = timedelta(days=1)  # how long a key is remembered
 
@@ -40,7 +40,7 @@ class RequestLog:
         together). False when the key was there already: the caller must not write again."""
         try:
             with conn.begin_nested():
-                conn.execute(insert(RequestRow.__table__), [{  # type: ignore[attr-defined]
+                conn.execute(insert(table_of(RequestRow)), [{
                     "key": key, "method": method, "user_id": user_id, "created_at": as_utc(at),
                     "turn_ids": json.dumps(turn_ids) if turn_ids is not None else None}])
         except IntegrityError:
@@ -50,7 +50,7 @@ class RequestLog:
     def answer_request(self, key: str, method: str, result: str, at: datetime, *, user_id: str | None = None) -> None:
         """Keep the answer of a completed write (recording the key now if it was not yet)."""
         with self.writing() as conn:
-            table = RequestRow.__table__  # type: ignore[attr-defined]
+            table = table_of(RequestRow)
             if not conn.execute(update(table).where(table.c.key == key).values(result=result)).rowcount:
                 self.claim_request(conn, key, method, at, user_id=user_id)
                 conn.execute(update(table).where(table.c.key == key).values(result=result))

@@ -46,6 +46,7 @@ from ._tables import (
     TurnRow,
     UsageRow,
     UserKeyRow,
+    table_of,
 )
 from ._turns import TurnLog
 from ._usage import UsageLog
@@ -142,7 +143,7 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
         if existing:
             return existing
         with self.writing() as conn:  # first writer wins; everyone reads the winner's
-            conn.execute(insert_for(conn, MetaRow.__table__).values(key="journal_id", value=uuid.uuid4().hex)  # type: ignore[attr-defined]
+            conn.execute(insert_for(conn, table_of(MetaRow)).values(key="journal_id", value=uuid.uuid4().hex)
                          .on_conflict_do_nothing(index_elements=["key"]))
         return self.get_meta("journal_id") or ""
 
@@ -164,7 +165,7 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
         if not create:
             return None
         with self.writing() as conn:  # two processes making the first key: one wins, both read it
-            conn.execute(insert_for(conn, UserKeyRow.__table__).on_conflict_do_nothing(),  # type: ignore[attr-defined]
+            conn.execute(insert_for(conn, table_of(UserKeyRow)).on_conflict_do_nothing(),
                          [{"user_id": user_id, "key": os.urandom(32).hex()}])
         with Session(self.engine) as s:
             made = s.get(UserKeyRow, user_id)
@@ -179,7 +180,7 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
 
     def set_meta(self, key: str, value: str) -> None:
         with self.writing() as conn:  # an upsert: two processes opening a fresh database both set keys
-            upsert(conn, MetaRow.__table__, ["key"], [{"key": key, "value": value}])  # type: ignore[attr-defined]
+            upsert(conn, table_of(MetaRow), ["key"], [{"key": key, "value": value}])
 
     # -- the write path -------------------------------------------------------------------
     def commit(self, turns: Sequence[Turn], events: Sequence[FactEvent]) -> tuple[list[Turn], list[FactEvent]]:
@@ -206,14 +207,14 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
                   if e.op in ("add", "update", "invalidate") and e.fact is not None else e for e in events]
         latest = {e.fact.id: e.fact for e in events if e.op in ("add", "update", "invalidate") and e.fact is not None}
         if latest:
-            upsert(conn, FactRow.__table__, ["id"], [_fact_values(f) for f in latest.values()])  # type: ignore[attr-defined]
+            upsert(conn, table_of(FactRow), ["id"], [_fact_values(f) for f in latest.values()])
         for user_id, (invalidated, critical) in _profile_changes(events).items():
             values: dict[str, Any] = {"changes_since": ProfileRow.changes_since + 1}
             baked = conn.execute(select(ProfileRow.fact_ids).where(col(ProfileRow.user_id) == user_id)).scalar()
             if critical or baked is not None and invalidated & set(json.loads(baked)):
                 values["stale"] = True  # the cached prefix states something no longer true, or misses a must
             conn.execute(update(ProfileRow).where(col(ProfileRow.user_id) == user_id).values(**values))
-        table = EventRow.__table__  # type: ignore[attr-defined]
+        table = table_of(EventRow)
         rows = [{"user_id": e.user_id, "fact_id": e.fact_id, "op": e.op, "at": e.at, "data": e.model_dump_json()} for e in events]
         seqs = conn.execute(insert(table).returning(table.c.seq, sort_by_parameter_order=True), rows).scalars().all()
         return [e.model_copy(update={"seq": seq}) for e, seq in zip(events, seqs, strict=True)]
@@ -354,9 +355,9 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
                 return None
             user_id = row.user_id
             if pending is not None:
-                upsert(s.connection(), MetaRow.__table__, ["key"], [{"key": f"erasing:{fact_id}", "value": pending}])  # type: ignore[attr-defined]
+                upsert(s.connection(), table_of(MetaRow), ["key"], [{"key": f"erasing:{fact_id}", "value": pending}])
             s.delete(row)
-            s.exec(delete(EventRow).where(col(EventRow.fact_id) == fact_id))  # type: ignore[call-overload]
+            s.exec(delete(EventRow).where(col(EventRow.fact_id) == fact_id))
             self._drop_from_profile(s, user_id, fact_id)
             self._insert_events(s.connection(), [FactEvent(op="forget", fact_id=fact_id, user_id=user_id, at=at)])
             s.commit()
@@ -372,8 +373,8 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
         with self._write_gate, Session(self.engine) as s:
             for table in (FactRow, EventRow, TurnRow, SummaryRow, ProfileRow, SessionSeqRow, ExtractionFailureRow, UsageRow,
                           RequestRow, MemoryFileRow, UserKeyRow):
-                result = s.exec(delete(table).where(col(table.user_id) == user_id))  # type: ignore[call-overload,attr-defined]
-                removed[table.__tablename__] = result.rowcount  # type: ignore[attr-defined]
+                result = s.exec(delete(table).where(col(table.user_id) == user_id))
+                removed[table.__tablename__] = result.rowcount
             tombstone = FactEvent(op="forget_user", fact_id="*", user_id=erased_id(user_id), at=at)
             [stored] = self._insert_events(s.connection(), [tombstone])
             s.commit()
@@ -457,7 +458,7 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
     def has_user(self, user_id: str) -> bool:
         with Session(self.engine) as s:
             return any(
-                s.exec(select(table.id).where(table.user_id == user_id).limit(1)).first() is not None  # type: ignore[attr-defined]
+                s.exec(select(table.id).where(table.user_id == user_id).limit(1)).first() is not None
                 for table in (TurnRow, FactRow)
             )
 
@@ -485,7 +486,7 @@ class SessionStore(TurnLog, UsageLog, MemoryFileLog, StoreItemLog, RequestLog):
             # A new epoch only when the bytes change: the provider's cache key is the text.
             epoch = 1 if old is None else old.epoch + (old.text != text)
             row = ProfileRow(user_id=user_id, epoch=epoch, text=text, fact_ids=json.dumps(fact_ids), baked_at=as_utc(at))
-            upsert(conn, ProfileRow.__table__, ["user_id"], [row.model_dump()])  # type: ignore[attr-defined]
+            upsert(conn, table_of(ProfileRow), ["user_id"], [row.model_dump()])
         return _profile(row)
 
 

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+
+def table_of(row: type[SQLModel]) -> Table:
+    """A row class's SQLAlchemy `Table`, for Core statements (SQLModel sets `__table__` when
+    the class is made; its type stubs do not say so: the one ignore for it is here)."""
+    return row.__table__  # type: ignore[attr-defined]
 
 
 class SchemaVersion(SQLModel, table=True):

@@ -24,7 +24,7 @@ from .._models import ExtractionFailure, FactEvent, Summary, Turn, as_utc
 from .._sentences import clause_spans
 from .._text import content_tokens
 from ._engine import insert_for, upsert
-from ._tables import ExtractionFailureRow, SessionSeqRow, SummaryRow, TurnRow
+from ._tables import ExtractionFailureRow, SessionSeqRow, SummaryRow, TurnRow, table_of
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -93,13 +93,13 @@ class TurnLog:
             key = (turn.user_id, turn.session_id)
             out.append(turn.model_copy(update={"seq": next_seq[key]}))
             next_seq[key] += 1
-        conn.execute(insert(TurnRow.__table__), [_turn_values(t, extracted) for t in out])  # type: ignore[attr-defined]
+        conn.execute(insert(table_of(TurnRow)), [_turn_values(t, extracted) for t in out])
         return out
 
     def _allocate(self, conn: Any, key: tuple[str, str], n: int) -> int:
         """Reserve n turn numbers for a session; returns the first. One atomic upsert, so two
         writers never get the same numbers (it also takes the write lock first on SQLite)."""
-        table = SessionSeqRow.__table__  # type: ignore[attr-defined]
+        table = table_of(SessionSeqRow)
         statement = (
             insert_for(conn, table)
             .values(user_id=key[0], session_id=key[1], last_seq=n)
@@ -116,7 +116,7 @@ class TurnLog:
         Returns the events with journal seqs, or None when some of the turns were already
         extracted (or erased) by someone else: then nothing is written.
         """
-        table = TurnRow.__table__  # type: ignore[attr-defined]
+        table = table_of(TurnRow)
         try:
             with self.writing() as conn:
                 # The claim is the first statement, so it takes the write lock before any read.
@@ -159,7 +159,7 @@ class TurnLog:
             attempts = int(before or 0) + 1
             row = {"batch_key": key, "user_id": user_id, "turn_ids": json.dumps(list(turn_ids)), "error": error[:2000],
                    "attempts": attempts, "updated_at": as_utc(at)}
-            upsert(conn, ExtractionFailureRow.__table__, ["batch_key"], [row])  # type: ignore[attr-defined]
+            upsert(conn, table_of(ExtractionFailureRow), ["batch_key"], [row])
         return attempts
 
     def failures(self, user_id: str | None = None) -> list[ExtractionFailure]:
@@ -195,7 +195,7 @@ class TurnLog:
     def turns_by_ref(self, user_id: str, refs: Sequence[str]) -> list[Turn]:
         """A user's turns named by id or by the caller's message id (`Turn.ref`), in the order
         of `refs`; refs that name nothing are left out."""
-        table = TurnRow.__table__  # type: ignore[attr-defined]
+        table = table_of(TurnRow)
         wanted = list(dict.fromkeys(refs))
         by_ref: dict[str, Turn] = {}
         with Session(self.engine) as s:
@@ -214,7 +214,7 @@ class TurnLog:
         needs are read, and Turns are built without validation: this runs on a search.
         `ends`: of a longer answer only its first and last `ends` characters are read (one
         with statements forgotten in it is read whole, to cut them where they are)."""
-        t = TurnRow.__table__  # type: ignore[attr-defined]
+        t = table_of(TurnRow)
         content: Any = t.c.content
         if ends is not None:
             whole = or_(func.length(t.c.content) <= 2 * ends, t.c.forgotten.is_not(None) & (t.c.forgotten != "[]"))
@@ -239,7 +239,7 @@ class TurnLog:
         """Delete a user's turns by provenance ref (the caller's message id, else ours), and
         the summaries of their sessions (rebuilt without them on the write path). Returns
         the sessions touched."""
-        table = TurnRow.__table__  # type: ignore[attr-defined]
+        table = table_of(TurnRow)
         refs = list(refs)
         if not refs:
             return []
@@ -257,7 +257,7 @@ class TurnLog:
         """Mark, in each of a user's turns named by provenance ref, the statement a forgotten
         fact came from (the clause sharing most words with it), so that no extraction ever
         sees it again; the turn itself stays. Returns how many turns were marked."""
-        table = TurnRow.__table__  # type: ignore[attr-defined]
+        table = table_of(TurnRow)
         refs = list(refs)
         if not refs:
             return 0
@@ -292,7 +292,7 @@ class TurnLog:
         needles = [n for n in dict.fromkeys(needles) if len(n) >= 3]
         if not needles:
             return []
-        table = TurnRow.__table__  # type: ignore[attr-defined]
+        table = table_of(TurnRow)
         skipped = set(skip)
         sessions: set[str] = set()
         with self.writing() as conn:
@@ -320,7 +320,7 @@ class TurnLog:
         """What each fact's contextual vector reads besides the fact: the text of each of
         its first source turns and of the turn before it in its session ("speaker: text",
         forgotten statements left out). A fact with no stored source turn gets []."""
-        table = TurnRow.__table__  # type: ignore[attr-defined]
+        table = table_of(TurnRow)
         wanted: dict[str, set[str]] = {}
         for fact in facts:
             wanted.setdefault(fact.user_id, set()).update(fact.sources[:PASSAGE_SOURCES])
@@ -350,7 +350,7 @@ class TurnLog:
     def passage_refs(self, user_id: str, refs: Sequence[str]) -> set[str]:
         """The refs of the turns whose facts' contextual vectors read these turns: the turns
         themselves and the turn after each in its session."""
-        table = TurnRow.__table__  # type: ignore[attr-defined]
+        table = table_of(TurnRow)
         refs = list(refs)
         if not refs:
             return set()
@@ -368,7 +368,7 @@ class TurnLog:
     def window_tokens(self, user_id: str, session_id: str, after_seq: int) -> int:
         """The stored token counts of a session's turns after a seq, summed in SQL: enough to
         tell that a window has not reached its size without loading a turn."""
-        table = TurnRow.__table__  # type: ignore[attr-defined]
+        table = table_of(TurnRow)
         with self.engine.connect() as conn:
             total = conn.execute(
                 select(func.coalesce(func.sum(table.c.token_count), 0))
@@ -379,7 +379,7 @@ class TurnLog:
     def sessions_of(self, turn_ids: Sequence[str]) -> list[tuple[str, str]]:
         with Session(self.engine) as s:
             rows = s.exec(select(TurnRow.user_id, TurnRow.session_id).where(col(TurnRow.id).in_(list(turn_ids)))).all()
-        return sorted(set(rows))  # type: ignore[arg-type]
+        return sorted(set(rows))
 
     # -- summaries --------------------------------------------------------------------------
     def latest_summary(self, user_id: str, session_id: str) -> Summary | None:

@@ -11,10 +11,10 @@ from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from .._models import as_utc
-from ._tables import UsageRow
+from ._tables import UsageRow, table_of
 
 # What a row takes from a call's usage: every column but the row id and the time.
-USAGE_FIELDS = tuple(c for c in UsageRow.__table__.columns.keys() if c not in ("id", "at"))  # type: ignore[attr-defined]
+USAGE_FIELDS = tuple(c for c in table_of(UsageRow).columns.keys() if c not in ("id", "at"))
 
 
 class _Store(Protocol):
@@ -32,7 +32,7 @@ class UsageLog:
             if isinstance(row[name], str):
                 row[name] = row[name][:64 if name == "outcome" else 128]
         with self.writing() as conn:
-            conn.execute(insert(UsageRow.__table__), [row])  # type: ignore[attr-defined]
+            conn.execute(insert(table_of(UsageRow)), [row])
 
     def usage_rows(self: _Store, user_id: str | None = None, session_id: str | None = None,
                    since: datetime | None = None) -> Iterator[UsageRow]:
