@@ -15,9 +15,11 @@ work and inherits the documentation.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import functools
+import inspect
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
     from ._erasure import ErasureReceipt
@@ -27,8 +29,39 @@ if TYPE_CHECKING:
 MessagesIn = Sequence[Mapping[str, Any]] | Mapping[str, Any] | str
 
 
-def _arguments(frame_locals: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in frame_locals.items() if k not in ("self", "__class__")}
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def forwarded(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """The body of a contract method: its arguments, by the names of its own signature, to
+    `self._call(name, arguments)`. A client that implements only `_call` gets every method
+    with the contract's exact signature (it cannot drift); `Memory` overrides each method."""
+    name = method.__name__
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def forward(self: Any, *args: P.args, **kwargs: P.kwargs) -> R:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        del arguments["self"]
+        return self._call(name, arguments)
+
+    return forward
+
+
+def twin(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, R]]:
+    """The async twin of a contract method: the same call on a worker thread (the embedded
+    stores block), dispatched by name, so a subclass's own method is the one that runs."""
+    name = method.__name__
+
+    async def run(self: Any, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(getattr(self, name), *args, **kwargs)
+
+    run.__name__ = run.__qualname__ = f"a{name}"
+    run.__doc__ = f"Async `{name}()`: the same call on a worker thread."
+    return run
 
 
 class MemoryAPI:
@@ -38,6 +71,7 @@ class MemoryAPI:
         raise NotImplementedError(f"{type(self).__name__} does not implement {name}()")
 
     # -- writing --------------------------------------------------------------------------------
+    @forwarded
     def add(self, messages: MessagesIn, *, user_id: str, session_id: str = "default", at: datetime | None = None,
             metadata: Mapping[str, Any] | None = None) -> AddResult:
         """Store turns, then extract facts from them and reconcile those with what is stored.
@@ -66,8 +100,9 @@ class MemoryAPI:
             >>> mem.add([{"role": "user", "content": "I moved to Berlin last week", "id": "m-17"}],
             ...         user_id="ana", session_id="s-3", at=datetime(2024, 5, 2, 18, 0))
         """
-        return self._call("add", _arguments(locals()))
+        ...
 
+    @forwarded
     def remember(self, text: str, *, user_id: str, kind: str | None = None, metadata: Mapping[str, Any] | None = None,
                  at: datetime | None = None) -> AddResult:
         """Store one fact as given: no extraction, but deduplicated and reconciled (a
@@ -86,8 +121,9 @@ class MemoryAPI:
         Example:
             >>> mem.remember("Ana is allergic to peanuts", user_id="ana").facts[0].id
         """
-        return self._call("remember", _arguments(locals()))
+        ...
 
+    @forwarded
     def update(self, fact_id: str, text: str | None = None, *, metadata: Mapping[str, Any] | None = None,
                user_id: str | None = None) -> FactEvent:
         """Correct a fact's text, or replace its metadata, or both. The fact keeps its id;
@@ -97,8 +133,9 @@ class MemoryAPI:
             InvalidInput: neither `text` nor `metadata` given, or one of them is malformed.
             FactNotFound: no such fact (or it belongs to another user than `user_id`).
         """
-        return self._call("update", _arguments(locals()))
+        ...
 
+    @forwarded
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until background extraction has caught up, and the index with the journal
         (rows another process wrote: an import beside this owner). Returns False on timeout.
@@ -106,13 +143,15 @@ class MemoryAPI:
         Batches whose retries are spent stay pending (see `backlog()`) and are retried by
         the next open.
         """
-        return self._call("flush", _arguments(locals()))
+        ...
 
+    @forwarded
     def backlog(self, user_id: str | None = None) -> Backlog:
         """Turns waiting for phase 2 and the failures recorded for them."""
-        return self._call("backlog", _arguments(locals()))
+        ...
 
     # -- reading --------------------------------------------------------------------------------
+    @forwarded
     def search(self, query: str, *, user_id: str, limit: int = 10, as_of: datetime | None = None,
                kinds: Sequence[str] | None = None) -> list[Hit]:
         """Hybrid (dense + BM25) search over one user's facts, best first.
@@ -130,8 +169,9 @@ class MemoryAPI:
         Example:
             >>> [h.fact.text for h in mem.search("where does Ana live?", user_id="ana", limit=3)]
         """
-        return self._call("search", _arguments(locals()))
+        ...
 
+    @forwarded
     def context(self, message: str, *, user_id: str, session_id: str = "default", system: str | None = None,
                 budget: int = 8000, documents: Sequence[Any] | None = None, exclude_turns: Sequence[str] = ()) -> Context:
         """Build a provider-ready request for the next turn (no model call, no network).
@@ -161,8 +201,9 @@ class MemoryAPI:
             >>> ctx = mem.context("what should I pack?", user_id="ana", session_id="s-4", system="You help.")
             >>> client.messages.create(model=..., system=ctx.system, messages=ctx.messages, max_tokens=1024)
         """
-        return self._call("context", _arguments(locals()))
+        ...
 
+    @forwarded
     def facts(self, *, user_id: str, include_invalid: bool = False, limit: int | None = None, offset: int = 0) -> list[Fact]:
         """A user's facts from the journal, oldest first (no index, no embedder needed).
 
@@ -170,12 +211,14 @@ class MemoryAPI:
             UnknownUser: nothing at all is stored for `user_id` (a typo, usually). A user
                 whose turns yielded no facts yet gets an empty list.
         """
-        return self._call("facts", _arguments(locals()))
+        ...
 
+    @forwarded
     def users(self) -> list[tuple[str, int, int]]:
         """(user_id, valid facts, turns) for every stored user."""
-        return self._call("users", _arguments(locals()))
+        ...
 
+    @forwarded
     def turns(self, *, user_id: str, session_id: str | None = None, refs: Sequence[str] | None = None,
               limit: int = 100, offset: int = 0, newest_first: bool = False) -> list[Turn]:
         """A user's stored turns, verbatim: one session's in turn order, or all of them by time.
@@ -191,21 +234,24 @@ class MemoryAPI:
         Raises:
             UnknownUser: nothing at all is stored for `user_id`.
         """
-        return self._call("turns", _arguments(locals()))
+        ...
 
+    @forwarded
     def get(self, fact_id: str, *, user_id: str | None = None) -> Fact:
         """One fact by id; with `user_id`, only that user's (another user's fact is FactNotFound)."""
-        return self._call("get", _arguments(locals()))
+        ...
 
+    @forwarded
     def history(self, fact_id: str, *, user_id: str | None = None) -> list[FactEvent]:
         """Every change to a fact, oldest first (its versions are `event.previous` / `event.fact`).
 
         Raises:
             FactNotFound: unknown or forgotten (erased with its history), or another user's.
         """
-        return self._call("history", _arguments(locals()))
+        ...
 
     # -- changing and erasing -------------------------------------------------------------------
+    @forwarded
     def retract(self, fact_id: str, *, user_id: str | None = None, reason: str = "retracted") -> FactEvent:
         """Stop using a fact without erasing it: it is invalidated (journaled with `reason`,
         kept in `history()`, out of search and context) and `restore()` brings it back.
@@ -215,8 +261,9 @@ class MemoryAPI:
             FactNotFound: no such fact (or another user's, when `user_id` is given).
             InvalidInput: the fact is already invalid.
         """
-        return self._call("retract", _arguments(locals()))
+        ...
 
+    @forwarded
     def restore(self, fact_id: str, *, user_id: str | None = None) -> FactEvent:
         """Make a retracted (or otherwise invalidated) fact valid again.
 
@@ -224,8 +271,9 @@ class MemoryAPI:
             FactNotFound: no such fact (erased, or another user's).
             InvalidInput: the fact is valid already.
         """
-        return self._call("restore", _arguments(locals()))
+        ...
 
+    @forwarded
     def forget(self, fact_id: str, *, user_id: str | None = None, redact_turns: bool = False) -> FactEvent:
         """Erase one fact from every tier (journal rows, profile, index and its files).
 
@@ -239,8 +287,9 @@ class MemoryAPI:
         Raises:
             FactNotFound: no such fact (or another user's, when `user_id` is given).
         """
-        return self._call("forget", _arguments(locals()))
+        ...
 
+    @forwarded
     def forget_session(self, session_id: str, *, user_id: str) -> dict[str, int]:
         """Erase one conversation: its turns and summaries, and every fact that came from one
         of its turns (their text leaves every tier, as with `forget()`). Returns how many
@@ -249,8 +298,9 @@ class MemoryAPI:
         Raises:
             UnknownUser: nothing is stored for `user_id`.
         """
-        return self._call("forget_session", _arguments(locals()))
+        ...
 
+    @forwarded
     def forget_user(self, user_id: str) -> ErasureReceipt:
         """Erase everything stored about a user: turns, summaries, profile, facts, files,
         items, index.
@@ -264,14 +314,16 @@ class MemoryAPI:
             An `ErasureReceipt`: rows removed per tier, and whether a scan of the local files
             found any removed text (`verified`, `leftovers`).
         """
-        return self._call("forget_user", _arguments(locals()))
+        ...
 
     # -- memory-tool files ----------------------------------------------------------------------
+    @forwarded
     def files(self, *, user_id: str, prefix: str = "") -> list[MemoryFile]:
         """A user's files (Claude's memory tool), by path; with `prefix`, the file at that
         path and those under it as a folder."""
-        return self._call("files", _arguments(locals()))
+        ...
 
+    @forwarded
     def write_file(self, path: str, content: str, *, user_id: str, if_version: int | None = None) -> MemoryFile:
         """Write a file and the fact that makes it searchable, in one transaction.
 
@@ -285,13 +337,15 @@ class MemoryAPI:
                 and retry. Nothing was written.
             InvalidInput: a bad path or content (NUL, too long); nothing was written.
         """
-        return self._call("write_file", _arguments(locals()))
+        ...
 
+    @forwarded
     def delete_files(self, paths: Sequence[str], *, user_id: str) -> int:
         """Erase files and their facts (text gone from every tier). Returns how many."""
-        return self._call("delete_files", _arguments(locals()))
+        ...
 
     # -- items (what a LangGraph store keeps) ---------------------------------------------------
+    @forwarded
     def items(self, ops: Sequence[ItemOp], *, index: ItemIndexSpec | None = None) -> list[ItemResult]:
         """Run a batch of item operations (`tiermem.items`: GetItem, PutItem, SearchItems,
         ListNamespaces, SweepItems, PendingItems) and answer each, reads before writes.
@@ -306,9 +360,10 @@ class MemoryAPI:
         Raises:
             InvalidInput: a bad namespace, key, value, filter or page; nothing was written.
         """
-        return self._call("items", _arguments(locals()))
+        ...
 
     # -- model usage ----------------------------------------------------------------------------
+    @forwarded
     def usage(self, user_id: str | None = None, session_id: str | None = None) -> UsageReport:
         """Model tokens and cost of the Claude paths (and of MemoryClient requests): input,
         cache writes (5m / 1h), cache reads, output, the share of input read from cache, and
@@ -318,12 +373,13 @@ class MemoryAPI:
             >>> report = mem.usage(user_id="ana")
             >>> report.total.cache_read_share, report.total.cost_usd
         """
-        return self._call("usage", _arguments(locals()))
+        ...
 
+    @forwarded
     def record_usage(self, usage: CallUsage) -> None:
         """Add one model call's tokens to the usage table (what MemoryClient does for each
         chat request, so that `usage()` prices them with the memory's own calls)."""
-        self._call("record_usage", _arguments(locals()))
+        ...
 
     # -- lifecycle ------------------------------------------------------------------------------
     @property
@@ -331,9 +387,10 @@ class MemoryAPI:
         """Where this memory lives, for people: a database and an index, or a server's URL."""
         return type(self).__name__
 
+    @forwarded
     def health(self) -> dict[str, Any]:
         """Whether this memory answers, its version, and where it keeps its tiers."""
-        return self._call("health", _arguments(locals()))
+        ...
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Release what this object holds (stores, connections); later calls raise MemoryClosed."""
@@ -344,39 +401,31 @@ class MemoryAPI:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- async twins: the sync call in a worker thread (the embedded stores block), one
-    # definition for every kind of memory --------------------------------------------------------
-    async def aadd(self, messages: MessagesIn, **kwargs: Any) -> AddResult:
-        """Async `add()`."""
-        return await asyncio.to_thread(self.add, messages, **kwargs)
-
-    async def aremember(self, text: str, **kwargs: Any) -> AddResult:
-        """Async `remember()`."""
-        return await asyncio.to_thread(self.remember, text, **kwargs)
-
-    async def asearch(self, query: str, **kwargs: Any) -> list[Hit]:
-        """Async `search()`."""
-        return await asyncio.to_thread(self.search, query, **kwargs)
-
-    async def acontext(self, message: str, **kwargs: Any) -> Context:
-        """Async `context()`."""
-        return await asyncio.to_thread(self.context, message, **kwargs)
-
-    async def afacts(self, **kwargs: Any) -> list[Fact]:
-        """Async `facts()`."""
-        return await asyncio.to_thread(self.facts, **kwargs)
-
-    async def aforget(self, fact_id: str, **kwargs: Any) -> FactEvent:
-        """Async `forget()`."""
-        return await asyncio.to_thread(self.forget, fact_id, **kwargs)
-
-    async def aflush(self, timeout: float | None = None) -> bool:
-        """Async `flush()`."""
-        return await asyncio.to_thread(self.flush, timeout)
-
-    async def arecord_usage(self, usage: CallUsage) -> None:
-        """Async `record_usage()`."""
-        await asyncio.to_thread(self.record_usage, usage)
+    # -- async twins: one for every served method, made from its signature -------------------
+    aadd = twin(add)
+    aremember = twin(remember)
+    aupdate = twin(update)
+    aflush = twin(flush)
+    abacklog = twin(backlog)
+    asearch = twin(search)
+    acontext = twin(context)
+    afacts = twin(facts)
+    ausers = twin(users)
+    aturns = twin(turns)
+    aget = twin(get)
+    ahistory = twin(history)
+    aretract = twin(retract)
+    arestore = twin(restore)
+    aforget = twin(forget)
+    aforget_session = twin(forget_session)
+    aforget_user = twin(forget_user)
+    afiles = twin(files)
+    awrite_file = twin(write_file)
+    adelete_files = twin(delete_files)
+    aitems = twin(items)
+    ausage = twin(usage)
+    arecord_usage = twin(record_usage)
+    ahealth = twin(health)
 
 
 # The methods the contract serves, in the order the docs list them. Everything else on a

@@ -57,3 +57,27 @@ def test_each_mcp_tool_wraps_a_contract_method_that_takes_its_arguments() -> Non
         takes = set(inspect.signature(getattr(MemoryAPI, method)).parameters) - {"self"}
         arguments = {TOOL_ARGUMENTS.get(a, a) for a in tools[tool_name].parameters.get("properties", {})}
         assert arguments <= takes, (tool_name, arguments - takes)
+
+
+@pytest.mark.parametrize("name", CONTRACT)
+def test_every_served_method_has_an_async_twin_with_its_signature(name: str) -> None:
+    twin = getattr(MemoryAPI, f"a{name}")
+    assert inspect.iscoroutinefunction(twin) and twin.__name__ == f"a{name}"
+    assert inspect.signature(getattr(Memory, f"a{name}")) == inspect.signature(twin)
+
+
+async def test_a_twin_runs_the_subclass_s_own_method_with_the_arguments_given() -> None:
+    seen = []
+
+    class Recorder(MemoryAPI):
+        def _call(self, name, arguments):
+            seen.append((name, arguments))
+            return name
+
+    # the forwarding body names every parameter, defaults included, however it was called
+    assert await Recorder().asearch("tea", user_id="ana", limit=3) == "search"
+    assert Recorder().forget("f1", user_id="ana") == "forget"
+    assert seen == [("search", {"query": "tea", "user_id": "ana", "limit": 3, "as_of": None, "kinds": None}),
+                    ("forget", {"fact_id": "f1", "user_id": "ana", "redact_turns": False})]
+    with pytest.raises(TypeError):
+        Recorder().search("tea", user="ana")  # a wrong keyword fails here, not on the server
