@@ -347,8 +347,8 @@ class Memory(MemoryAPI):
                 (default $TIERMEM_API_KEY).
             share: with the embedded index (one process may open it), join the process that
                 owns the home: when none does, this one becomes the owner (the Memory is
-                returned, and serves the home to other processes on 127.0.0.1 with a key in
-                `serve.json`); when one does (`tiermem serve`, `tiermem mcp`, another
+                returned, and serves the home to other processes on a Unix socket inside the
+                home, owner-only, with a key in `serve.json`: no TCP port is opened); when one does (`tiermem serve`, `tiermem mcp`, another
                 program's Memory.open), a `SharedMemory` is returned: the same `MemoryAPI`,
                 its calls run by the owner, taken over by this process if the owner goes.
                 `share=False`: open the stores here or raise IndexLocked.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import stat
 import subprocess
 import sys
 from datetime import timedelta
@@ -213,7 +214,9 @@ def test_another_process_joins_the_owner_and_a_non_sharing_opener_gets_a_clear_e
     assert other.stdout.strip() == "SharedMemory ['Ana lives in Lisbon.']", other.stderr
     alone = (f"from tiermem import Memory, HashEmbedder\nMemory.open({str(home)!r}, embedder=HashEmbedder(64), share=False)")
     other = subprocess.run([sys.executable, "-c", alone], capture_output=True, text=True, timeout=120)
-    assert re.search(r"open in another process \(pid \d+\).*Memory.open\(url='http://127.0.0.1:\d+'\)", other.stderr)
+    socket = home / "serve.sock"  # the owner listens inside the home, not on a TCP port
+    assert f"Memory.open(url='unix://{socket}')" in other.stderr and "open in another process (pid" in other.stderr
+    assert stat.S_ISSOCK(socket.stat().st_mode) and stat.S_IMODE(socket.stat().st_mode) == 0o600
 
 
 def test_closing_releases_the_folder(home: Path, embedder: HashEmbedder) -> None:
@@ -343,3 +346,25 @@ def test_reindex_drops_points_of_users_no_longer_in_the_journal(mem: Memory, emb
     assert mem.verify()["extra"] == {ghost.id}
     mem.reindex()
     assert mem.verify() == {"missing": set(), "extra": set()} and mem.index.count("ghost") == 0
+
+
+LISTENING_TCP = """
+import os, sys
+from tiermem import Memory, HashEmbedder
+mem = Memory.open(sys.argv[1], embedder=HashEmbedder(64))
+mine = {os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd") if os.path.exists(f"/proc/self/fd/{fd}")}
+listening = set()
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for line in open(table).read().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A":  # LISTEN
+            listening.add(f"socket:[{fields[9]}]")
+print(type(mem).__name__, len(mine & listening))
+mem.close()
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc to list listening sockets")
+def test_a_library_open_listens_on_no_tcp_port(home: Path) -> None:
+    opened = subprocess.run([sys.executable, "-c", LISTENING_TCP, str(home)], capture_output=True, text=True, timeout=120)
+    assert opened.stdout.split() == ["Memory", "0"], opened.stderr  # it owns the home, and serves it on serve.sock only
