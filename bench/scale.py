@@ -4,6 +4,7 @@
     python -m bench.scale --sizes 1000 10000 100000 --users 1 --part index   # backends side by side
     python -m bench.scale --smoke              # tiny, hash embedder: CI checks the output shape
     python -m bench.scale --part embedders     # MiniLM on onnxruntime vs sentence-transformers, cold starts
+    python -m bench.scale --part cold          # cold `tiermem search` against the cold floor, with and without an owner
 
 Part `memory` loads facts through `Memory.add()` (extraction, dedup, journal, index) and
 times `search()` and `context()` against the time of embedding the query alone. Part
@@ -18,6 +19,7 @@ ingest with real embedding) and times cold starts of the CLI (`tiermem search` a
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -221,24 +223,54 @@ def _ingest(embedder: Embedder, messages: int, per_call: int) -> float:
         shutil.rmtree(home, ignore_errors=True)
 
 
+# The cold floor: a fresh Python that imports onnxruntime and tokenizers, loads the model files
+# tiermem uses and embeds one query. A cold semantic command cannot be cheaper.
+FLOOR = """
+import sys
+from pathlib import Path
+import numpy as np, onnxruntime, tokenizers
+folder = Path(sys.argv[1])
+tokenizer = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
+session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+ids = np.array([tokenizer.encode("where does Ana live").ids], dtype=np.int64)
+feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+if "token_type_ids" in {i.name for i in session.get_inputs()}:
+    feed["token_type_ids"] = np.zeros_like(ids)
+session.run(None, feed)
+"""
+
+
 def cold_starts(runs: int = 5) -> dict[str, Any]:
-    """Wall time of a fresh `tiermem search` and `tiermem facts list` process on a small home."""
+    """Wall time of fresh processes, interleaved: the cold floor, `tiermem search` (the
+    command's entry point) on a home nobody owns and on one an agent owns, and `tiermem facts
+    list`."""
+    from tiermem.embed._models import model_dir
+
     home = Path(tempfile.mkdtemp(prefix="tiermem-cold-"))
     env = {**os.environ, "TIERMEM_HOME": str(home)}
-    cli = [sys.executable, "-m", "tiermem.cli"]
+    cli = [sys.executable, "-m", "tiermem"]
+    search = ["search", "where does Ana live", "--user", "ana"]
+    commands = {"floor": [sys.executable, "-c", FLOOR, str(model_dir())], "search": cli + search,
+                "facts_list": cli + ["facts", "list", "--user", "ana"]}
     try:
         with Memory.open(home, embedder=MiniLMEmbedder()) as mem:
             mem.add([{"role": "user", "name": "Ana", "content": "I live in Lisbon and I love hiking."}], user_id="ana")
-        timings: dict[str, list[float]] = {"search": [], "facts_list": []}
+        timings: dict[str, list[float]] = {key: [] for key in [*commands, "search_beside_owner"]}
         for _ in range(runs):
-            for key, args in (("search", ["search", "where does Ana live", "--user", "ana"]),
-                              ("facts_list", ["facts", "list", "--user", "ana"])):
+            for key, command in commands.items():
                 t = time.perf_counter()
-                subprocess.run(cli + args, env=env, check=True, capture_output=True)
+                subprocess.run(command, env=env, check=True, capture_output=True)
                 timings[key].append(time.perf_counter() - t)
-        search, listing = statistics.median(timings["search"]), statistics.median(timings["facts_list"])
-        return {"search_s": round(search, 3), "facts_list_s": round(listing, 3), "search_over_list": round(search / listing, 2),
-                "runs": runs}
+        with Memory.open(home, embedder=MiniLMEmbedder()):  # an agent owns the home: the command asks it
+            for _ in range(runs):
+                t = time.perf_counter()
+                subprocess.run(cli + search, env=env, check=True, capture_output=True)
+                timings["search_beside_owner"].append(time.perf_counter() - t)
+        median = {key: statistics.median(values) for key, values in timings.items()}
+        return {**{f"{key}_s": round(value, 3) for key, value in median.items()},
+                "search_over_floor": round(median["search"] / median["floor"], 2),
+                "search_beside_owner_over_floor": round(median["search_beside_owner"] / median["floor"], 2),
+                "search_over_list": round(median["search"] / median["facts_list"], 2), "runs": runs}
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -411,7 +443,7 @@ def mem0_scenario(total: int, users: int, queries: int) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=["memory", "index", "both", "embedders", "all"], default="memory")
+    parser.add_argument("--part", choices=["memory", "index", "both", "embedders", "cold", "all"], default="memory")
     parser.add_argument("--sizes", type=int, nargs="+", default=None)
     parser.add_argument("--users", type=int, nargs="+", default=None)
     parser.add_argument("--queries", type=int, default=200)
@@ -441,6 +473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"query p50 onnx / sentence-transformers = {row['query_p50_onnx_over_st']}; ingest bulk x{row['ingest_onnx_over_st']}, "
               f"chat x{row['chat_ingest_onnx_over_st']}; "
               f"cold start {row['cold_start']}", flush=True)
+    if args.part == "cold":
+        result["cold_start"] = cold_starts()
+        print(json.dumps(result["cold_start"]), flush=True)
     if args.part in ("memory", "both", "all"):
         result["memory"] = []
         for n, u in zip(sizes, users, strict=True):

@@ -8,6 +8,11 @@ from pathlib import Path
 
 from ._errors import ConfigError
 
+# A home's owner (serve._shared): the election lock it holds while it owns the home, and where
+# it says how to reach it (url, key, pid). Here, so that reading them loads nothing else.
+LOCK_FILE = "serve.lock"
+INFO_FILE = "serve.json"
+
 DEFAULT_HOME = ".tiermem"
 
 

@@ -66,6 +66,24 @@ class QuickReader:
         return out
 
 
+    def meta(self) -> dict[str, str]:
+        """The session tier's bookkeeping (journal id, embedder, index watermarks, markers)."""
+        return dict(self.conn.execute("SELECT key, value FROM tm_meta"))
+
+    def last_event_seq(self) -> int:
+        return int(self.conn.execute("SELECT max(seq) FROM tm_fact_events").fetchone()[0] or 0)
+
+    def user_key(self, user_id: str) -> bytes | None:
+        """The user's sealing key for the embedded index (None: the user has none)."""
+        row = self.conn.execute("SELECT key FROM tm_user_keys WHERE user_id = ?", (user_id,)).fetchone()
+        if row is None:
+            return None
+        key = bytes.fromhex(row[0])
+        if len(key) != 32:
+            raise ValueError("a damaged key: the full path says what to do")
+        return key
+
+
 def fact_json(fact: dict[str, Any]) -> str:
     """One fact as `Fact.model_dump_json()` writes it (compact, UTF-8 kept)."""
     return json.dumps(fact, ensure_ascii=False, separators=(",", ":"))

@@ -20,33 +20,17 @@ from ._models import Fact, FactEvent
 from ._retriever import Retriever
 from .index import Delete, DeleteUser, IndexedFact, IndexOp, SetPayload, Upsert
 from .index._base import INDEX_FORMAT, INDEX_FORMATS
+from .index._facts import STAMP, applied_seq, recorded_journal
 from .session import SessionStore
 
 logger = logging.getLogger("tiermem")
 
-STAMP = "tiermem-journal.json"  # in an embedded index folder: the id of the journal it follows
 Vectors = Mapping[str, Sequence[float]]  # embedded text (Fact.index_text) -> its vector
 
 
 def rebuilding_key(location: str) -> str:
     """The meta key set while a rebuild of the index at `location` is under way."""
     return f"index_rebuild:{location}"
-
-
-def recorded_journal(folder: Path) -> str | None:
-    """The journal id an embedded index folder was built from (None: not stamped yet)."""
-    stamp = folder / STAMP
-    return json.loads(stamp.read_text()).get("journal_id") if stamp.exists() else None
-
-
-def applied_seq(folder: Path) -> int | None:
-    """The last journal seq an embedded index folder applied (None: not recorded)."""
-    stamp = folder / STAMP
-    try:
-        value = json.loads(stamp.read_text()).get("applied_seq") if stamp.exists() else None
-    except ValueError:
-        return None
-    return int(value) if isinstance(value, int) else None
 
 
 class IndexSync:

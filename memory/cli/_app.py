@@ -22,7 +22,7 @@ from rich.text import Text
 from .._errors import TieredMemoryError
 from .._limits import check_id
 from ._listing import emit as _emit
-from ._listing import print_facts, print_users
+from ._listing import print_facts, print_hits, print_users
 from ._listing import table as _table
 from ._literal import literal, visible
 
@@ -296,15 +296,7 @@ def search(
             hits = mem.search(query, user_id=user, limit=limit)
         except TieredMemoryError as exc:
             _fail(str(exc))
-    if as_json or as_jsonl:
-        _emit([visible(json.dumps({"id": h.fact.id, "text": h.fact.text, "score": h.score, "explain": h.explain},
-                                  ensure_ascii=False)) for h in hits], as_jsonl)
-        return
-    table = _table("score", "fact", "dense", "bm25", "sources", wide=1)
-    for h in hits:
-        table.add_row(f"{h.score:.4f}", literal(h.fact.text), f"{h.explain.get('dense', float('nan')):.3f}",
-                      f"{h.explain.get('sparse', 0):.2f}", literal(",".join(h.fact.sources)))
-    console.print(table)
+    print_hits(hits, as_json, as_jsonl)
 
 
 @app.command(short_help='Rebuild the index from the journal.')

@@ -60,3 +60,16 @@ def print_facts(lines: list[str], include_invalid: bool, as_json: bool, as_jsonl
         ended = fact.get("invalid_at") or fact.get("expired_at")
         out.add_row(fact["id"][:8], fact["kind"], literal(fact["text"]), fact["valid_from"][:10], ended[:10] if ended else "")
     _print(out, f"{len(lines)} facts" + ("" if include_invalid else " (valid only; --all for history)"))
+
+
+def print_hits(hits: list[Any], as_json: bool, as_jsonl: bool) -> None:
+    """`tiermem search`'s hits (`Hit`s), however they were found."""
+    if as_json or as_jsonl:
+        emit([visible(json.dumps({"id": h.fact.id, "text": h.fact.text, "score": h.score, "explain": h.explain},
+                                 ensure_ascii=False)) for h in hits], as_jsonl)
+        return
+    out = table("score", "fact", "dense", "bm25", "sources", wide=1)
+    for h in hits:
+        out.add_row(f"{h.score:.4f}", literal(h.fact.text), f"{h.explain.get('dense', float('nan')):.3f}",
+                    f"{h.explain.get('sparse', 0):.2f}", literal(",".join(h.fact.sources)))
+    _print(out)

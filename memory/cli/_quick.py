@@ -1,5 +1,6 @@
 """`tiermem --version`, `tiermem users` and `tiermem facts list` on a local home, without
-loading typer, SQLAlchemy or pydantic: they start about as fast as sqlite-utils does.
+loading typer, SQLAlchemy or pydantic: they start about as fast as sqlite-utils does. And
+`tiermem search`, without typer or SQLAlchemy (`tiermem._quicksearch`).
 
 `run(argv)` handles what it can and returns None for everything else (another command,
 --help, an option it does not know, a database URL, another schema version, an unknown
@@ -23,8 +24,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser(command: str) -> argparse.ArgumentParser:
-    """The quick parser of `users` or `facts list` (the same options as the typer command)."""
+    """The quick parser of `users`, `facts list` or `search` (the same options as the typer command)."""
     p = _Parser(add_help=False, allow_abbrev=False)
+    if command == "search":
+        p.add_argument("query")
+        p.add_argument("--user", "-u", required=True)
+        p.add_argument("--limit", type=int, default=10)
+        p.add_argument("--embedder", default="minilm")
     if command == "facts list":
         p.add_argument("--user", "-u", required=True)
         p.add_argument("--all", dest="all_", action="store_true")
@@ -47,12 +53,16 @@ def run(argv: Sequence[str]) -> int | None:
         command, rest = "users", args[1:]
     elif args[:2] == ["facts", "list"]:
         command, rest = "facts list", args[2:]
+    elif args[:1] == ["search"]:
+        command, rest = "search", args[1:]
     else:
         return None
     try:
         options = parser(command).parse_args(rest)
     except _Refused:
         return None
+    if command == "search":
+        return _search(options)
     from .._config import home_sqlite_file
     from .._quickread import QuickReader
 
@@ -79,3 +89,31 @@ def run(argv: Sequence[str]) -> int | None:
         return 0
     finally:
         reader.close()
+
+
+def _search(options: argparse.Namespace) -> int | None:
+    """`tiermem search` on a local home with the default model (see `tiermem._quicksearch`)."""
+    if options.embedder != "minilm" or options.database_url or not 1 <= options.limit <= 10_000:
+        return None
+    import os
+
+    from .._config import home_sqlite_file
+
+    if os.environ.get("TIERMEM_INDEX_URL") or os.environ.get("TIERMEM_QDRANT_URL"):
+        return None  # the long-term tier is a server: the full path
+    sqlite_file = home_sqlite_file(options.home, None)  # what `resolve` picks, without SQLAlchemy
+    if sqlite_file is None or not sqlite_file.is_file():
+        return None
+    from .. import _quicksearch
+
+    home = sqlite_file.parent
+    try:
+        hits = _quicksearch.search(home, sqlite_file, home / "facts", options.query, options.user, options.limit)
+    except Exception:  # noqa: BLE001 - anything unusual: the full path answers, with its own message
+        return None
+    if hits is None:
+        return None
+    from ._listing import print_hits
+
+    print_hits(hits, options.as_json, options.as_jsonl)
+    return 0

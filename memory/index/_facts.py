@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 FACTS = Schema(tenant=TENANT_KEY, keywords=("kind",), floats=("valid_from_ts", "invalid_at_ts"), context=True)
 IDENTITY_FILE = "tiermem-index.json"  # an embedded index's own id: its watermark survives a move
+STAMP = "tiermem-journal.json"  # in an embedded index folder: the id of the journal it follows
 
 
 def _fact_hits(hits: list[PointHit]) -> list[IndexHit]:
@@ -148,6 +149,22 @@ class FactIndex:
 
     def close(self) -> None:
         self.points.close()
+
+
+def recorded_journal(folder: Path) -> str | None:
+    """The journal id an embedded index folder was built from (None: not stamped yet)."""
+    stamp = folder / STAMP
+    return json.loads(stamp.read_text()).get("journal_id") if stamp.exists() else None
+
+
+def applied_seq(folder: Path) -> int | None:
+    """The last journal seq an embedded index folder applied (None: not recorded)."""
+    stamp = folder / STAMP
+    try:
+        value = json.loads(stamp.read_text()).get("applied_seq") if stamp.exists() else None
+    except ValueError:
+        return None
+    return int(value) if isinstance(value, int) else None
 
 
 def folder_identity(folder: Path) -> str:

@@ -30,12 +30,32 @@ class Method(NamedTuple):
     typed: dict[str, TypeAdapter[Any]]  # parameters that JSON cannot carry as they are (datetimes, models)
 
 
+class _ResultTypes(dict):
+    """The names the contract's annotations use, imported when one is first read: the item
+    tier's types (and SQLAlchemy under them) load only for a method that names them, so a
+    client that calls search() does not pay for them."""
+
+    def __missing__(self, name: str) -> Any:
+        import builtins
+        import importlib
+
+        from .. import _contract
+
+        if name in vars(_contract) or hasattr(builtins, name):
+            raise KeyError(name)  # str, datetime, Sequence ...: eval finds them in the globals
+        for module in ("_models", "_erasure", "items"):
+            namespace = vars(importlib.import_module(f"tiermem.{module}"))
+            if name in namespace:
+                self[name] = namespace[name]
+                return namespace[name]
+        raise KeyError(name)
+
+
 def _hints(name: str) -> dict[str, Any]:
-    from .. import _contract, _erasure, _models, items
+    from .. import _contract
 
     # The contract imports its result types for type checkers only: resolve them here.
-    return typing.get_type_hints(getattr(MemoryAPI, name), globalns=vars(_contract),
-                                 localns={**vars(_models), **vars(_erasure), **vars(items)})
+    return typing.get_type_hints(getattr(MemoryAPI, name), globalns=vars(_contract), localns=_ResultTypes())
 
 
 def _needs_decoding(annotation: Any) -> bool:
@@ -47,17 +67,21 @@ def _needs_decoding(annotation: Any) -> bool:
 
 
 @functools.cache
+def method(name: str) -> Method:
+    """One served method, from the contract's signature and type hints (made on first use)."""
+    if name not in CONTRACT:
+        raise KeyError(name)
+    signature = inspect.signature(getattr(MemoryAPI, name))
+    hints = _hints(name)
+    params = {p: v for p, v in signature.parameters.items() if p != "self"}
+    required = frozenset(p for p, v in params.items() if v.default is inspect.Parameter.empty)
+    typed = {p: TypeAdapter(hints[p]) for p in params if _needs_decoding(hints[p])}
+    return Method(frozenset(params), required, TypeAdapter(hints["return"]), typed)
+
+
 def methods() -> dict[str, Method]:
     """The served methods, from the contract's signatures and type hints."""
-    out = {}
-    for name in CONTRACT:
-        signature = inspect.signature(getattr(MemoryAPI, name))
-        hints = _hints(name)
-        params = {p: v for p, v in signature.parameters.items() if p != "self"}
-        required = frozenset(p for p, v in params.items() if v.default is inspect.Parameter.empty)
-        typed = {p: TypeAdapter(hints[p]) for p in params if _needs_decoding(hints[p])}
-        out[name] = Method(frozenset(params), required, TypeAdapter(hints["return"]), typed)
-    return out
+    return {name: method(name) for name in CONTRACT}
 
 
 # HTTP status per error class (anything else from tiermem is a 500 with its type named).
@@ -68,11 +92,11 @@ STATUS = {"InvalidInput": 400, "ConfigError": 400, "EmbeddingMismatch": 409, "Co
 
 
 def dump_result(name: str, value: Any) -> Any:
-    return methods()[name].result.dump_python(value, mode="json")
+    return method(name).result.dump_python(value, mode="json")
 
 
 def load_result(name: str, data: Any) -> Any:
-    return methods()[name].result.validate_python(data)
+    return method(name).result.validate_python(data)
 
 
 def encode_args(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -82,23 +106,22 @@ def encode_args(kwargs: dict[str, Any]) -> dict[str, Any]:
 def decode_args(name: str, body: Any) -> dict[str, Any]:
     """The request body as keyword arguments, checked against the method's (the other
     checks are the method's own, as in-process)."""
-    table = methods()
-    if name not in table:
-        raise _errors.InvalidInput(f"no method {name!r}; the API has {', '.join(sorted(table))}")
+    if name not in CONTRACT:
+        raise _errors.InvalidInput(f"no method {name!r}; the API has {', '.join(sorted(CONTRACT))}")
     if not isinstance(body, dict):
         raise _errors.InvalidInput(f"the body of {name} must be a JSON object of its arguments")
-    method = table[name]
-    unknown = set(body) - method.params
+    served = method(name)
+    unknown = set(body) - served.params
     if unknown:
         raise _errors.InvalidInput(f"{name} takes no argument {', '.join(sorted(unknown))}; "
-                                   f"it takes {', '.join(sorted(method.params)) or 'none'}")
-    missing = method.required - set(body)
+                                   f"it takes {', '.join(sorted(served.params)) or 'none'}")
+    missing = served.required - set(body)
     if missing:
         raise _errors.InvalidInput(f"{name} needs {', '.join(sorted(missing))}")
     args = dict(body)
-    for key in set(method.typed) & set(args):
+    for key in set(served.typed) & set(args):
         try:
-            args[key] = method.typed[key].validate_python(args[key])
+            args[key] = served.typed[key].validate_python(args[key])
         except ValidationError as exc:
             raise _errors.InvalidInput(f"{key} of {name}: {exc.errors()[0]['msg']}") from None
     return args

@@ -25,6 +25,7 @@ from typing import Any
 
 import portalocker
 
+from .._config import INFO_FILE, LOCK_FILE
 from .._contract import MemoryAPI
 from .._errors import InvalidInput, OutcomeUnknown, StoreUnavailable
 from ._api import encode_args, load_result
@@ -32,8 +33,6 @@ from ._client import RemoteMemory
 from ._server import MemoryServer
 
 logger = logging.getLogger("tiermem.serve")
-LOCK_FILE = "serve.lock"
-INFO_FILE = "serve.json"
 SOCKET_FILE = "serve.sock"
 MAX_SOCKET_PATH = 100  # a Unix socket's path holds 104 bytes on macOS, 108 on Linux
 

@@ -87,16 +87,18 @@ def test_the_quick_path_loads_neither_typer_nor_sqlalchemy_nor_pydantic(varied: 
     assert out.stderr.strip() == "[]", out.stderr
 
 
-@pytest.mark.parametrize("command", ["users", "facts list"])
+@pytest.mark.parametrize("command", ["users", "facts list", "search"])
 def test_the_quick_parser_takes_exactly_the_commands_options(command: str) -> None:
     click_app = typer.main.get_command(app)
     group, *rest = command.split()
     cmd = click_app.commands[group]  # type: ignore[attr-defined]
     if rest:
         cmd = cmd.commands[rest[0]]
-    typer_options = {o for p in cmd.params for o in p.opts if o != "--help"}
+    typer_options = {o for p in cmd.params if p.param_type_name == "option" for o in p.opts if o != "--help"}
     quick_options = {o for action in parser(command)._actions for o in action.option_strings}
     assert quick_options == typer_options
+    typer_arguments = [p.name for p in cmd.params if p.param_type_name == "argument"]
+    assert [a.dest for a in parser(command)._actions if not a.option_strings] == typer_arguments
 
 
 def test_json_is_one_document_and_jsonl_one_object_a_line(varied: Path) -> None:
@@ -123,3 +125,60 @@ def test_a_four_character_prefix_finds_a_fact_and_an_ambiguous_one_says_so(varie
     assert short.exit_code == 1 and "at least 4 characters" in short.output
     wildcard = runner.invoke(app, ["facts", "show", "ab%d", "--home", str(varied)])
     assert wildcard.exit_code == 1 and "no fact" in wildcard.output  # LIKE's wildcards are taken literally
+
+
+@pytest.fixture
+def minilm_home(tmp_path: Path, minilm) -> Path:
+    home = tmp_path / "home"
+    with Memory.open(home, embedder=minilm, share=False) as mem:
+        mem.add([say("I live in Lisbon and I love hiking."), say("I work as a nurse.")], user_id="ana", at=T0)
+        mem.add([say("I moved to Berlin.")], user_id="ana", at=T0 + timedelta(days=30))
+        mem.remember("Bo plays chess", user_id="bo", at=T0)
+    return home
+
+
+LOADED = ("import sys\nfrom tiermem._entry import main\nsys.argv = ['tiermem', *sys.argv[1:]]\n"
+          "try:\n    main()\nexcept SystemExit as done:\n    assert done.code == 0, done.code\n"
+          "print(sorted(m for m in ('typer', 'sqlalchemy') if m in sys.modules), file=sys.stderr)")
+
+
+def loaded(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", LOADED, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "120", "TIERMEM_DATABASE_URL": ""})
+
+
+@pytest.mark.parametrize("args", [["search", "where does Ana live", "--user", "ana"],
+                                  ["search", "what is her job", "-u", "ana", "--limit", "2", "--json"],
+                                  ["search", "chess", "--user", "bo", "--jsonl"]])
+def test_a_cold_search_answers_what_the_full_cli_answers_without_sqlalchemy(minilm_home: Path, args: list[str]) -> None:
+    quick = loaded(*args, "--home", str(minilm_home))
+    full = tiermem(*args, home=minilm_home, module="tiermem.cli")
+    assert quick.returncode == full.returncode == 0, (quick.stderr, full.stderr)
+    assert quick.stdout == full.stdout and quick.stdout.strip()
+    assert quick.stderr.strip().splitlines()[-1] == "[]", quick.stderr  # neither typer nor SQLAlchemy was loaded
+
+
+def test_a_cold_search_leaves_to_the_full_path_what_opening_would_repair(minilm_home: Path) -> None:
+    expected = tiermem("search", "where does Ana live", "--user", "ana", "--json", home=minilm_home, module="tiermem.cli")
+    store = SessionStore(f"sqlite:///{minilm_home / 'tiermem.db'}")
+    # an erasure that a crash interrupted after deleting the fact: opening finishes it first
+    store.set_meta("erasing:f-1", json.dumps({"user_id": "ana", "sources": [], "redact": False, "text": "Ana x", "subject": "Ana"}))
+    store.close()
+    refused = loaded("search", "where does Ana live", "--user", "ana", "--json", "--home", str(minilm_home))
+    assert refused.returncode == 0 and json.loads(refused.stdout) == json.loads(expected.stdout)
+    assert "sqlalchemy" in refused.stderr.splitlines()[-1]  # answered by the full path
+    # what the assistant said is recalled from the turns: the full path too
+    said = loaded("search", "what did you tell me about hiking", "--user", "ana", "--home", str(minilm_home))
+    assert "sqlalchemy" in said.stderr.splitlines()[-1]
+    # an unknown user gets the full CLI's message
+    unknown = tiermem("search", "x", "--user", "zed", home=minilm_home)
+    assert unknown.returncode == 1 and "no user 'zed'" in unknown.stderr
+
+
+def test_a_cold_search_beside_an_owner_asks_the_owner(minilm_home: Path, minilm) -> None:
+    with Memory.open(minilm_home, embedder=minilm) as owner:  # owns the home and serves it on its socket
+        owner.remember("Ana keeps bees", user_id="ana")  # in the owner's index: the quick path must ask it
+        hits = loaded("search", "bees", "--user", "ana", "--json", "--home", str(minilm_home))
+        assert hits.returncode == 0, hits.stderr
+        assert json.loads(hits.stdout)[0]["text"] == "Ana keeps bees"
+        assert hits.stderr.strip().splitlines()[-1] == "[]"
