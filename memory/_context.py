@@ -8,7 +8,9 @@ here and an erasure cannot race with a request re-creating what it erased.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from ._documents import Document, block_tokens
 from ._documents import fit as fit_documents
@@ -120,130 +122,141 @@ class ContextBuilder:
         self, message: str, user_id: str, session_id: str, system: str | None, budget: int,
         documents: Sequence[Document] = (), exclude: frozenset[str] = frozenset(),
     ) -> Context:
-        count = self.count_tokens
-        b = self.budget
+        """Plan the budget, page facts in, fit the tiers into the budget, report."""
         profile = self.profile(user_id)
-        reserve = min(b.reply_reserve, budget // 8)
-        # The system prompt, the profile and the new message are never dropped; the other
-        # tiers share what they leave, each with a budget of its own: documents and the
-        # memory block their shares, the summary its stored size, the recent turns the rest.
-        # A tier that needs less hands the difference on (documents and memory to the turns,
-        # the turns back to memory, then documents), so no tier overruns its budget while
-        # another is cut. Only when the fixed parts and the summary leave too little do the
-        # tiers give back in the documented degrade order: lowest-priority documents, the
-        # memory block, older turns, the summary.
-        fixed = count(system or "") + count(profile.text) + count(message)
-        available = budget - reserve - fixed
-        room = max(available, 0)
+        plan = self._plan(message, system, profile, budget)
         window, summary_text = self.window(user_id, session_id)
-        if exclude:
-            window = [t for t in window if t.id not in exclude]
-        dropped: list[Dropped] = []
+        draft = self._draft([t for t in window if t.id not in exclude], summary_text, documents, message, plan)
+        draft.hits, paging_notes = self.page_in(message, user_id, set(profile.fact_ids), {t.ref for t in draft.history},
+                                                self._memory_room(draft, plan))
+        draft.dropped += paging_notes
+        draft.set_block(*memory_block([s.fact for s in draft.hits], self._memory_room(draft, plan), self.count_tokens))
+        self._fit(draft, plan, documents, message)
+        return self._assemble(draft, plan, message, system, profile)
 
-        summary_tokens = count(summary_block(summary_text)) if summary_text else 0
-        history, stubbed = self._elide_old_tool_results(window)  # all of the window: older turns go after memory
-        hidden: list[Turn] = []
-        cost = {t.id: self._shown(t) for t in history}  # each turn counted once, as the request shows it
+    # -- the steps --------------------------------------------------------------------------
+    def _plan(self, message: str, system: str | None, profile: Profile, budget: int) -> _Plan:
+        """Each tier's budget. The system prompt, the profile and the new message are never
+        dropped; the other tiers share what they leave, each with a budget of its own:
+        documents and the memory block their shares, the summary its stored size, the
+        recent turns the rest. A tier that needs less hands the difference on (documents and
+        memory to the turns, the turns back to memory, then documents), so no tier overruns
+        its budget while another is cut. Only when the fixed parts and the summary leave too
+        little do the tiers give back in the documented degrade order: lowest-priority
+        documents, the memory block, older turns, the summary."""
+        count, b = self.count_tokens, self.budget
+        reserve = min(b.reply_reserve, budget // 8)
+        available = budget - reserve - (count(system or "") + count(profile.text) + count(message))
+        room = max(available, 0)
         documents_cap = min(int(budget * b.documents_share), room)
         memory_cap = min(int(budget * b.memory_share), b.memory_max_tokens, room - documents_cap)
-        history_cap = max(0, room - documents_cap - memory_cap - summary_tokens)
-        placed, doc_notes = fit_documents(documents, documents_cap, count, message)
-        # The memory block's room: its own budget, plus what the turns will leave of theirs
-        # (known before paging: their costs are). Paging in and fitting then run once, for
-        # no more facts than can be shown.
-        history_total = sum(cost.values())
-        memory_room = min(b.memory_max_tokens, max(memory_cap, room - summary_tokens - history_total
-                                                   - sum(p.tokens for p in placed)))
-        hits, paging_notes = self.page_in(message, user_id, set(profile.fact_ids), {t.ref for t in history}, memory_room)
-        dropped += paging_notes
-        block, paged, over = memory_block([s.fact for s in hits], memory_room, count)
+        return _Plan(budget, reserve, available, room, documents_cap, memory_cap)
 
-        def history_tokens_() -> int:
-            return sum(cost[t.id] for t in history)
+    def _draft(self, window: list[Turn], summary_text: str, documents: Sequence[Document], message: str,
+               plan: _Plan) -> _Draft:
+        """The request before fitting: the window (old tool results stubbed), the summary,
+        the documents placed in their share."""
+        count = self.count_tokens
+        history, stubbed = self._elide_old_tool_results(window)  # all of the window: older turns go after memory
+        placed, doc_notes = fit_documents(documents, plan.documents_cap, count, message)
+        return _Draft(count=count, history=history, cost={t.id: self._shown(t) for t in history}, stubbed=stubbed,
+                      summary_text=summary_text,
+                      summary_tokens=count(summary_block(summary_text)) if summary_text else 0,
+                      placed=placed, doc_notes=doc_notes)
 
-        def excess() -> int:
-            return summary_tokens + history_tokens_() + count(block) + sum(p.tokens for p in placed) - room
+    def _memory_room(self, draft: _Draft, plan: _Plan) -> int:
+        """The memory block's room: its own budget, plus what the turns will leave of theirs
+        (known before paging: their costs are). Paging in and fitting then run once, for no
+        more facts than can be shown."""
+        left = plan.room - draft.summary_tokens - sum(draft.cost.values()) - draft.documents_tokens()
+        return min(self.budget.memory_max_tokens, max(plan.memory_cap, left))
 
-        # The turns take their own budget and what documents and memory left unused.
-        history_room = room - summary_tokens - count(block) - sum(p.tokens for p in placed)
-        if history_tokens_() > history_room and history:
-            # A recent tool result too big for its room becomes a stub before any older
-            # turn goes: otherwise one 40k-token result would push the whole conversation out.
-            big = [i for i, t in enumerate(history) if t.kind == "tool_result" and cost[t.id] > b.tool_result_stub_over]
-            for i in sorted(big, key=lambda i: -cost[history[i].id]):
-                if history_tokens_() <= history_room:
+    def _fit(self, draft: _Draft, plan: _Plan, documents: Sequence[Document], message: str) -> None:
+        """Fit the tiers into the budget: the turns take their own budget and what documents
+        and memory left unused (a big recent tool result becomes a stub before an older turn
+        goes); what the turns leave flows back to memory, then documents; over even so, the
+        degrade order."""
+        count, b, d = self.count_tokens, self.budget, draft
+        history_room = plan.room - d.summary_tokens - d.block_tokens - d.documents_tokens()
+        if d.history_tokens() > history_room and d.history:
+            big = [i for i, t in enumerate(d.history) if t.kind == "tool_result" and d.cost[t.id] > b.tool_result_stub_over]
+            for i in sorted(big, key=lambda i: -d.cost[d.history[i].id]):
+                if d.history_tokens() <= history_room:
                     break
-                turn, stub = self._stub(history[i], "over this request's budget")
-                stubbed.append(stub)
-                history[i] = turn
-                cost[turn.id] = self._shown(turn)
-        if history_tokens_() > max(history_room, 0) and history:
-            history, hidden = plan_window(history, max(history_room, 0), 1.0, lambda t: cost[t.id])
-        # What the turns left unused after stubbing tool results flows back: to the memory
-        # block, then to documents.
-        spare = -excess()
-        if spare > 0 and over and count(block) < b.memory_max_tokens:
-            block, paged, over = memory_block([s.fact for s in hits], min(b.memory_max_tokens, count(block) + spare), count)
-            spare = -excess()
-        if spare > 0 and doc_notes:
-            placed, doc_notes = fit_documents(documents, sum(p.tokens for p in placed) + spare, count, message)
-        dropped += over
-        # Over even so (the fixed parts and the summary leave too little): the degrade order.
-        if excess() > 0 and placed:
-            placed, given_back = shrink_documents(placed, excess(), count, message)
-            doc_notes = given_back
-        if excess() > 0 and block:
-            block, paged, over = memory_block([s.fact for s in hits], max(0, count(block) - excess()), count)
-            dropped += [d.model_copy(update={"why": "memory block shrunk: the request was over budget"}) for d in over]
-        if excess() > 0 and history:
-            history, more_hidden = plan_window(history, max(0, history_tokens_() - excess()), 1.0, lambda t: cost[t.id])
-            hidden = more_hidden + hidden
-        if excess() > 0 and summary_text:
-            dropped.append(Dropped(what="session summary", why="over this request's budget (dropped last)", tokens=summary_tokens))
-            summary_text, summary_tokens = "", 0
-        if hidden:
-            dropped.append(Dropped(what=f"{len(hidden)} older turns", why="over this request's history budget",
-                                   tokens=sum(cost[t.id] for t in hidden)))
-        shown_ids = {t.id for t in history}
-        dropped += [d for turn_id, d in stubbed if turn_id in shown_ids]
-        dropped += [Dropped(what=f"document {d.label}", why=why, tokens=tokens) for d, why, tokens in doc_notes]
+                turn, stub = self._stub(d.history[i], "over this request's budget")
+                d.stubbed.append(stub)
+                d.history[i] = turn
+                d.cost[turn.id] = self._shown(turn)
+        if d.history_tokens() > max(history_room, 0) and d.history:
+            d.history, d.hidden = plan_window(d.history, max(history_room, 0), 1.0, lambda t: d.cost[t.id])
+        spare = -d.excess(plan.room)
+        if spare > 0 and d.over and d.block_tokens < b.memory_max_tokens:
+            d.set_block(*memory_block([s.fact for s in d.hits], min(b.memory_max_tokens, d.block_tokens + spare), count))
+            spare = -d.excess(plan.room)
+        if spare > 0 and d.doc_notes:
+            d.placed, d.doc_notes = fit_documents(documents, d.documents_tokens() + spare, count, message)
+        d.dropped += d.over
+        if d.excess(plan.room) > 0 and d.placed:
+            d.placed, d.doc_notes = shrink_documents(d.placed, d.excess(plan.room), count, message)
+        if d.excess(plan.room) > 0 and d.block:
+            d.set_block(*memory_block([s.fact for s in d.hits], max(0, d.block_tokens - d.excess(plan.room)), count))
+            d.dropped += [x.model_copy(update={"why": "memory block shrunk: the request was over budget"}) for x in d.over]
+        if d.excess(plan.room) > 0 and d.history:
+            d.history, more_hidden = plan_window(d.history, max(0, d.history_tokens() - d.excess(plan.room)), 1.0,
+                                                 lambda t: d.cost[t.id])
+            d.hidden = more_hidden + d.hidden
+        if d.excess(plan.room) > 0 and d.summary_text:
+            d.dropped.append(Dropped(what="session summary", why="over this request's budget (dropped last)",
+                                     tokens=d.summary_tokens))
+            d.summary_text, d.summary_tokens = "", 0
 
-        paged_ids = {f.id for f in paged}
-        paged_hits = [s.hit() for s in hits if s.fact_id in paged_ids]
+    def _assemble(self, d: _Draft, plan: _Plan, message: str, system: str | None, profile: Profile) -> Context:
+        """The request and its report, from the fitted draft."""
+        count = self.count_tokens
+        if d.hidden:
+            d.dropped.append(Dropped(what=f"{len(d.hidden)} older turns", why="over this request's history budget",
+                                     tokens=sum(d.cost[t.id] for t in d.hidden)))
+        shown_ids = {t.id for t in d.history}
+        d.dropped += [note for turn_id, note in d.stubbed if turn_id in shown_ids]
+        d.dropped += [Dropped(what=f"document {doc.label}", why=why, tokens=tokens) for doc, why, tokens in d.doc_notes]
+        paged_ids = {f.id for f in d.paged}
+        paged_hits = [s.hit() for s in d.hits if s.fact_id in paged_ids]
         # Stats of stored facts, recorded off the hot path (a recalled answer is not one).
-        self.record_access([f for f in paged if f.extractor != SAID])
+        self.record_access([f for f in d.paged if f.extractor != SAID])
 
-        stable = [p.block for p in placed if p.doc.stable]
-        volatile = [p.block for p in placed if not p.doc.stable]
-        messages, alternation = build_messages(history, block, message, order_for_attention(volatile))
-        dropped += alternation
-        system_blocks = build_system(system, profile.text, summary_text, stable)
+        stable = [p.block for p in d.placed if p.doc.stable]
+        volatile = [p.block for p in d.placed if not p.doc.stable]
+        messages, alternation = build_messages(d.history, d.block, message, order_for_attention(volatile))
+        d.dropped += alternation
+        system_blocks = build_system(system, profile.text, d.summary_text, stable)
         final = messages[-1]["content"][len(volatile):-1]  # after the documents, before the message
         history_tokens = sum(count(c["text"]) for msg in messages[:-1] for c in msg["content"])
-        history_tokens += sum(count(c["text"]) for c in final if not (block and c["text"] == block))
+        history_tokens += sum(count(c["text"]) for c in final if not (d.block and c["text"] == d.block))
         tokens = {
             "system": count(system or ""),
             "profile": count(profile.text),
-            "documents": sum(block_tokens(d, count) for d in stable + volatile),
-            "summary": count(summary_block(summary_text)) if summary_text else 0,
-            "memory": count(block),
+            "documents": sum(block_tokens(doc, count) for doc in stable + volatile),
+            "summary": count(summary_block(d.summary_text)) if d.summary_text else 0,
+            "memory": d.block_tokens,
             "history": history_tokens,
             "message": count(message),
         }
-        prefix = tokens["system"] + tokens["profile"] + sum(block_tokens(d, count) for d in stable)
+        prefix = tokens["system"] + tokens["profile"] + sum(block_tokens(doc, count) for doc in stable)
         minimum = cache_min_tokens(self.model)
         notes = []
         if prefix < minimum:
             notes.append(f"stable prefix is {prefix} tokens, below {self.model}'s cache minimum of {minimum}: "
                          "it will be sent uncached")
-        if available < 0:
-            notes.append(f"system prompt, profile and new message alone take {budget - reserve - available} tokens, "
-                         f"over the budget less the reply reserve ({budget - reserve}); nothing else was added")
+        if plan.available < 0:
+            notes.append(f"system prompt, profile and new message alone take {plan.budget - plan.reserve - plan.available} "
+                         f"tokens, over the budget less the reply reserve ({plan.budget - plan.reserve}); nothing else "
+                         "was added")
+        history_cap = max(0, plan.room - plan.documents_cap - plan.memory_cap - d.planned_summary_tokens)
         report = ContextReport(
             tokens=tokens,
-            budget={"total": budget, "reply_reserve": reserve, "memory": memory_cap,
-                    "documents": documents_cap, "summary": summary_tokens, "history": history_cap},
-            dropped=dropped,
+            budget={"total": plan.budget, "reply_reserve": plan.reserve, "memory": plan.memory_cap,
+                    "documents": plan.documents_cap, "summary": d.summary_tokens, "history": history_cap},
+            dropped=d.dropped,
             prefix_tokens=prefix,
             cache_min_tokens=minimum,
             cacheable=prefix >= minimum,
@@ -275,3 +288,52 @@ class ContextBuilder:
         note = Dropped(what=f"tool result {turn.id}", why=f"{why}: replaced by a stub ({size:,} tokens)",
                        tokens=size - self.count_tokens(stub))
         return turn.model_copy(update={"content": stub}), (turn.id, note)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A request's budgets, before anything is fitted."""
+
+    budget: int
+    reserve: int  # for the reply
+    available: int  # after the parts never dropped (negative: they alone are over)
+    room: int  # what the other tiers share
+    documents_cap: int
+    memory_cap: int
+
+
+@dataclass
+class _Draft:
+    """The request while it is fitted: what each tier holds now, and what was dropped."""
+
+    count: TokenCounter
+    history: list[Turn]
+    cost: dict[str, int]  # each turn's tokens, as the request shows it
+    stubbed: list[tuple[str, Dropped]]
+    summary_text: str
+    summary_tokens: int
+    placed: list[Any]
+    doc_notes: list[Any]
+    hits: list[Scored] = field(default_factory=list)
+    block: str = ""
+    block_tokens: int = 0
+    paged: list[Fact] = field(default_factory=list)
+    over: list[Dropped] = field(default_factory=list)
+    hidden: list[Turn] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.planned_summary_tokens = self.summary_tokens  # the report's summary budget: before any drop
+
+    def set_block(self, block: str, paged: list[Fact], over: list[Dropped]) -> None:
+        self.block, self.paged, self.over = block, paged, over
+        self.block_tokens = self.count(block)  # counted once per block, not at every check
+
+    def history_tokens(self) -> int:
+        return sum(self.cost[t.id] for t in self.history)
+
+    def documents_tokens(self) -> int:
+        return sum(p.tokens for p in self.placed)
+
+    def excess(self, room: int) -> int:
+        return self.summary_tokens + self.history_tokens() + self.block_tokens + self.documents_tokens() - room
