@@ -261,6 +261,7 @@ class ContextBuilder:
             cache_min_tokens=minimum,
             cacheable=prefix >= minimum,
             profile_epoch=profile.epoch,
+            profile_facts=list(profile.fact_ids),
             notes=notes,
         )
         return Context(system=system_blocks, messages=messages, facts=paged_hits, report=report)

@@ -245,6 +245,7 @@ class ContextReport(_Model):
     cache_min_tokens: int = 0
     cacheable: bool = False
     profile_epoch: int = 0
+    profile_facts: list[str] = Field(default_factory=list)  # ids of the facts the cached profile states
     notes: list[str] = Field(default_factory=list)
 
     @property

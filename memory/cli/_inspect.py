@@ -178,11 +178,12 @@ def context(
             ctx = mem.context(message, user_id=user, session_id=_checked(session, "--session"), system=system, budget=budget)
         except TieredMemoryError as exc:
             _fail(str(exc))
-        profile = mem.session.get_profile(user)
     facts = [{"id": h.fact.id, "text": h.fact.text, "kind": h.fact.kind, "score": h.score, "explain": h.explain}
              for h in ctx.facts]
-    # The profile is always sent (in the cached prefix); its facts are not paged in again.
-    baked = {"text": profile.text, "fact_ids": profile.fact_ids, "epoch": profile.epoch} if profile else None
+    # The profile is always sent (in the cached prefix); its facts are not paged in again. It is
+    # read from the request itself: beside an owner this process has no stores to ask.
+    profile = next((b["text"] for b in ctx.system if b["text"].startswith("<user_profile>")), "")
+    baked = {"text": profile, "fact_ids": ctx.report.profile_facts, "epoch": ctx.report.profile_epoch} if profile else None
     report = {"user_id": user, "session_id": session, "budget": budget, "profile": baked, "facts": facts,
               "tokens": ctx.report.tokens, "total_tokens": ctx.report.total,
               "dropped": [d.model_dump() for d in ctx.report.dropped], "notes": ctx.report.notes,

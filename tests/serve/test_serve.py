@@ -252,6 +252,13 @@ def test_the_cli_and_a_plain_open_work_beside_tiermem_serve(tmp_path):
         found = _tiermem("search", "tea", "--user", "ana", "--home", str(home), "--embedder", "hash", "--json")
         assert found.returncode == 0, found.stderr
         assert [h["text"] for h in json.loads(found.stdout)] == ["Ana likes green tea"]
+        # context beside the owner: this process has no stores; the profile comes from the request
+        context = _tiermem("context", "what does Ana drink", "--user", "ana", "--home", str(home), "--embedder", "hash",
+                           "--json")
+        assert context.returncode == 0, context.stderr
+        report = json.loads(context.stdout)
+        sent = [f["text"] for f in report["facts"]] + ([report["profile"]["text"]] if report["profile"] else [])
+        assert any("green tea" in text for text in sent), report
         listed = _tiermem("facts", "list", "--user", "ana", "--home", str(home), "--json")
         assert listed.returncode == 0 and "Ana likes green tea" in listed.stdout, listed.stderr
         stats = _tiermem("stats", "--home", str(home), "--json")
