@@ -235,8 +235,10 @@ def home_socket(home: Path) -> str | None:
     inside the home (0600, like the key in `serve.json`), so that opening memory opens no TCP
     port (and a served call costs ~0.7 ms less than over loopback TCP). None where a socket
     cannot be had (no AF_UNIX, or a home path too long for one): then 127.0.0.1 serves."""
-    if not hasattr(socketlib, "AF_UNIX"):
-        return None
+    import socketserver
+
+    if not hasattr(socketlib, "AF_UNIX") or not hasattr(socketserver, "UnixStreamServer"):
+        return None  # Windows: a Unix socket family but no stdlib server for it
     path = str(Path(home).absolute() / SOCKET_FILE)
     return path if len(os.fsencode(path)) <= MAX_SOCKET_PATH else None
 
