@@ -53,7 +53,7 @@ def test_a_long_session_is_served_from_cache(fake: FakeAnthropic, mem: Memory) -
     assert (ours.input_tokens, ours.cache_read, ours.output_tokens) == (
         totals["input_tokens"], totals["cache_read"], totals["output_tokens"])
     assert ours.cache_read_share == pytest.approx(share)
-    turns = mem.session.turns("ana", "default")
+    turns = mem.turns(user_id="ana", session_id="default", limit=10_000)
     assert len(turns) == 100 and [t.role for t in turns[:2]] == ["user", "assistant"]
     for request in fake.requests:
         marks = sum("cache_control" in b for b in request["system"]) + sum(
@@ -73,7 +73,7 @@ def test_past_the_window_it_keeps_answering_and_keeps_what_matters(fake: FakeAnt
         assert request["system"][0]["text"].startswith(SYSTEM[:60])  # the system prompt is never dropped
         assert request["messages"][-1]["content"][-1]["text"] == text  # nor the new message, last
     assert fake.totals()["responses"] == 300
-    assert len(mem.session.turns("ana", "default")) == 600  # every turn stored
+    assert len(mem.turns(user_id="ana", session_id="default", limit=10_000)) == 600  # every turn stored
     assert len(fake.requests) <= 302  # one or two 400s, then the window is learned and planned for
     assert chat.planner.learned_limit[MODEL] == 3000
     assert any(d.what.endswith("older turns") for d in chat.last_report.dropped)  # history gave way, and says so
@@ -99,7 +99,7 @@ def test_fixed_parts_too_long_raise_context_overflow(fake: FakeAnthropic, mem: M
     with pytest.raises(ContextOverflow, match=r"system prompt ~[\d,]+.*new message"):
         chat.messages.create(model=MODEL, max_tokens=300, user_id="ana", system=SYSTEM, budget=1000,
                              messages=[{"role": "user", "content": "hello"}])
-    assert [t.content for t in mem.session.turns("ana", "default")] == ["hello"]  # stored before, not lost
+    assert [t.content for t in mem.turns(user_id="ana", session_id="default", limit=10_000)] == ["hello"]  # stored before, not lost
 
 
 @pytest.mark.parametrize("fault", [OVERLOADED, rate_limited(0.05)], ids=["529", "429"])
@@ -110,7 +110,7 @@ def test_a_fault_mid_session_loses_no_turn(fake: FakeAnthropic, mem: Memory, fau
     fake.script = [fault, fault]
     reply = say(chat, "I adopted a cat.")
     assert reply.content[0].text.startswith("Noted")
-    assert [t.content for t in mem.session.turns("ana", "default")][-2:] == ["I adopted a cat.", reply.content[0].text]
+    assert [t.content for t in mem.turns(user_id="ana", session_id="default", limit=10_000)][-2:] == ["I adopted a cat.", reply.content[0].text]
     assert mem.usage().total.attempts == 4  # 1 + 3 (two faults, then the answer)
 
 
@@ -121,7 +121,7 @@ def test_an_unrecoverable_failure_keeps_the_user_turn(fake: FakeAnthropic, mem: 
     fake.script = [OVERLOADED] * 4
     with pytest.raises(ModelCallFailed):
         say(chat, "I moved to Lisbon.")
-    assert [t.content for t in mem.session.turns("ana", "default")] == ["I moved to Lisbon."]
+    assert [t.content for t in mem.turns(user_id="ana", session_id="default", limit=10_000)] == ["I moved to Lisbon."]
 
 
 def test_tools_are_byte_stable_and_tool_loops_send_tool_use_verbatim(fake: FakeAnthropic, mem: Memory) -> None:
@@ -147,7 +147,7 @@ def test_tools_are_byte_stable_and_tool_loops_send_tool_use_verbatim(fake: FakeA
     sent = fake.requests[-1]["messages"]
     assert sent[-2]["role"] == "assistant" and sent[-2]["content"][0]["id"] == use.id
     assert sent[-1]["content"][0]["type"] == "tool_result"
-    kinds = [t.kind for t in mem.session.turns("ana", "default")]
+    kinds = [t.kind for t in mem.turns(user_id="ana", session_id="default", limit=10_000)]
     assert kinds.count("tool_call") == 1 and kinds.count("tool_result") == 1  # the passed-back reply not stored twice
 
 
@@ -159,7 +159,7 @@ def test_stream_stores_the_reply(fake: FakeAnthropic, mem: Memory) -> None:
                               messages=[{"role": "user", "content": "hi"}]) as stream:
         text = "".join(stream.text_stream)
     assert text == "Streaming hello"
-    assert [t.content for t in mem.session.turns("ana", "default")] == ["hi", "Streaming hello"]
+    assert [t.content for t in mem.turns(user_id="ana", session_id="default", limit=10_000)] == ["hi", "Streaming hello"]
     assert mem.usage(user_id="ana").total.calls == 1 and chat.caller.stats["attempts"] == 2
 
 
@@ -173,4 +173,4 @@ def test_async_client(fake: FakeAnthropic, mem: Memory) -> None:
         return reply.content[0].text
 
     assert asyncio.run(run()).startswith("Noted: I live in Porto.")
-    assert len(mem.session.turns("ana", "default")) == 2 and mem.usage().total.calls == 1
+    assert len(mem.turns(user_id="ana", session_id="default", limit=10_000)) == 2 and mem.usage().total.calls == 1

@@ -30,7 +30,7 @@ def test_hundreds_of_turns_under_a_failing_api_lose_nothing(home, fake: FakeAnth
         assert mem.flush(timeout=120)
         assert mem.session.count_pending() == 0
         for user in users:
-            turns = mem.session.turns(user, "default")
+            turns = mem.turns(user_id=user, session_id="default", limit=10_000)
             assert len(turns) == 25
             facts = mem.facts(user_id=user, include_invalid=True)  # later counts supersede earlier ones
             assert facts and all(f.extractor in ("claude:claude-haiku-4-5", "rules") for f in facts)

@@ -30,7 +30,7 @@ def stored(mem: Memory) -> dict[str, str]:
 
 def assert_nothing_lost(mem: Memory) -> None:
     assert mem.session.count_pending("ana") == 0
-    assert [t.content for t in mem.session.turns("ana", "default")] == [m["content"] for m in TURNS]
+    assert [t.content for t in mem.turns(user_id="ana", session_id="default", limit=10_000)] == [m["content"] for m in TURNS]
 
 
 def assert_usage_matches(mem: Memory, fake: FakeAnthropic) -> None:

@@ -64,7 +64,7 @@ def test_export_import_round_trip_is_lossless(source: Path, tmp_path: Path) -> N
     with Memory.open(target, embedder=HashEmbedder()) as mem:  # the index caught up: search works
         assert "peanuts" in mem.search("peanuts allergy", user_id="ana")[0].fact.text
         mem.add([say("I also speak German.")], user_id="ana", session_id="s-2", at=T0)  # numbering continues
-        assert [t.seq for t in mem.session.turns("ana", "s-2")] == [1, 2]
+        assert [t.seq for t in mem.turns(user_id="ana", session_id="s-2", limit=10_000)] == [1, 2]
 
 
 def test_import_is_idempotent_and_merges(source: Path, tmp_path: Path) -> None:
@@ -232,10 +232,10 @@ def test_turn_numbers_taken_in_the_target_are_appended_after(source: Path, tmp_p
         mem.add([say("Already here.")], user_id="ana", session_id="s-1", at=T0)
     assert cli("import", str(exported), "--no-index", home=target).exit_code == 0
     with Memory.open(target, embedder=HashEmbedder()) as mem:
-        assert [(t.seq, t.content) for t in mem.session.turns("ana", "s-1")] == [
+        assert [(t.seq, t.content) for t in mem.turns(user_id="ana", session_id="s-1", limit=10_000)] == [
             (1, "Already here."), (2, "I live in Lisbon."), (3, "Nice!")]
         mem.add([say("And one more.")], user_id="ana", session_id="s-1", at=T0)  # the counter moved past them
-        assert mem.session.turns("ana", "s-1")[-1].seq == 4
+        assert mem.turns(user_id="ana", session_id="s-1", limit=10_000)[-1].seq == 4
 
 
 def test_an_import_beside_a_running_owner_is_served_at_once(source: Path, tmp_path: Path) -> None:

@@ -153,7 +153,7 @@ def test_tool_transcripts_are_turns_and_old_large_results_become_stubs(mem: Memo
         {"role": "tool", "tool_call_id": "c1", "content": "sunny " + big},
         {"role": "assistant", "content": "It is sunny."},
     ], user_id="ana", session_id="s", at=T0)
-    turns = mem.session.turns("ana", "s")
+    turns = mem.turns(user_id="ana", session_id="s", limit=10_000)
     assert [t.kind for t in turns] == ["text", "tool_call", "tool_result", "text"]
     assert big.strip() in turns[2].content  # the full text stays in the session tier
     assert [f.text for f in mem.facts(user_id="ana")] == ["The user lives in Paris."]  # tools' words are not facts
@@ -170,7 +170,7 @@ def test_tool_transcripts_are_turns_and_old_large_results_become_stubs(mem: Memo
              {"role": "assistant", "content": [{"type": "text", "text": "Let me look."},
                                                {"type": "tool_use", "id": "t2", "name": "lookup", "input": {"q": 1}}]}],
             user_id="ana", session_id="s2", at=T0)
-    assert [t.kind for t in mem.session.turns("ana", "s2")] == ["tool_result", "tool_call"]
+    assert [t.kind for t in mem.turns(user_id="ana", session_id="s2", limit=10_000)] == ["tool_result", "tool_call"]
 
 
 def test_a_recent_tool_result_too_big_for_the_budget_becomes_a_stub_not_the_end_of_history(mem: Memory) -> None:

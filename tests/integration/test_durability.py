@@ -46,7 +46,7 @@ def test_sigkill_mid_stream_loses_nothing_returned(home: Path) -> None:
     assert len(returned) >= 25, "the writer did not get going"
 
     with Memory.open(home, embedder=HashEmbedder(64)) as mem:  # the dead process's lock is gone
-        stored_turns = {t.id for t in mem.session.turns("ana")}
+        stored_turns = {t.id for t in mem.turns(user_id="ana", limit=10_000)}
         for record in returned:
             assert set(record["turns"]) <= stored_turns
             for fact_id in record["facts"]:

@@ -177,10 +177,10 @@ def test_forget_user(mem: Memory) -> None:
 )
 def test_bad_input_changes_nothing(mem: Memory, messages) -> None:
     mem.add([say("I love hiking.")], user_id="ana", at=T0)
-    before = (mem.facts(user_id="ana", include_invalid=True), mem.session.turns("ana"), mem.index.count())
+    before = (mem.facts(user_id="ana", include_invalid=True), mem.turns(user_id="ana", limit=10_000), mem.index.count())
     with pytest.raises(InvalidInput):
         mem.add(messages, user_id="ana", at=T0)
-    assert before == (mem.facts(user_id="ana", include_invalid=True), mem.session.turns("ana"), mem.index.count())
+    assert before == (mem.facts(user_id="ana", include_invalid=True), mem.turns(user_id="ana", limit=10_000), mem.index.count())
 
 
 def test_bad_arguments_are_rejected(mem: Memory) -> None:
@@ -317,7 +317,7 @@ def test_threads_can_share_one_memory(mem: Memory) -> None:
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         added = sum(pool.map(work, range(30)))
-    assert sum(len(mem.session.turns(f"user-{u}")) for u in range(3)) == 30
+    assert sum(len(mem.turns(user_id=f"user-{u}", limit=10_000)) for u in range(3)) == 30
     assert sum(len(mem.facts(user_id=f"user-{u}")) for u in range(3)) == added > 0
     assert mem.verify() == {"missing": set(), "extra": set()}
     for u in range(3):

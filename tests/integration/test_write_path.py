@@ -74,7 +74,7 @@ def test_background_add_returns_after_the_turns_and_flush_waits_for_the_facts(ho
         results = [mem.add([say(f"I visited museum number {i} in Porto.", id=f"m-{i}")], user_id="ana", at=T0)
                    for i in range(5)]
         assert all(r.pending and r.events == [] for r in results)
-        assert len(mem.session.turns("ana")) == 5  # phase 1 is committed before add() returns
+        assert len(mem.turns(user_id="ana", limit=10_000)) == 5  # phase 1 is committed before add() returns
         assert mem.backlog("ana")["pending_turns"] == 5
         extractor.gate.set()
         assert mem.flush(timeout=30)
@@ -88,7 +88,7 @@ def test_a_failing_extraction_never_fails_add_and_is_retried(home: Path, embedde
     with Memory.open(home, embedder=embedder, extractor=extractor, retry_delays=(0.05, 0.05, 0.05)) as mem:
         result = mem.add([say("I live in Lisbon.", id="m-1")], user_id="ana", at=T0)  # inline, and it fails
         assert result.pending and "ConnectionError" in (result.error or "")
-        assert [t.content for t in mem.session.turns("ana")] == ["I live in Lisbon."]  # phase 1 kept
+        assert [t.content for t in mem.turns(user_id="ana", limit=10_000)] == ["I live in Lisbon."]  # phase 1 kept
         [failure] = mem.backlog("ana")["failures"]
         assert failure.attempts >= 1 and "unreachable" in failure.error
         assert mem.flush(timeout=30)
@@ -198,7 +198,7 @@ def test_add_metadata_reaches_the_facts_in_both_modes(home: Path, embedder: Hash
         mem.flush(timeout=30)
         [fact] = mem.facts(user_id="ana")
         assert fact.metadata == {"channel": "sms", "n": 2}
-        assert mem.session.turns("ana")[0].metadata == {"channel": "sms", "n": 2}
+        assert mem.turns(user_id="ana", limit=10_000)[0].metadata == {"channel": "sms", "n": 2}
     with Memory.open(home, embedder=embedder) as mem:
         [fact] = mem.add([say("I love chess.")], user_id="bob", at=T0, metadata={"channel": "web"}).facts
         assert mem.get(fact.id).metadata == {"channel": "web"}

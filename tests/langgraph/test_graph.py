@@ -110,8 +110,8 @@ def test_agent_recalls_across_threads_of_a_user_and_never_for_another(mem):
     other = ask(agent, "What am I allergic to?", user="bob", thread="t2")
     assert "peanuts" not in other and "don't remember" in other
     # every thread's turns were stored, in their own sessions
-    assert {t.session_id for t in mem.session.turns("ana")} == {"t1", "t2", "t3"}
-    assert all(t.user_id == "bob" for t in mem.session.turns("bob"))
+    assert {t.session_id for t in mem.turns(user_id="ana", limit=10_000)} == {"t1", "t2", "t3"}
+    assert all(t.user_id == "bob" for t in mem.turns(user_id="bob", limit=10_000))
 
 
 def test_offline_agent_answers_from_what_it_was_told_and_remembers_a_request_once(mem):
@@ -130,7 +130,7 @@ def test_remember_node_stores_each_turn_once_per_thread(mem):
     agent = langgraph_agent.build_agent(mem)
     for message in ("I moved to Porto.", "I like green tea.", "Nice weather."):
         langgraph_agent.ask(agent, message, user="ana", thread="t1")
-    texts = [t.content for t in mem.session.turns("ana", "t1")]
+    texts = [t.content for t in mem.turns(user_id="ana", session_id="t1", limit=10_000)]
     assert len(texts) == 6 and texts.count("I moved to Porto.") == 1
 
 

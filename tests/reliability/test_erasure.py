@@ -166,7 +166,7 @@ def test_a_secret_the_assistant_repeated_leaves_with_the_fact(home: Path) -> Non
         question = "remind me what you said about my passport number"
         assert not any("qzpass5512" in h.fact.text for h in mem.search(question, user_id="ann"))
         assert "qzpass5512" not in str(mem.context(question, user_id="ann").messages)
-        assert [t.content.strip() for t in mem.session.turns("ann")] == ["Anything else for the trip?"]
+        assert [t.content.strip() for t in mem.turns(user_id="ann", limit=10_000)] == ["Anything else for the trip?"]
         mm = Mem0(memory=mem)
         added = mm.add([{"role": "user", "content": "My bank PIN is qzpin8841."},
                         {"role": "assistant", "content": "Got it: your bank PIN qzpin8841 is stored."}], user_id="cal")
@@ -201,7 +201,7 @@ def test_an_interrupted_forget_is_finished_on_open_and_a_retry_returns_the_tombs
         [fact] = [f for f in mem.facts(user_id="ann") if "qzpass77x88" in f.text]
         steps = {"user_id": "ann", "sources": fact.sources, "text": fact.text, "subject": fact.subject, "redact": True}
         mem.session.forget_fact(fact.id, datetime.now(UTC), pending=json.dumps(steps))  # ... and the process dies
-        assert [t for t in mem.session.turns("ann") if "qzpass77x88" in t.content]  # the turn is still there
+        assert [t for t in mem.turns(user_id="ann", limit=10_000) if "qzpass77x88" in t.content]  # the turn is still there
     with Memory.open(home, embedder=HashEmbedder(64), share=False) as mem:
         assert [t for t in mem.session.turns("ann") if "qzpass77x88" in t.content] == []
         tombstone = mem.forget(fact.id, user_id="ann")

@@ -63,9 +63,9 @@ def test_a_write_resent_with_its_key_is_applied_once_and_answered_alike(tmp_path
         first = _post(server.url, "add", add, key="k-add-000001")
         again = _post(server.url, "add", add, key="k-add-000001")
         assert first[0] == again[0] == 200 and first[1] == again[1]
-        assert len(mem.session.turns("ana", "s1")) == 1
+        assert len(mem.turns(user_id="ana", session_id="s1", limit=10_000)) == 1
         _post(server.url, "add", add, key="k-add-000002")  # another key is another request
-        assert len(mem.session.turns("ana", "s1")) == 2
+        assert len(mem.turns(user_id="ana", session_id="s1", limit=10_000)) == 2
 
         remember = {"text": "Ana's cat is called Miso", "user_id": "ana"}
         assert _post(server.url, "remember", remember, key="k-rem-000001") == _post(
