@@ -5,8 +5,9 @@ in-process call in one run.
     python -m bench.served                 # 500 facts for one user, MiniLM, 300 calls of each kind
     python -m bench.served --smoke         # hash embedder, 30 calls: CI checks the output shape
 
-Reported per operation (search, context, facts): p50 and p95 in process, served over TCP and
-over a Unix socket, and the added milliseconds at p50. Nagle's algorithm once added 40 ms to
+Reported per operation (search, context, facts): p50 and p95 in process, served over TCP, over a
+Unix socket, and by the same API on Starlette + uvicorn (the UI's stack), and the added milliseconds
+at p50. `--nagle` serves without TCP_NODELAY, as before round 4. Nagle's algorithm once added 40 ms to
 every served answer (headers and body were two writes, the second waiting on the client's
 delayed ACK); this keeps that from coming back unseen.
 """
@@ -17,6 +18,7 @@ import argparse
 import json
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +41,45 @@ def calls(memory: Any) -> dict[str, Callable[[int], Any]]:
     }
 
 
+class _AsgiServer:
+    """The same served API (`tiermem.serve._api`) on Starlette and uvicorn: what moving `tiermem
+    serve` to the UI's stack would cost per call (the UI's extra is needed)."""
+
+    def __init__(self, memory: Any):
+        import uvicorn
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+
+        from tiermem.serve._api import decode_args, dump_result
+
+        def call(request: Request, body: Any) -> JSONResponse:
+            name = request.path_params["name"]
+            return JSONResponse({"result": dump_result(name, getattr(memory, name)(**decode_args(name, body)))})
+
+        async def endpoint(request: Request) -> JSONResponse:
+            import anyio
+
+            body = await request.json()
+            return await anyio.to_thread.run_sync(call, request, body)  # the stores block, as in the stdlib server
+
+        app = Starlette(routes=[Route("/v1/{name}", endpoint, methods=["POST"])])
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> _AsgiServer:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        self.url = f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}"
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
 def run(facts: int, n: int, embedder: Embedder) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="tiermem-served-") as tmp, \
             Memory.open(Path(tmp) / "home", embedder=embedder, share=False) as mem:
@@ -47,9 +88,11 @@ def run(facts: int, n: int, embedder: Embedder) -> dict[str, Any]:
                          user_id="ana")
         tcp = MemoryServer(mem, port=0).start()
         unix = MemoryServer(mem, socket=Path(tmp) / "serve.sock").start()
+        asgi = _AsgiServer(mem).start()
         try:
             ways = {"in-process": calls(mem), "tcp": calls(RemoteMemory(tcp.url)),
-                    "unix": calls(RemoteMemory(f"unix://{Path(tmp) / 'serve.sock'}"))}
+                    "unix": calls(RemoteMemory(f"unix://{Path(tmp) / 'serve.sock'}")),
+                    "starlette": calls(RemoteMemory(asgi.url))}
             times: dict[str, dict[str, list[float]]] = {way: {op: [] for op in ways[way]} for way in ways}
             for i in range(n + 5):
                 for way, ops in ways.items():  # interleaved: the machine's noise falls on each alike
@@ -61,13 +104,14 @@ def run(facts: int, n: int, embedder: Embedder) -> dict[str, Any]:
         finally:
             tcp.stop()
             unix.stop()
+            asgi.stop()
     rows = {}
     for op in times["in-process"]:
         row: dict[str, float] = {}
         for way in times:
             row[f"{way}_p50_ms"] = round(percentile(times[way][op], 0.5), 3)
             row[f"{way}_p95_ms"] = round(percentile(times[way][op], 0.95), 3)
-        for way in ("tcp", "unix"):
+        for way in ("tcp", "unix", "starlette"):
             row[f"{way}_added_p50_ms"] = round(row[f"{way}_p50_ms"] - row["in-process_p50_ms"], 3)
         rows[op] = row
     return rows
@@ -78,14 +122,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--facts", type=int, default=500)
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--smoke", action="store_true", help="hash embedder, 50 facts, 30 calls; nothing saved")
+    parser.add_argument("--nagle", action="store_true", help="serve without TCP_NODELAY, as before round 4 "
+                        "(how the 40 ms per call was measured)")
     args = parser.parse_args(argv)
+    if args.nagle:
+        import socketserver
+
+        from tiermem.serve import _server
+
+        _server._Handler.setup = socketserver.StreamRequestHandler.setup  # type: ignore[method-assign]
     embedder: Embedder = HashEmbedder(64) if args.smoke else MiniLMEmbedder()
     if args.smoke:
         args.facts, args.calls = 50, 30
     result = {"facts": args.facts, "calls": args.calls, "embedder": embedder.name, "operations": run(args.facts, args.calls, embedder)}
     print(json.dumps(result, indent=2))
     if not args.smoke:
-        print(f"saved {write_results('served', result, None)}", file=sys.stderr)
+        print(f"saved {write_results('served-nagle' if args.nagle else 'served', result, None)}", file=sys.stderr)
     return 0
 
 

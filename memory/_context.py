@@ -124,18 +124,19 @@ class ContextBuilder:
     ) -> Context:
         """Plan the budget, page facts in, fit the tiers into the budget, report."""
         profile = self.profile(user_id)
-        plan = self._plan(message, system, profile, budget)
         window, summary_text = self.window(user_id, session_id)
+        summary_tokens = self.count_tokens(summary_block(summary_text)) if summary_text else 0
+        plan = self._plan(message, system, profile, budget, summary_tokens)
         draft = self._draft([t for t in window if t.id not in exclude], summary_text, documents, message, plan)
-        draft.hits, paging_notes = self.page_in(message, user_id, set(profile.fact_ids), {t.ref for t in draft.history},
-                                                self._memory_room(draft, plan))
+        room = self._memory_room(draft, plan)
+        draft.hits, paging_notes = self.page_in(message, user_id, set(profile.fact_ids), {t.ref for t in draft.history}, room)
         draft.dropped += paging_notes
-        draft.set_block(*memory_block([s.fact for s in draft.hits], self._memory_room(draft, plan), self.count_tokens))
+        draft.set_block(*memory_block([s.fact for s in draft.hits], room, self.count_tokens))
         self._fit(draft, plan, documents, message)
         return self._assemble(draft, plan, message, system, profile)
 
     # -- the steps --------------------------------------------------------------------------
-    def _plan(self, message: str, system: str | None, profile: Profile, budget: int) -> _Plan:
+    def _plan(self, message: str, system: str | None, profile: Profile, budget: int, summary_tokens: int) -> _Plan:
         """Each tier's budget. The system prompt, the profile and the new message are never
         dropped; the other tiers share what they leave, each with a budget of its own:
         documents and the memory block their shares, the summary its stored size, the
@@ -150,7 +151,7 @@ class ContextBuilder:
         room = max(available, 0)
         documents_cap = min(int(budget * b.documents_share), room)
         memory_cap = min(int(budget * b.memory_share), b.memory_max_tokens, room - documents_cap)
-        return _Plan(budget, reserve, available, room, documents_cap, memory_cap)
+        return _Plan(budget, reserve, available, room, documents_cap, memory_cap, summary_tokens)
 
     def _draft(self, window: list[Turn], summary_text: str, documents: Sequence[Document], message: str,
                plan: _Plan) -> _Draft:
@@ -160,9 +161,7 @@ class ContextBuilder:
         history, stubbed = self._elide_old_tool_results(window)  # all of the window: older turns go after memory
         placed, doc_notes = fit_documents(documents, plan.documents_cap, count, message)
         return _Draft(count=count, history=history, cost={t.id: self._shown(t) for t in history}, stubbed=stubbed,
-                      summary_text=summary_text,
-                      summary_tokens=count(summary_block(summary_text)) if summary_text else 0,
-                      placed=placed, doc_notes=doc_notes)
+                      summary_text=summary_text, summary_tokens=plan.summary_tokens, placed=placed, doc_notes=doc_notes)
 
     def _memory_room(self, draft: _Draft, plan: _Plan) -> int:
         """The memory block's room: its own budget, plus what the turns will leave of theirs
@@ -251,11 +250,10 @@ class ContextBuilder:
             notes.append(f"system prompt, profile and new message alone take {plan.budget - plan.reserve - plan.available} "
                          f"tokens, over the budget less the reply reserve ({plan.budget - plan.reserve}); nothing else "
                          "was added")
-        history_cap = max(0, plan.room - plan.documents_cap - plan.memory_cap - d.planned_summary_tokens)
         report = ContextReport(
             tokens=tokens,
             budget={"total": plan.budget, "reply_reserve": plan.reserve, "memory": plan.memory_cap,
-                    "documents": plan.documents_cap, "summary": d.summary_tokens, "history": history_cap},
+                    "documents": plan.documents_cap, "summary": d.summary_tokens, "history": plan.history_cap},
             dropped=d.dropped,
             prefix_tokens=prefix,
             cache_min_tokens=minimum,
@@ -301,6 +299,12 @@ class _Plan:
     room: int  # what the other tiers share
     documents_cap: int
     memory_cap: int
+    summary_tokens: int  # the stored summary's size (the fit may still drop it)
+
+    @property
+    def history_cap(self) -> int:
+        """The recent turns' own budget: what the other tiers' budgets leave."""
+        return max(0, self.room - self.documents_cap - self.memory_cap - self.summary_tokens)
 
 
 @dataclass
@@ -322,9 +326,6 @@ class _Draft:
     over: list[Dropped] = field(default_factory=list)
     hidden: list[Turn] = field(default_factory=list)
     dropped: list[Dropped] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.planned_summary_tokens = self.summary_tokens  # the report's summary budget: before any drop
 
     def set_block(self, block: str, paged: list[Fact], over: list[Dropped]) -> None:
         self.block, self.paged, self.over = block, paged, over

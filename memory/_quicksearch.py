@@ -55,8 +55,14 @@ def search(home: Path, sqlite_file: Path, index_path: Path, query: str, user_id:
 
 def _search_here(home: Path, reader: QuickReader, index_path: Path, query: str, user_id: str,
                  limit: int) -> list[Any] | None:
+    from ._errors import InvalidInput
+    from ._limits import MAX_QUERY_CHARS, check_text
     from ._said import asks_what_was_said
 
+    try:
+        check_text(query, "query", max_chars=MAX_QUERY_CHARS)
+    except InvalidInput:
+        return None  # the full path's message, before any model is loaded
     if asks_what_was_said(query) or not index_path.is_dir():
         return None
     import portalocker
@@ -83,30 +89,27 @@ def _search_here(home: Path, reader: QuickReader, index_path: Path, query: str, 
 def _as_opening_would_leave_it(reader: QuickReader, index_path: Path, embedder: str) -> bool:
     """Whether opening the home would change nothing the search reads (see IndexSync)."""
     from .index._base import INDEX_FORMAT
-    from .index._facts import IDENTITY_FILE, folder_identity, recorded_journal
+    from .index._facts import IDENTITY_FILE, edge_identity, format_key, rebuilding_key, recorded_journal, watermark_key
 
     if not (index_path / IDENTITY_FILE).is_file():
-        return False  # never opened as an index (folder_identity would make one)
-    identity = f"embedded:{folder_identity(index_path)}"
+        return False  # never opened as an index (edge_identity would make one)
+    identity = edge_identity(index_path)
     meta = reader.meta()
-    watermark = int(meta.get(f"index_seq:{identity}") or 0)
     return (meta.get("embedder") == embedder
             and meta.get("journal_id") is not None and recorded_journal(index_path) == meta["journal_id"]
-            and watermark == reader.last_event_seq()
-            and meta.get(f"index_format:{identity}") == INDEX_FORMAT
-            and f"index_rebuild:{identity}" not in meta
-            and not any(key.startswith("erasing:") for key in meta))
+            and int(meta.get(watermark_key(identity)) or 0) == reader.last_event_seq()
+            and meta.get(format_key(identity)) == INDEX_FORMAT
+            and rebuilding_key(identity) not in meta
+            and not any(key.startswith("erasing:") for key in meta))  # _write.PENDING_ERASURE: loads the write path
 
 
 def _ranked(reader: QuickReader, index_path: Path, embedder: Any, query: str, user_id: str, limit: int) -> list[Any]:
     from datetime import UTC, datetime
 
-    from ._limits import MAX_QUERY_CHARS, check_text
     from ._retriever import Retriever
     from .index import EdgeFactIndex
     from .retrieve import RetrievalPolicy
 
-    check_text(query, "query", max_chars=MAX_QUERY_CHARS)
     index = EdgeFactIndex(index_path, embedder.dims)
     try:
         index.attach_keys(lambda user, create: reader.user_key(user))

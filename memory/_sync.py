@@ -20,17 +20,12 @@ from ._models import Fact, FactEvent
 from ._retriever import Retriever
 from .index import Delete, DeleteUser, IndexedFact, IndexOp, SetPayload, Upsert
 from .index._base import INDEX_FORMAT, INDEX_FORMATS
-from .index._facts import STAMP, applied_seq, recorded_journal
+from .index._facts import STAMP, applied_seq, format_key, rebuilding_key, recorded_journal, watermark_key
 from .session import SessionStore
 
 logger = logging.getLogger("tiermem")
 
 Vectors = Mapping[str, Sequence[float]]  # embedded text (Fact.index_text) -> its vector
-
-
-def rebuilding_key(location: str) -> str:
-    """The meta key set while a rebuild of the index at `location` is under way."""
-    return f"index_rebuild:{location}"
 
 
 class IndexSync:
@@ -44,9 +39,9 @@ class IndexSync:
         self.index = retriever.index
         self.lock = lock
         identity = getattr(self.index, "identity", self.index.location)
-        self._key = f"index_seq:{identity}"
+        self._key = watermark_key(identity)
         self._rebuilding_key = rebuilding_key(identity)
-        self._format_key = f"index_format:{identity}"
+        self._format_key = format_key(identity)
         # The format this backend's points are written in (each engine's own latest).
         self.format = getattr(self.index, "format", INDEX_FORMAT)
         self._adopt_legacy_keys()
@@ -61,7 +56,7 @@ class IndexSync:
         if not folder.is_dir() or self.session.get_meta(self._key) is not None:
             return
         legacy = str(folder.resolve())
-        for new, old in ((self._key, f"index_seq:{legacy}"), (self._format_key, f"index_format:{legacy}"),
+        for new, old in ((self._key, watermark_key(legacy)), (self._format_key, format_key(legacy)),
                          (self._rebuilding_key, rebuilding_key(legacy))):
             value = self.session.get_meta(old)
             if value is not None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
@@ -50,24 +50,26 @@ class RetrievalPolicy:
 
 class Scored:
     """A ranked candidate; its `Fact` is only built if it is returned, and its explanation
-    only if it is read (a search ranks ~100 candidates and returns 10)."""
+    only if it is read (a search ranks ~100 candidates and returns 10).
 
-    __slots__ = ("hit_", "score", "vector", "relevance", "_explain", "_parts")
+    `explain`: the explanation, or a function that makes it; `relevance`: what the page-in
+    threshold reads, (semantic, lexical) as the explanation shows them (default: read from it).
+    """
 
-    def __init__(self, hit: IndexHit, score: float, explain: dict[str, float] | None, vector: np.ndarray | None,
-                 parts: tuple[Any, ...] | None = None):
+    __slots__ = ("hit_", "score", "vector", "relevance", "_explain")
+
+    def __init__(self, hit: IndexHit, score: float, explain: dict[str, float] | Callable[[], dict[str, float]],
+                 vector: np.ndarray | None, relevance: tuple[float, float] | None = None):
         self.hit_ = hit
         self.score = score
         self.vector = vector
         self._explain = explain
-        self._parts = parts
-        if explain is not None:
-            self.relevance = (max(explain.get("dense", 0.0), explain.get("context", 0.0)), explain.get("sparse_norm", 0.0))
+        self.relevance = relevance if relevance is not None else relevance_of(self.explain)
 
     @property
     def explain(self) -> dict[str, float]:
-        if self._explain is None:
-            self._explain = _explanation(*self._parts)  # type: ignore[misc]
+        if callable(self._explain):
+            self._explain = self._explain()
         return self._explain
 
     @property
@@ -132,17 +134,19 @@ def fuse(
         importance = float(payload.get("importance", 0.5))
         rec = recency(payload.get("kind", ""), payload.get("event_ts", now_ts), now_ts, policy.recency_half_life_days)
         sparse_norm = entry.get("sparse", 0.0) / max_sparse
-        by_dense += policy.dense_score_weight * (cos or 0.0)
-        by_sparse += policy.sparse_score_weight * sparse_norm
+        by_cosine = policy.dense_score_weight * (cos or 0.0)
+        by_keywords = policy.sparse_score_weight * sparse_norm
         by_importance = policy.importance_weight * importance
         by_recency = policy.recency_weight * rec
-        score = by_dense + by_context + by_sparse + by_importance + by_recency
-        candidate = Scored(hit, score, None, vector, (entry, cos, sparse_norm, fusion, importance, rec, score,
-                                                      (by_dense, by_context, by_sparse, by_importance, by_recency)))
-        # What the page-in threshold reads, as the explanation shows it (rounded alike).
-        candidate.relevance = (max(round(cos, 4) if cos is not None else 0.0, round(entry.get("context", 0.0), 4)),
-                               round(sparse_norm, 4))
-        scored.append(candidate)
+        # Summed in this order since round 1: another order moves scores in the last bit, and
+        # so which candidates tie.
+        score = fusion + by_cosine + by_keywords + by_importance + by_recency
+        by_dense, by_sparse = by_dense + by_cosine, by_sparse + by_keywords
+        explain = functools.partial(_explanation, entry, cos, sparse_norm, fusion, importance, rec, score,
+                                    (by_dense, by_context, by_sparse, by_importance, by_recency))
+        # What the page-in threshold reads, rounded as the explanation shows it.
+        relevance = (max(round(cos, 4) if cos is not None else 0.0, round(entry.get("context", 0.0), 4)), round(sparse_norm, 4))
+        scored.append(Scored(hit, score, explain, vector, relevance))
     scored.sort(key=lambda s: -s.score)
     settle_ties(scored, len(scored) if settle is None else settle)
     return scored
@@ -188,11 +192,20 @@ def settle_ties(scored: list[Scored], upto: int) -> None:
         start = end
 
 
-def is_relevant(s: Scored, policy: RetrievalPolicy) -> bool:
+def relevance_of(explain: Mapping[str, float]) -> tuple[float, float]:
+    """(semantic, lexical) closeness as an explanation states it: the fact's or its contextual
+    vector's cosine, whichever is higher, and the BM25 score as a share of the best match's."""
+    return max(explain.get("dense", 0.0), explain.get("context", 0.0)), explain.get("sparse_norm", 0.0)
+
+
+def clears_page_in(semantic: float, lexical: float, min_relevance: float, min_lexical_relevance: float) -> bool:
     """The page-in threshold: semantically close (the fact, or the fact in its context), or
     among the strongest keyword matches."""
-    semantic, lexical = s.relevance
-    return semantic >= policy.min_relevance or lexical >= policy.min_lexical_relevance
+    return semantic >= min_relevance or lexical >= min_lexical_relevance
+
+
+def is_relevant(s: Scored, policy: RetrievalPolicy) -> bool:
+    return clears_page_in(*s.relevance, policy.min_relevance, policy.min_lexical_relevance)
 
 
 def has_content(query: str) -> bool:

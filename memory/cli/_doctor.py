@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from .._config import Locations
 from .._errors import IndexCorrupted, IndexLocked, TieredMemoryError
-from .._sync import rebuilding_key, recorded_journal
+from ..index._facts import rebuilding_key, recorded_journal
 from ..session import SCHEMA_VERSION, SessionStore
 
 

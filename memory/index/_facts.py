@@ -151,6 +151,23 @@ class FactIndex:
         self.points.close()
 
 
+# What the session tier's meta table records of an index, keyed by the index's identity
+# (IndexSync writes them; `tiermem doctor` and the quick search read them).
+def watermark_key(identity: str) -> str:
+    """The last journal seq the index applied."""
+    return f"index_seq:{identity}"
+
+
+def format_key(identity: str) -> str:
+    """The format its points were written in."""
+    return f"index_format:{identity}"
+
+
+def rebuilding_key(identity: str) -> str:
+    """Set while a rebuild of the index is under way."""
+    return f"index_rebuild:{identity}"
+
+
 def recorded_journal(folder: Path) -> str | None:
     """The journal id an embedded index folder was built from (None: not stamped yet)."""
     stamp = folder / STAMP
@@ -176,6 +193,11 @@ def folder_identity(folder: Path) -> str:
         index_id = uuid.uuid4().hex
         stamp.write_text(json.dumps({"index_id": index_id}))
         return index_id
+
+
+def edge_identity(folder: Path) -> str:
+    """An embedded index's identity, as its meta keys name it."""
+    return f"embedded:{folder_identity(folder)}"
 
 
 class SealedFactIndex(FactIndex):
@@ -209,7 +231,7 @@ class EdgeFactIndex(SealedFactIndex):
 
         points = EdgePoints(path, dims, FACTS)
         self.path = points.path
-        super().__init__(points, f"embedded:{folder_identity(points.path)}")
+        super().__init__(points, edge_identity(points.path))
 
     def sibling(self, name: str, dims: int, schema: Schema) -> PointStore:
         from ._edge import EdgePoints

@@ -201,7 +201,7 @@ class TurnLog:
         with Session(self.engine) as s:
             for start in range(0, len(wanted), 400):
                 part = wanted[start:start + 400]
-                hit = (table.c.external_id.in_(part)) | (table.c.external_id.is_(None) & table.c.id.in_(part))
+                hit = _named_by(table, part)
                 for row in s.exec(select(TurnRow).where(TurnRow.user_id == user_id, hit)).all():
                     turn = _turn(row)
                     by_ref[turn.ref] = turn
@@ -245,7 +245,7 @@ class TurnLog:
             return []
         with self.writing() as conn:
             match = table.c.user_id == user_id
-            hit = (table.c.external_id.in_(refs)) | (table.c.external_id.is_(None) & table.c.id.in_(refs))
+            hit = _named_by(table, refs)
             sessions = sorted({r[0] for r in conn.execute(select(table.c.session_id).where(match, hit))})
             conn.execute(delete(table).where(match, hit))
             if sessions:
@@ -264,7 +264,7 @@ class TurnLog:
         wanted = set(content_tokens(fact_text))
         marked = 0
         with self.writing() as conn:
-            hit = (table.c.external_id.in_(refs)) | (table.c.external_id.is_(None) & table.c.id.in_(refs))
+            hit = _named_by(table, refs)
             rows = conn.execute(select(table.c.id, table.c.content, table.c.forgotten)
                                 .where(table.c.user_id == user_id, hit)).all()
             for turn_id, content, forgotten in rows:
@@ -330,7 +330,7 @@ class TurnLog:
                 ordered = sorted(all_refs)
                 for start in range(0, len(ordered), 400):
                     refs = ordered[start:start + 400]
-                    hit = (table.c.external_id.in_(refs)) | (table.c.external_id.is_(None) & table.c.id.in_(refs))
+                    hit = _named_by(table, refs)
                     rows = s.exec(select(TurnRow).where(TurnRow.user_id == user_id, hit)).all()
                     before = {(r.session_id, r.seq - 1) for r in rows}
                     earlier = {} if not before else {
@@ -355,7 +355,7 @@ class TurnLog:
         if not refs:
             return set()
         with self.engine.connect() as conn:
-            hit = (table.c.external_id.in_(refs)) | (table.c.external_id.is_(None) & table.c.id.in_(refs))
+            hit = _named_by(table, refs)
             rows = conn.execute(select(table.c.session_id, table.c.seq, table.c.id, table.c.external_id)
                                 .where(table.c.user_id == user_id, hit)).all()
             after = {(r[0], r[1] + 1) for r in rows}
@@ -437,3 +437,9 @@ def _cut(content: str, marked: Sequence[tuple[int, ...]], cuts: Sequence[tuple[i
 
     spans = [(moved(a), moved(b)) for a, b, *_ in marked if not any(a < cb and ca < b for ca, cb in cuts)]
     return text, [(a, b) for a, b in spans if 0 <= a < b <= len(text)]
+
+
+def _named_by(table: Any, refs: Sequence[str]) -> Any:
+    """Turns a ref names: the caller's message id where one was given, else the turn's own id
+    (`Turn.ref`, what provenance records)."""
+    return table.c.external_id.in_(refs) | (table.c.external_id.is_(None) & table.c.id.in_(refs))

@@ -29,7 +29,7 @@ def create_app(memory: MemoryAPI, **options: Any) -> Any:
     return build(memory, **options)
 
 
-def loopback_hosts(host: str, port: int) -> list[str]:
+def loopback_hosts(host: str) -> list[str]:
     """The Host headers a loopback UI answers: its own address and the loopback names, so that
     a page on another site cannot reach it by pointing its own name at 127.0.0.1."""
     return [host, "127.0.0.1", "localhost", "[::1]", "::1"]
@@ -49,7 +49,7 @@ def run(memory: MemoryAPI, *, host: str = "127.0.0.1", port: int = 8765, allow_c
     except ImportError as exc:
         raise MissingDependency("tiermem ui needs the ui extra (uvicorn is missing): pip install 'tiermem[ui]'") from exc
     app = create_app(memory, allow_changes=allow_changes, api_key=api_key, disk=disk,
-                     allowed_hosts=loopback_hosts(host, port) if is_loopback(host) else None)
+                     allowed_hosts=loopback_hosts(host) if is_loopback(host) else None)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, server_header=False)
     server = uvicorn.Server(config)
 

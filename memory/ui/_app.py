@@ -32,7 +32,6 @@ from starlette.templating import Jinja2Templates
 
 from .._contract import MemoryAPI
 from .._errors import FactNotFound, InvalidInput, TieredMemoryError, UnknownUser
-from .._models import Fact
 from . import _views as views
 
 AUTH_COOKIE = "tiermem_ui"
@@ -167,8 +166,9 @@ class _Pages:
         return self._thresholds or None
 
     async def memory_error(self, request: Request, exc: TieredMemoryError) -> Response:
-        status = (403 if isinstance(exc, _Forbidden) else 404 if isinstance(exc, UnknownUser | FactNotFound)
-                  else 400 if isinstance(exc, InvalidInput) else 500)
+        from ..serve._api import STATUS  # the served API's status per error class
+
+        status = 403 if isinstance(exc, _Forbidden) else STATUS.get(type(exc).__name__, 500)
         return self.render(request, "error.html", status_code=status, kind=type(exc).__name__, message=str(exc))
 
     def _user(self, request: Request) -> str:
@@ -225,7 +225,10 @@ class _Pages:
         history = self.memory.history(fact.id, user_id=user)
         sources = self.memory.turns(user_id=user, refs=fact.sources, limit=100) if fact.sources else []
         missing = [r for r in fact.sources if r not in {t.ref for t in sources}]
-        successor = _maybe(lambda next_id: self.memory.get(next_id, user_id=user), fact.superseded_by)
+        try:  # the replacement may have been forgotten since
+            successor = self.memory.get(fact.superseded_by, user_id=user) if fact.superseded_by else None
+        except FactNotFound:
+            successor = None
         return self.render(request, "fact.html", user=user, fact=fact, history=history, sources=sources,
                            missing=missing, successor=successor)
 
@@ -343,16 +346,6 @@ class _Pages:
 class _Forbidden(TieredMemoryError):
     def __init__(self, message: str = "this UI is read-only: start it with `tiermem ui --allow-changes` to change memory"):
         super().__init__(message)
-
-
-def _maybe(fn: Callable[[str], Fact], fact_id: str | None) -> Fact | None:
-    """The fact, or None when there is no id or it is gone (a successor can be forgotten)."""
-    if fact_id is None:
-        return None
-    try:
-        return fn(fact_id)
-    except FactNotFound:
-        return None
 
 
 def _date(value: str | None, what: str) -> datetime | None:

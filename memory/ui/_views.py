@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from .._models import ContextReport, Fact, Hit
+from ..retrieve import clears_page_in, relevance_of
 
 # -- the timeline ---------------------------------------------------------------------------
 
@@ -197,14 +198,11 @@ def page_in_verdict(hit: Hit, thresholds: Mapping[str, float] | None) -> tuple[b
     thresholds, e.g. an older server)."""
     if not thresholds:
         return None, ""
-    semantic = max(hit.explain.get("dense", 0.0), hit.explain.get("context", 0.0))
-    lexical = hit.explain.get("sparse_norm", 0.0)
+    semantic, lexical = relevance_of(hit.explain)
     lo, lex = thresholds.get("min_relevance", 0.0), thresholds.get("min_lexical_relevance", 0.0)
-    if semantic >= lo:
-        return True, f"cosine {semantic:.3f} ≥ {lo:g}"
-    if lexical >= lex:
-        return True, f"BM25 {lexical:.2f} of the best ≥ {lex:g}"
-    return False, f"cosine {semantic:.3f} < {lo:g} and BM25 {lexical:.2f} of the best < {lex:g}"
+    if not clears_page_in(semantic, lexical, lo, lex):
+        return False, f"cosine {semantic:.3f} < {lo:g} and BM25 {lexical:.2f} of the best < {lex:g}"
+    return True, f"cosine {semantic:.3f} ≥ {lo:g}" if semantic >= lo else f"BM25 {lexical:.2f} of the best ≥ {lex:g}"
 
 
 # -- a request's tokens, by tier --------------------------------------------------------------

@@ -49,7 +49,7 @@ def test_a_key_is_asked_once_then_kept_in_a_cookie(memory: Memory) -> None:
 
 
 def test_without_a_key_only_loopback_names_are_answered(memory: Memory) -> None:
-    app = create_app(memory, allowed_hosts=loopback_hosts("127.0.0.1", 8765))
+    app = create_app(memory, allowed_hosts=loopback_hosts("127.0.0.1"))
     assert TestClient(app, base_url="http://127.0.0.1:8765").get("/").status_code == 200
     assert TestClient(app, base_url="http://localhost:8765").get("/").status_code == 200
     # a page on another site that points its own name at 127.0.0.1 (DNS rebinding) gets nothing
